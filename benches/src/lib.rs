@@ -1,0 +1,1 @@
+//! Criterion benchmarks of haul live in `benches/`; this library is empty on purpose.

@@ -1,0 +1,23 @@
+//! `haul gateway serve`: the embedded S3 gateway in the foreground.
+
+use anyhow::Result;
+use haul_gateway::{Gateway, GatewayConfig};
+
+use crate::args::GatewayServeArgs;
+
+pub(crate) async fn serve(a: &GatewayServeArgs) -> Result<()> {
+    let mut cfg = GatewayConfig::new(a.root.clone(), a.access_key.clone(), a.secret_key.clone());
+    cfg.listen = a.listen;
+    let gw = Gateway::start(cfg).await?;
+    // The first stdout line is the contract with scripts and tests.
+    println!("endpoint={}", gw.endpoint_url());
+    eprintln!(
+        "haul gateway: serving {} at {} (access key {}); Ctrl-C stops",
+        a.root.display(),
+        gw.endpoint_url(),
+        a.access_key
+    );
+    let _ = tokio::signal::ctrl_c().await;
+    gw.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,81 @@
+//! `haul ls`.
+
+use anyhow::Result;
+use engine::client::ListCursor;
+use serde_json::json;
+use time::format_description::well_known::Rfc3339;
+
+use super::{Location, client, parse_location};
+use crate::args::{GlobalArgs, LsArgs};
+use crate::output::Out;
+
+/// Most pages one `ls` follows before it assumes the gateway loops (a billion keys).
+const MAX_PAGES: u64 = 1_000_000;
+
+pub(crate) async fn run(g: &GlobalArgs, a: &LsArgs) -> Result<()> {
+    let client = client(g)?;
+    let mut out = Out::new(g.json);
+    let Some(target) = &a.target else {
+        for b in client.list_buckets().await? {
+            let created = b
+                .created
+                .and_then(|t| t.format(&Rfc3339).ok())
+                .unwrap_or_default();
+            out.line(&format!("{:<25} s3://{}", created, b.name.as_str()))?;
+            out.record(&json!({"bucket": b.name.as_str(), "created": created}))?;
+        }
+        out.flush()?;
+        return Ok(());
+    };
+    let Location::S3 {
+        bucket,
+        key: prefix,
+    } = parse_location(target)?
+    else {
+        return Err(
+            engine::Error::Usage(format!("{target:?}: expected s3://BUCKET[/PREFIX]")).into(),
+        );
+    };
+    let delimiter = (!a.recursive).then_some("/");
+    let prefix_opt = (!prefix.is_empty()).then_some(prefix.as_str());
+    let mut cursor = ListCursor::Start;
+    for _ in 0..MAX_PAGES {
+        let (page, next) = client
+            .list_objects_page(&bucket, prefix_opt, delimiter, &cursor)
+            .await?;
+        for p in &page.common_prefixes {
+            out.line(&format!("{:>31} s3://{}/{p}", "PRE", bucket.as_str()))?;
+            out.record(&json!({"prefix": p}))?;
+        }
+        for o in &page.objects {
+            let when = o.last_modified.format(&Rfc3339).unwrap_or_default();
+            out.line(&format!(
+                "{:<20} {:>10} s3://{}/{}",
+                when,
+                o.size,
+                bucket.as_str(),
+                o.key.as_str()
+            ))?;
+            out.record(&json!({
+                "key": o.key.as_str(),
+                "size": o.size,
+                "last_modified": when,
+                "etag": o.etag.as_ref().map(|e| e.unquoted().to_owned()),
+            }))?;
+        }
+        match next {
+            Some(n) if n == cursor => {
+                return Err(engine::Error::Integrity {
+                    what: format!(
+                        "listing {target}: the gateway returned the same page cursor twice"
+                    ),
+                }
+                .into());
+            }
+            Some(n) => cursor = n,
+            None => break,
+        }
+    }
+    out.flush()?;
+    Ok(())
+}

@@ -1,0 +1,194 @@
+//! One module per command: validate the typed arguments into engine settings, call the engine,
+//! hand the results to `output`.
+
+mod bucket;
+mod config;
+mod cp;
+mod demo;
+mod gateway;
+mod ls;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use engine::client::{Client, ClientConfig};
+use engine::config::{AddressingStyle, Overrides, ProcessEnvironment, ResolvedConfig};
+use engine::congestion::Backoff;
+use engine::s3::{self, Addressing, BucketName, Credentials, Endpoint};
+use engine::transport::{TlsOptions, TransportConfig};
+
+use crate::args::{AddressingArg, Cli, Command, GatewayCommand, GlobalArgs};
+
+/// Runs the command.
+pub(crate) async fn run(cli: Cli) -> Result<()> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Ls(a) => ls::run(g, &a).await,
+        Command::Mb(a) => bucket::make(g, &a.bucket).await,
+        Command::Rb(a) => bucket::remove(g, &a.bucket, a.force).await,
+        Command::Cp(a) => cp::run(g, &a).await,
+        Command::Config(crate::args::ConfigCommand::Show) => config::show(g),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "haul", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Gateway(GatewayCommand::Serve(a)) => gateway::serve(&a).await,
+        Command::Demo(a) => demo::run(g, &a).await,
+    }
+}
+
+/// The flags that feed configuration resolution.
+fn overrides(g: &GlobalArgs) -> Overrides {
+    Overrides {
+        endpoint_url: g.endpoint.clone(),
+        region: g.region.clone(),
+        profile: g.profile.clone(),
+        addressing: g.addressing.map(|a| match a {
+            AddressingArg::Path => AddressingStyle::Path,
+            AddressingArg::Virtual => AddressingStyle::VirtualHost,
+            AddressingArg::Auto => AddressingStyle::Auto,
+        }),
+        config_file: g.config.clone(),
+        ca_bundle: g.ca_bundle.clone(),
+        no_verify_ssl: g.no_verify_ssl,
+        ..Overrides::default()
+    }
+}
+
+/// Settings from flags, environment and files.
+fn resolve(g: &GlobalArgs) -> Result<ResolvedConfig> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let resolved = engine::config::resolve(&overrides(g), &ProcessEnvironment, home.as_deref())
+        .map_err(engine::Error::Config)?;
+    Ok(resolved)
+}
+
+/// A client for the configured gateway.
+fn client(g: &GlobalArgs) -> Result<Client> {
+    let cfg = resolve(g)?;
+    client_for(g, &cfg)
+}
+
+/// A client for `cfg`, with the global flags' limits.
+fn client_for(g: &GlobalArgs, cfg: &ResolvedConfig) -> Result<Client> {
+    let ep = &cfg.endpoint.value;
+    let addressing = match cfg.addressing.value.for_endpoint(ep) {
+        AddressingStyle::VirtualHost => Addressing::VirtualHost,
+        _ => Addressing::PathStyle,
+    };
+    let url = format!("{}://{}", ep.scheme().as_str(), ep.authority());
+    let endpoint = Endpoint::parse(&url, addressing, &cfg.region.value)
+        .map_err(|e| engine::Error::Usage(format!("endpoint {url}: {e}")))?;
+    let credentials = cfg.credentials.as_ref().map(|c| {
+        Credentials::new(
+            c.access_key_id.value.clone(),
+            c.secret_access_key.value.expose().to_owned(),
+            c.session_token
+                .as_ref()
+                .map(|t| t.value.expose().to_owned()),
+        )
+    });
+    let insecure = matches!(
+        cfg.tls_verification.value,
+        engine::config::TlsVerification::Disabled
+    );
+    if insecure {
+        tracing::warn!(
+            "TLS certificate verification is OFF (--no-verify-ssl): anyone on the path can read and change the data"
+        );
+    }
+    let transport = TransportConfig {
+        connect_timeout: Duration::from_secs(g.connect_timeout),
+        tls: TlsOptions {
+            ca_bundle: cfg.ca_bundle.as_ref().map(|c| c.value.clone()),
+            insecure_skip_verify: insecure,
+        },
+        ..TransportConfig::default()
+    };
+    let client = Client::new(
+        ClientConfig {
+            endpoint,
+            credentials,
+            transport,
+            concurrency: g.concurrency as usize,
+            backoff: Backoff::default(),
+        },
+        engine::progress::silent(),
+    )?;
+    Ok(client)
+}
+
+/// `s3://bucket[/key]` or a local path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Location {
+    S3 { bucket: BucketName, key: String },
+    Local(PathBuf),
+    Stdio,
+}
+
+fn parse_location(s: &str) -> Result<Location> {
+    if s == "-" {
+        return Ok(Location::Stdio);
+    }
+    if let Some(rest) = s.strip_prefix("s3://") {
+        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+        let bucket = parse_bucket_name(bucket, s)?;
+        return Ok(Location::S3 {
+            bucket,
+            key: key.to_owned(),
+        });
+    }
+    if s.contains("://") {
+        return Err(engine::Error::Usage(format!(
+            "{s:?}: only s3:// URLs and local paths are understood"
+        ))
+        .into());
+    }
+    Ok(Location::Local(PathBuf::from(s)))
+}
+
+fn parse_bucket_name(name: &str, whole: &str) -> Result<BucketName> {
+    s3::BucketName::new(name)
+        .map_err(|e| engine::Error::Usage(format!("{whole:?}: bad bucket name: {e}")).into())
+}
+
+/// `s3://bucket` (a key is refused).
+fn parse_bucket_url(s: &str) -> Result<BucketName> {
+    match parse_location(s)? {
+        Location::S3 { bucket, key } if key.is_empty() => Ok(bucket),
+        Location::S3 { .. } => {
+            Err(engine::Error::Usage(format!("{s:?}: expected s3://BUCKET without a key")).into())
+        }
+        _ => Err(engine::Error::Usage(format!("{s:?}: expected s3://BUCKET")).into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations() {
+        assert_eq!(parse_location("-").unwrap(), Location::Stdio);
+        assert_eq!(
+            parse_location("s3://db_wal/wal_005/x y").unwrap(),
+            Location::S3 {
+                bucket: BucketName::new("db_wal").unwrap(),
+                key: "wal_005/x y".into()
+            }
+        );
+        assert_eq!(
+            parse_location("s3://registry").unwrap(),
+            Location::S3 {
+                bucket: BucketName::new("registry").unwrap(),
+                key: String::new()
+            }
+        );
+        assert!(parse_location("gs://x").is_err());
+        assert!(parse_bucket_url("s3://a/b").is_err());
+        assert!(parse_bucket_url("s3://").is_err());
+    }
+}

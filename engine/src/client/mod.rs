@@ -1,0 +1,366 @@
+//! The S3 client: the one place where the protocol ([`crate::s3`]), the network
+//! ([`crate::transport`]) and the retry and concurrency policy ([`crate::congestion`]) meet.
+//!
+//! Every S3 operation is one async method. Each attempt takes a permit from the gateway's
+//! [`Limiter`], builds the request with the pure `s3` builder, signs it with the current time,
+//! sends it, and on failure asks [`congestion::classify`] whether to wait and try again. Bodies
+//! held in memory (`Bytes`) are sent again on retry; streamed bodies are sent once, and their
+//! callers retry at a higher level. This module does not walk directories or plan parts: read
+//! `transfer` next.
+
+mod operations;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+
+use crate::congestion::{self, Backoff, Decision, Failure, Limiter, Permit, RetryBudget};
+use crate::error::{Error, Target};
+use crate::progress::{self, Event, Progress};
+use crate::s3::{self, Credentials, Endpoint, PayloadHash, ResourceKind, RetryAfter, S3Error};
+use crate::transport::{Body, FailureKind, ResponseBody, Transport, TransportConfig};
+
+pub use operations::{BucketInfo, GetObject, ListCursor, PutOptions};
+
+/// Largest error body read from a failed response. S3 error documents are a few hundred
+/// bytes; a proxy's HTML error page a few KiB. Chosen: 64 KiB.
+const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+
+/// Largest XML answer read for one listing or multipart page. A 1,000-key ListObjectsV2 page
+/// with 1 KiB keys is about 1.3 MiB; chosen: 16 MiB, so a hostile gateway cannot make haul
+/// buffer without bound.
+pub(crate) const MAX_XML_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// Everything needed to talk to one gateway.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// The gateway.
+    pub endpoint: Endpoint,
+    /// Credentials; `None` sends anonymous requests.
+    pub credentials: Option<Credentials>,
+    /// Timeouts, pool and TLS.
+    pub transport: TransportConfig,
+    /// Most requests in flight (`--concurrency`).
+    pub concurrency: usize,
+    /// Retry backoff.
+    pub backoff: Backoff,
+}
+
+/// A client for one gateway; cheap to clone, shared by every transfer of a run.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    endpoint: Endpoint,
+    credentials: Option<Credentials>,
+    transport: Transport,
+    limiter: Limiter,
+    backoff: Backoff,
+    budget: RetryBudget,
+    progress: Progress,
+    requests: Mutex<BTreeMap<&'static str, u64>>,
+    /// Set once the gateway showed it does not understand ListObjectsV2.
+    list_v1: std::sync::atomic::AtomicBool,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("endpoint", &self.inner.endpoint)
+            .field("credentials", &self.inner.credentials)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A successful response whose body has not been read yet. It holds its request permit until
+/// dropped, so a streaming download counts as in flight while its body arrives.
+#[derive(Debug)]
+pub struct ClientResponse {
+    /// Response headers.
+    pub headers: http::HeaderMap,
+    /// HTTP status (2xx).
+    pub status: http::StatusCode,
+    body: ResponseBody,
+    operation: &'static str,
+    target: Target,
+    _permit: Permit,
+}
+
+impl ClientResponse {
+    /// The next body chunk, `None` at the end.
+    ///
+    /// # Errors
+    /// A transport error (reset, idle timeout), with the operation and object named.
+    pub async fn chunk(&mut self) -> Option<Result<Bytes, Error>> {
+        let operation = self.operation;
+        let target = &self.target;
+        self.body.chunk().await.map(|r| {
+            r.map_err(|source| Error::Transport {
+                operation,
+                target: target.clone(),
+                source,
+            })
+        })
+    }
+
+    /// The whole body, at most `max_bytes`.
+    ///
+    /// # Errors
+    /// As [`ClientResponse::chunk`], or when the body is larger than `max_bytes`.
+    pub async fn bytes(self, max_bytes: usize) -> Result<Bytes, Error> {
+        let operation = self.operation;
+        let target = self.target;
+        self.body
+            .collect_limited(max_bytes)
+            .await
+            .map_err(|source| Error::Transport {
+                operation,
+                target,
+                source,
+            })
+    }
+}
+
+/// What an attempt sends as its body. Bodies are held in memory (a part at most, within the
+/// memory budget) so that a retry sends the same bytes again; objects larger than a part are
+/// multipart uploads.
+pub(crate) enum Payload {
+    /// No body.
+    Empty,
+    /// An in-memory body, re-sent on retry, with how it is signed.
+    Bytes(Bytes, PayloadHash),
+}
+
+impl Payload {
+    fn hash(&self) -> PayloadHash {
+        match self {
+            Payload::Empty => PayloadHash::Empty,
+            Payload::Bytes(_, h) => h.clone(),
+        }
+    }
+
+    fn body(&self) -> Body {
+        match self {
+            Payload::Empty => Body::empty(),
+            Payload::Bytes(b, _) => Body::full(b.clone()),
+        }
+    }
+}
+
+/// What one call is about, for errors and retry decisions.
+pub(crate) struct Call {
+    pub(crate) operation: &'static str,
+    pub(crate) target: Target,
+    pub(crate) resource: ResourceKind,
+    pub(crate) idempotent: bool,
+}
+
+impl Client {
+    /// Builds a client.
+    ///
+    /// # Errors
+    /// When the TLS settings cannot be used (an unreadable CA bundle).
+    pub fn new(config: ClientConfig, progress: Progress) -> Result<Self, Error> {
+        let mut transport_config = config.transport;
+        transport_config.pool_max_idle_per_host = config.concurrency.max(1);
+        let transport = Transport::new(transport_config).map_err(|source| Error::Transport {
+            operation: "connect",
+            target: Target::default(),
+            source,
+        })?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                endpoint: config.endpoint,
+                credentials: config.credentials,
+                transport,
+                limiter: Limiter::new(config.concurrency),
+                backoff: config.backoff,
+                budget: RetryBudget::default(),
+                progress,
+                requests: Mutex::new(BTreeMap::new()),
+                list_v1: std::sync::atomic::AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// A client with default settings and no progress reporting.
+    ///
+    /// # Errors
+    /// As [`Client::new`].
+    pub fn with_defaults(
+        endpoint: Endpoint,
+        credentials: Option<Credentials>,
+    ) -> Result<Self, Error> {
+        Self::new(
+            ClientConfig {
+                endpoint,
+                credentials,
+                transport: TransportConfig::default(),
+                concurrency: 16,
+                backoff: Backoff::default(),
+            },
+            progress::silent(),
+        )
+    }
+
+    /// The gateway this client talks to.
+    #[must_use]
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.inner.endpoint
+    }
+
+    /// The request limiter shared by every transfer on this gateway.
+    #[must_use]
+    pub fn limiter(&self) -> &Limiter {
+        &self.inner.limiter
+    }
+
+    /// Requests sent so far, per S3 operation (retries included).
+    #[must_use]
+    pub fn request_counts(&self) -> BTreeMap<&'static str, u64> {
+        self.inner
+            .requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Sends one call, retrying as the policy says; returns the successful response.
+    pub(crate) async fn execute(
+        &self,
+        call: &Call,
+        build: impl Fn(&Endpoint) -> Result<http::Request<()>, s3::RequestError>,
+        payload: Payload,
+    ) -> Result<ClientResponse, Error> {
+        let inner = &*self.inner;
+        let hash = payload.hash();
+        let mut attempt: u32 = 0;
+        let started = std::time::Instant::now();
+        loop {
+            attempt += 1;
+            let permit = inner.limiter.acquire().await;
+            let mut req = build(&inner.endpoint).map_err(|source| Error::Request {
+                operation: call.operation,
+                target: call.target.clone(),
+                source,
+            })?;
+            if let Some(creds) = &inner.credentials {
+                s3::sign(
+                    &mut req,
+                    creds,
+                    inner.endpoint.region(),
+                    &hash,
+                    SystemTime::now(),
+                )
+                .map_err(|source| Error::Sign {
+                    operation: call.operation,
+                    target: call.target.clone(),
+                    source,
+                })?;
+            }
+            let req = req.map(|()| payload.body());
+            *inner
+                .requests
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(call.operation)
+                .or_insert(0) += 1;
+            tracing::debug!(op = call.operation, target = %call.target, attempt, "request");
+            let (failure, error, retry_after) = match inner.transport.send(req).await {
+                Ok(resp) if resp.status.is_success() => {
+                    inner.budget.deposit();
+                    return Ok(ClientResponse {
+                        headers: resp.headers,
+                        status: resp.status,
+                        body: resp.body,
+                        operation: call.operation,
+                        target: call.target.clone(),
+                        _permit: permit,
+                    });
+                }
+                Ok(resp) => {
+                    let status = resp.status.as_u16();
+                    // A body we cannot read still leaves the status and headers to go on.
+                    let body = resp
+                        .body
+                        .collect_limited(MAX_ERROR_BODY_BYTES)
+                        .await
+                        .unwrap_or_default();
+                    let mut err =
+                        S3Error::from_response_for(call.resource, status, &resp.headers, &body);
+                    if let Some(b) = &call.target.bucket {
+                        err = err.with_bucket(b);
+                    }
+                    if let Some(k) = &call.target.key {
+                        err = err.with_key(k);
+                    }
+                    let failure = Failure::Status {
+                        status,
+                        slow_down: err.code == s3::S3ErrorCode::SlowDown,
+                        request_timeout: err.code == s3::S3ErrorCode::RequestTimeout,
+                    };
+                    let retry_after = err.retry_after.map(|ra| match ra {
+                        RetryAfter::Delay(d) => d,
+                        RetryAfter::At(t) => t
+                            .duration_since(SystemTime::now())
+                            .unwrap_or(Duration::ZERO),
+                    });
+                    let error = Error::S3 {
+                        operation: call.operation,
+                        target: call.target.clone(),
+                        source: err,
+                    };
+                    (failure, error, retry_after)
+                }
+                Err(source) => {
+                    let failure = match source.kind {
+                        FailureKind::Connect => Failure::Connect,
+                        FailureKind::Timeout(_) => Failure::Timeout,
+                        FailureKind::Reset | FailureKind::Other => Failure::Reset,
+                        FailureKind::Tls => Failure::Tls,
+                        FailureKind::BodySource => Failure::BodySource,
+                        FailureKind::TooLarge => Failure::ResponseTooLarge,
+                    };
+                    let error = Error::Transport {
+                        operation: call.operation,
+                        target: call.target.clone(),
+                        source,
+                    };
+                    (failure, error, None)
+                }
+            };
+            drop(permit);
+            let decision = congestion::classify(failure, call.idempotent);
+            let Decision::Retry { congestion } = decision else {
+                return Err(error);
+            };
+            if congestion {
+                inner.limiter.on_throttle();
+            }
+            if attempt >= inner.backoff.max_attempts || !inner.budget.try_spend() {
+                tracing::warn!(op = call.operation, target = %call.target, attempt, "giving up: {error}");
+                return Err(error);
+            }
+            let delay = inner.backoff.delay(attempt, retry_after, &mut rand::rng());
+            // Nothing listening: retry only within the connect timeout, so a wrong endpoint
+            // is reported promptly while a gateway that is restarting is waited for briefly.
+            if failure == Failure::Connect
+                && started.elapsed() + delay > inner.transport.config().connect_timeout
+            {
+                return Err(error);
+            }
+            inner.limiter.on_retry();
+            tracing::warn!(op = call.operation, target = %call.target, attempt, ?delay, "retrying: {error}");
+            inner.progress.emit(Event::Retry {
+                operation: call.operation,
+                attempt: attempt + 1,
+                reason: error.to_string(),
+            });
+            tokio::time::sleep(delay).await;
+        }
+    }
+}

@@ -1,0 +1,587 @@
+//! One async method per S3 operation, each a thin wrapper over [`Client::execute`] with the
+//! pure request builder and parser from `s3`.
+
+use bytes::Bytes;
+use http::StatusCode;
+
+use super::{Call, Client, ClientResponse, MAX_XML_BODY_BYTES, Payload};
+use crate::error::{Error, Target};
+use crate::s3::{
+    self, AbortMultipartUpload, BucketName, ByteRange, CompleteMultipartUpload, CompletedPart,
+    CreateBucket, CreateMultipartUpload, DeleteBucket, DeleteObject, DeleteObjects, DeleteReport,
+    ETag, HeadBucket, HeadObject, ListBuckets, ListEncoding, ListObjects, ListObjectsV2, ListPage,
+    ObjectKey, ObjectMeta, PartNumber, PayloadHash, PutObject, ResourceKind, UploadId, UploadPart,
+    UserMetadata,
+};
+
+/// A bucket in `ListBuckets`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketInfo {
+    /// Its name.
+    pub name: BucketName,
+    /// When it was created, if the gateway says.
+    pub created: Option<time::OffsetDateTime>,
+}
+
+/// What an upload stores besides the bytes.
+#[derive(Debug, Clone, Default)]
+pub struct PutOptions {
+    /// `Content-Type`.
+    pub content_type: Option<String>,
+    /// `x-amz-meta-*`.
+    pub metadata: UserMetadata,
+}
+
+/// A `GetObject` whose body is being received.
+#[derive(Debug)]
+pub struct GetObject {
+    /// The object's metadata from the response headers.
+    pub meta: ObjectMeta,
+    /// The streaming response.
+    pub response: ClientResponse,
+}
+
+/// Where the next page of a listing starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListCursor {
+    /// The first page.
+    Start,
+    /// A V2 continuation token.
+    Token(String),
+    /// A V1 marker (after a fallback to ListObjects).
+    Marker(String),
+}
+
+fn bucket_target(bucket: &BucketName) -> Target {
+    Target {
+        bucket: Some(bucket.as_str().to_owned()),
+        key: None,
+    }
+}
+
+fn object_target(bucket: &BucketName, key: &ObjectKey) -> Target {
+    Target {
+        bucket: Some(bucket.as_str().to_owned()),
+        key: Some(key.as_str().to_owned()),
+    }
+}
+
+fn call(operation: &'static str, target: Target, resource: ResourceKind) -> Call {
+    Call {
+        operation,
+        target,
+        resource,
+        idempotent: true,
+    }
+}
+
+fn parse_err(call: &Call) -> impl Fn(s3::ParseError) -> Error + '_ {
+    move |source| Error::Parse {
+        operation: call.operation,
+        target: call.target.clone(),
+        source,
+    }
+}
+
+impl Client {
+    /// `ListBuckets`.
+    ///
+    /// # Errors
+    /// S3, transport and parse errors.
+    pub async fn list_buckets(&self) -> Result<Vec<BucketInfo>, Error> {
+        let c = call("ListBuckets", Target::default(), ResourceKind::Unspecified);
+        let resp = self
+            .execute(&c, |ep| ListBuckets.request(ep), Payload::Empty)
+            .await?;
+        let body = resp.bytes(MAX_XML_BODY_BYTES).await?;
+        let out = s3::parse_list_buckets(&body).map_err(parse_err(&c))?;
+        Ok(out
+            .buckets
+            .into_iter()
+            .map(|b| BucketInfo {
+                name: b.name,
+                created: b.creation_date,
+            })
+            .collect())
+    }
+
+    /// `CreateBucket`, with a location constraint only when the region needs one.
+    ///
+    /// # Errors
+    /// S3 errors (`BucketAlreadyExists`, `BucketAlreadyOwnedByYou`, `InvalidBucketName`), transport.
+    pub async fn create_bucket(&self, bucket: &BucketName) -> Result<(), Error> {
+        let c = call("CreateBucket", bucket_target(bucket), ResourceKind::Bucket);
+        let region = self.endpoint().region().to_owned();
+        let op = CreateBucket {
+            bucket,
+            location_constraint: CreateBucket::location_constraint_for(&region),
+        };
+        let body = op.body();
+        let hash = PayloadHash::for_body(&body);
+        self.execute(&c, |ep| op.request(ep), Payload::Bytes(body, hash))
+            .await?;
+        Ok(())
+    }
+
+    /// `HeadBucket`: whether the bucket exists and is reachable with these credentials.
+    ///
+    /// # Errors
+    /// `NoSuchBucket` (exit code "not found"), `AccessDenied`, transport.
+    pub async fn head_bucket(&self, bucket: &BucketName) -> Result<(), Error> {
+        let c = call("HeadBucket", bucket_target(bucket), ResourceKind::Bucket);
+        self.execute(&c, |ep| HeadBucket { bucket }.request(ep), Payload::Empty)
+            .await?;
+        Ok(())
+    }
+
+    /// `DeleteBucket`.
+    ///
+    /// # Errors
+    /// `BucketNotEmpty`, `NoSuchBucket`, transport.
+    pub async fn delete_bucket(&self, bucket: &BucketName) -> Result<(), Error> {
+        let c = call("DeleteBucket", bucket_target(bucket), ResourceKind::Bucket);
+        self.execute(&c, |ep| DeleteBucket { bucket }.request(ep), Payload::Empty)
+            .await?;
+        Ok(())
+    }
+
+    /// One page of a listing: ListObjectsV2, or ListObjects (V1) on a gateway that showed it
+    /// does not support V2 (it answered V2 with a V1 page, or with 400/501 `NotImplemented`).
+    /// Returns the page and the cursor of the next one (`None` after the last page).
+    ///
+    /// # Errors
+    /// S3, transport and parse errors; a gateway that repeats a continuation token is refused
+    /// by the caller, which owns the loop.
+    pub async fn list_objects_page(
+        &self,
+        bucket: &BucketName,
+        prefix: Option<&str>,
+        delimiter: Option<&str>,
+        cursor: &ListCursor,
+    ) -> Result<(ListPage, Option<ListCursor>), Error> {
+        use std::sync::atomic::Ordering;
+        let use_v1 =
+            self.inner.list_v1.load(Ordering::Relaxed) || matches!(cursor, ListCursor::Marker(_));
+        if !use_v1 {
+            let token = match cursor {
+                ListCursor::Token(t) => Some(t.as_str()),
+                _ => None,
+            };
+            let c = call("ListObjectsV2", bucket_target(bucket), ResourceKind::Bucket);
+            let op = ListObjectsV2 {
+                bucket,
+                prefix,
+                delimiter,
+                continuation_token: token,
+                start_after: None,
+                max_keys: None,
+                encoding: ListEncoding::Url,
+            };
+            match self.execute(&c, |ep| op.request(ep), Payload::Empty).await {
+                Ok(resp) => {
+                    let body = resp.bytes(MAX_XML_BODY_BYTES).await?;
+                    let page = s3::parse_list_objects_v2(&body).map_err(parse_err(&c))?;
+                    if page.dialect == s3::ListDialect::V1 {
+                        tracing::warn!(
+                            "the gateway answered ListObjectsV2 with a V1 listing; using ListObjects"
+                        );
+                        self.inner.list_v1.store(true, Ordering::Relaxed);
+                        let next = page
+                            .resume_marker()
+                            .map(|m| ListCursor::Marker(m.to_owned()));
+                        return Ok((page, next));
+                    }
+                    let next = if page.is_truncated {
+                        page.next_continuation_token.clone().map(ListCursor::Token)
+                    } else {
+                        None
+                    };
+                    return Ok((page, next));
+                }
+                Err(Error::S3 { source, .. })
+                    if token.is_none()
+                        && (source.code == s3::S3ErrorCode::NotImplemented
+                            || (source.status == 400
+                                && source.code == s3::S3ErrorCode::InvalidArgument)) =>
+                {
+                    tracing::warn!(
+                        "the gateway refuses ListObjectsV2 ({source}); using ListObjects"
+                    );
+                    self.inner.list_v1.store(true, Ordering::Relaxed);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let marker = match cursor {
+            ListCursor::Marker(m) => Some(m.as_str()),
+            _ => None,
+        };
+        let c = call("ListObjects", bucket_target(bucket), ResourceKind::Bucket);
+        let op = ListObjects {
+            bucket,
+            prefix,
+            delimiter,
+            marker,
+            max_keys: None,
+            encoding: ListEncoding::Url,
+        };
+        let resp = self
+            .execute(&c, |ep| op.request(ep), Payload::Empty)
+            .await?;
+        let body = resp.bytes(MAX_XML_BODY_BYTES).await?;
+        let page = s3::parse_list_objects(&body).map_err(parse_err(&c))?;
+        let next = page
+            .resume_marker()
+            .map(|m| ListCursor::Marker(m.to_owned()));
+        Ok((page, next))
+    }
+
+    /// `HeadObject`.
+    ///
+    /// # Errors
+    /// `NoSuchKey` (exit code "not found"), transport and parse errors.
+    pub async fn head_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+    ) -> Result<ObjectMeta, Error> {
+        let c = call(
+            "HeadObject",
+            object_target(bucket, key),
+            ResourceKind::Object,
+        );
+        let op = HeadObject {
+            bucket,
+            key,
+            if_match: None,
+            part_number: None,
+        };
+        let resp = self
+            .execute(&c, |ep| op.request(ep), Payload::Empty)
+            .await?;
+        s3::parse_head_object(&resp.headers).map_err(parse_err(&c))
+    }
+
+    /// `GetObject`, optionally ranged and pinned to an ETag. The body streams from the
+    /// returned response. A ranged request must come back as `206` with the asked-for range.
+    ///
+    /// # Errors
+    /// `NoSuchKey`, `PreconditionFailed` (the object changed), `InvalidRange`, transport and
+    /// parse errors; an integrity error when the gateway answers a range with other bytes.
+    pub async fn get_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        range: Option<ByteRange>,
+        if_match: Option<&ETag>,
+    ) -> Result<GetObject, Error> {
+        let c = call(
+            "GetObject",
+            object_target(bucket, key),
+            ResourceKind::Object,
+        );
+        let op = s3::GetObject {
+            bucket,
+            key,
+            range,
+            if_match,
+            part_number: None,
+        };
+        let response = self
+            .execute(&c, |ep| op.request(ep), Payload::Empty)
+            .await?;
+        let meta = s3::parse_get_object(&response.headers).map_err(parse_err(&c))?;
+        if let Some(range) = range {
+            let ok = response.status == StatusCode::PARTIAL_CONTENT
+                && meta
+                    .content_range
+                    .as_ref()
+                    .is_some_and(|cr| cr.start == range.start());
+            if !ok {
+                return Err(Error::Integrity {
+                    what: format!(
+                        "s3://{}/{}: asked for bytes {}, the gateway answered {} with {:?}",
+                        bucket.as_str(),
+                        key.as_str(),
+                        range.header_value(),
+                        response.status,
+                        meta.content_range
+                    ),
+                });
+            }
+        }
+        Ok(GetObject { meta, response })
+    }
+
+    /// `PutObject` of an in-memory body (sent again on retry). Returns the ETag.
+    ///
+    /// # Errors
+    /// S3 errors (`EntityTooLarge` behind a router's body limit), transport.
+    pub async fn put_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        body: Bytes,
+        opts: &PutOptions,
+    ) -> Result<ETag, Error> {
+        let c = call(
+            "PutObject",
+            object_target(bucket, key),
+            ResourceKind::Object,
+        );
+        let op = PutObject {
+            bucket,
+            key,
+            content_length: body.len() as u64,
+            content_type: opts.content_type.as_deref(),
+            content_md5: None,
+            metadata: Some(&opts.metadata),
+        };
+        let resp = self
+            .execute(
+                &c,
+                |ep| op.request(ep),
+                Payload::Bytes(body, PayloadHash::Unsigned),
+            )
+            .await?;
+        s3::parse_put_object(&resp.headers).map_err(parse_err(&c))
+    }
+
+    /// `CreateMultipartUpload`.
+    ///
+    /// # Errors
+    /// S3, transport and parse errors.
+    pub async fn create_multipart_upload(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        opts: &PutOptions,
+    ) -> Result<UploadId, Error> {
+        let mut c = call(
+            "CreateMultipartUpload",
+            object_target(bucket, key),
+            ResourceKind::Object,
+        );
+        // Not idempotent: a retry after a lost answer leaves an empty upload behind.
+        c.idempotent = false;
+        let op = CreateMultipartUpload {
+            bucket,
+            key,
+            content_type: opts.content_type.as_deref(),
+            metadata: Some(&opts.metadata),
+        };
+        let resp = self
+            .execute(&c, |ep| op.request(ep), Payload::Empty)
+            .await?;
+        let body = resp.bytes(MAX_XML_BODY_BYTES).await?;
+        s3::parse_create_multipart_upload(&body).map_err(parse_err(&c))
+    }
+
+    /// `UploadPart` of an in-memory part (sent again on retry). Returns the part's ETag.
+    ///
+    /// # Errors
+    /// `NoSuchUpload`, `EntityTooLarge`, transport and parse errors.
+    pub async fn upload_part(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &UploadId,
+        part_number: PartNumber,
+        body: Bytes,
+    ) -> Result<ETag, Error> {
+        let mut target = object_target(bucket, key);
+        if let Some(k) = &mut target.key {
+            k.push_str(&format!(" (part {})", part_number.get()));
+        }
+        let c = call("UploadPart", target, ResourceKind::Upload);
+        let op = UploadPart {
+            bucket,
+            key,
+            upload_id,
+            part_number,
+            content_length: body.len() as u64,
+            content_md5: None,
+        };
+        let resp = self
+            .execute(
+                &c,
+                |ep| op.request(ep),
+                Payload::Bytes(body, PayloadHash::Unsigned),
+            )
+            .await?;
+        s3::parse_upload_part(&resp.headers).map_err(parse_err(&c))
+    }
+
+    /// `AbortMultipartUpload`.
+    ///
+    /// # Errors
+    /// S3 and transport errors (`NoSuchUpload` when it is already gone).
+    pub async fn abort_multipart_upload(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &UploadId,
+    ) -> Result<(), Error> {
+        let c = call(
+            "AbortMultipartUpload",
+            object_target(bucket, key),
+            ResourceKind::Upload,
+        );
+        let op = AbortMultipartUpload {
+            bucket,
+            key,
+            upload_id,
+        };
+        self.execute(&c, |ep| op.request(ep), Payload::Empty)
+            .await?;
+        Ok(())
+    }
+
+    /// `DeleteObject`.
+    ///
+    /// # Errors
+    /// S3 and transport errors.
+    pub async fn delete_object(&self, bucket: &BucketName, key: &ObjectKey) -> Result<(), Error> {
+        let c = call(
+            "DeleteObject",
+            object_target(bucket, key),
+            ResourceKind::Object,
+        );
+        self.execute(
+            &c,
+            |ep| DeleteObject { bucket, key }.request(ep),
+            Payload::Empty,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// `CompleteMultipartUpload`, checking for an error inside the 200 answer (RGW and S3
+    /// report assembly failures that way). Returns the object's ETag.
+    ///
+    /// # Errors
+    /// `InvalidPart`, `InvalidPartOrder`, `NoSuchUpload`, an error in the 200 body, transport.
+    pub async fn complete_multipart_upload(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &UploadId,
+        parts: &[CompletedPart],
+    ) -> Result<ETag, Error> {
+        let c = call(
+            "CompleteMultipartUpload",
+            object_target(bucket, key),
+            ResourceKind::Upload,
+        );
+        let op = CompleteMultipartUpload::new(bucket, key, upload_id, parts).map_err(|source| {
+            Error::Request {
+                operation: c.operation,
+                target: c.target.clone(),
+                source,
+            }
+        })?;
+        let body = op.body();
+        let hash = PayloadHash::for_body(&body);
+        let resp = self
+            .execute(&c, |ep| op.request(ep), Payload::Bytes(body, hash))
+            .await?;
+        let answer = resp.bytes(MAX_XML_BODY_BYTES).await?;
+        match s3::parse_complete_multipart_upload(&answer) {
+            Ok(done) => Ok(done.etag),
+            Err(s3::ResponseError::Parse(source)) => Err(Error::Parse {
+                operation: c.operation,
+                target: c.target.clone(),
+                source,
+            }),
+            Err(s3::ResponseError::Service(source)) => Err(Error::S3 {
+                operation: c.operation,
+                target: c.target.clone(),
+                source: *source,
+            }),
+        }
+    }
+
+    /// Every multipart upload in progress under `prefix`, all pages.
+    ///
+    /// # Errors
+    /// S3, transport and parse errors; an error when the gateway repeats a page marker.
+    pub async fn list_multipart_uploads(
+        &self,
+        bucket: &BucketName,
+        prefix: Option<&str>,
+    ) -> Result<Vec<s3::MultipartUploadEntry>, Error> {
+        let c = call(
+            "ListMultipartUploads",
+            bucket_target(bucket),
+            ResourceKind::Bucket,
+        );
+        let mut out = Vec::new();
+        let mut markers: Option<(String, Option<String>)> = None;
+        loop {
+            let op = s3::ListMultipartUploads {
+                bucket,
+                prefix,
+                key_marker: markers.as_ref().map(|m| m.0.as_str()),
+                upload_id_marker: markers.as_ref().and_then(|m| m.1.as_deref()),
+                max_uploads: None,
+            };
+            let resp = self
+                .execute(&c, |ep| op.request(ep), Payload::Empty)
+                .await?;
+            let body = resp.bytes(MAX_XML_BODY_BYTES).await?;
+            let page = s3::parse_list_multipart_uploads(&body).map_err(parse_err(&c))?;
+            out.extend(page.uploads);
+            if !page.is_truncated {
+                return Ok(out);
+            }
+            let next = match page.next_key_marker {
+                Some(k) => (k, page.next_upload_id_marker),
+                None => {
+                    return Err(Error::Integrity {
+                        what: format!(
+                            "ListMultipartUploads s3://{}: truncated page without a next marker",
+                            bucket.as_str()
+                        ),
+                    });
+                }
+            };
+            if markers.as_ref() == Some(&next) {
+                return Err(Error::Integrity {
+                    what: format!(
+                        "ListMultipartUploads s3://{}: the gateway repeated the page marker",
+                        bucket.as_str()
+                    ),
+                });
+            }
+            markers = Some(next);
+        }
+    }
+
+    /// `DeleteObjects` of up to 1,000 keys. Returns the keys that could not be deleted, with
+    /// the gateway's reason.
+    ///
+    /// # Errors
+    /// The whole request failing (S3, transport, parse); more than 1,000 keys.
+    pub async fn delete_objects(
+        &self,
+        bucket: &BucketName,
+        keys: &[ObjectKey],
+    ) -> Result<Vec<s3::DeleteFailure>, Error> {
+        let c = call("DeleteObjects", bucket_target(bucket), ResourceKind::Bucket);
+        let op = DeleteObjects::new(bucket, keys, DeleteReport::Quiet).map_err(|source| {
+            Error::Request {
+                operation: c.operation,
+                target: c.target.clone(),
+                source,
+            }
+        })?;
+        let body = op.body();
+        let hash = PayloadHash::for_body(&body);
+        let resp = self
+            .execute(&c, |ep| op.request(ep), Payload::Bytes(body, hash))
+            .await?;
+        let answer = resp.bytes(MAX_XML_BODY_BYTES).await?;
+        let out = s3::parse_delete_objects(&answer).map_err(parse_err(&c))?;
+        Ok(out.failed)
+    }
+}

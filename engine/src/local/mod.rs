@@ -1,0 +1,17 @@
+//! The filesystem side: keys mapped to paths that provably stay under a root, files written
+//! under a temporary name and renamed into place only when complete, and directory walks in
+//! S3 key order.
+//!
+//! Everything here is blocking `std::fs` work (through `fs_err`, whose errors name the path):
+//! async callers run it on blocking threads. This module knows nothing of S3 requests.
+//! Read `transfer` next.
+
+mod compare;
+mod partial;
+mod path;
+mod walk;
+
+pub use compare::{Difference, compare_trees};
+pub use partial::{PARTIAL_MARKER, PartialFile};
+pub use path::{NAME_MAX_BYTES, PathError, SafeRelPath};
+pub use walk::{LocalEntry, WalkError, walk_sorted};

@@ -1,0 +1,132 @@
+//! Files written under a temporary name beside their destination and renamed into place only
+//! once complete and synced: a reader, a crash or a kill never sees a half-written file under
+//! the final name.
+
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// Marker in temporary file names, so leftovers of a killed run are recognisable.
+pub const PARTIAL_MARKER: &str = ".haul-partial";
+
+/// A file being written. Dropped without [`PartialFile::persist`], it is removed.
+#[derive(Debug)]
+pub struct PartialFile {
+    file: fs_err::File,
+    temp: PathBuf,
+    dest: PathBuf,
+    persisted: bool,
+}
+
+impl PartialFile {
+    /// Creates an empty temporary file in `dest`'s directory (creating the directory), sized
+    /// to `len` bytes when given so that ranges can be written at their offsets.
+    ///
+    /// # Errors
+    /// IO errors, naming the path.
+    pub fn create(dest: &Path, len: Option<u64>) -> io::Result<Self> {
+        let dir = dest.parent().unwrap_or_else(|| Path::new("."));
+        if !dir.as_os_str().is_empty() {
+            fs_err::create_dir_all(dir)?;
+        }
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        // Keep the temporary name within NAME_MAX: a long final name is shortened here.
+        let short: String = name.chars().take(180).collect();
+        let temp = dir.join(format!(
+            ".{short}{PARTIAL_MARKER}-{:016x}",
+            rand::random::<u64>()
+        ));
+        let file = fs_err::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)?;
+        if let Some(len) = len {
+            file.set_len(len)?;
+        }
+        Ok(Self {
+            file,
+            temp,
+            dest: dest.to_path_buf(),
+            persisted: false,
+        })
+    }
+
+    /// Writes `data` at `offset` (positional: ranges may arrive in any order, from any thread).
+    ///
+    /// # Errors
+    /// IO errors, naming the temporary path.
+    pub fn write_at(&self, data: &[u8], offset: u64) -> io::Result<()> {
+        self.file
+            .file()
+            .write_all_at(data, offset)
+            .map_err(|e| io::Error::new(e.kind(), format!("write {}: {e}", self.temp.display())))
+    }
+
+    /// The temporary path.
+    #[must_use]
+    pub fn temp_path(&self) -> &Path {
+        &self.temp
+    }
+
+    /// Sets the modification time the final file will carry.
+    ///
+    /// # Errors
+    /// IO errors, naming the path.
+    pub fn set_modified(&self, mtime: SystemTime) -> io::Result<()> {
+        self.file.file().set_modified(mtime).map_err(|e| {
+            io::Error::new(e.kind(), format!("set mtime {}: {e}", self.temp.display()))
+        })
+    }
+
+    /// Syncs the data, then renames the file to its destination (replacing an older file).
+    ///
+    /// # Errors
+    /// IO errors, naming the path; the temporary file is removed on failure.
+    pub fn persist(mut self) -> io::Result<PathBuf> {
+        self.file.sync_all()?;
+        fs_err::rename(&self.temp, &self.dest)?;
+        self.persisted = true;
+        Ok(self.dest.clone())
+    }
+}
+
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        if !self.persisted {
+            // Best effort: the file may already be gone; nothing else to do from a destructor.
+            let _ = fs_err::remove_file(&self.temp);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn persist_renames_and_drop_removes() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("sub/file.bin");
+        let p = PartialFile::create(&dest, Some(6)).unwrap();
+        p.write_at(b"def", 3).unwrap();
+        p.write_at(b"abc", 0).unwrap();
+        assert!(!dest.exists());
+        p.persist().unwrap();
+        assert_eq!(fs_err::read(&dest).unwrap(), b"abcdef");
+
+        let dest2 = dir.path().join("sub/other.bin");
+        let p = PartialFile::create(&dest2, None).unwrap();
+        let temp = p.temp_path().to_path_buf();
+        p.write_at(b"x", 0).unwrap();
+        assert!(temp.exists());
+        drop(p);
+        assert!(!temp.exists());
+        assert!(!dest2.exists());
+        let left: Vec<_> = fs_err::read_dir(dir.path().join("sub")).unwrap().collect();
+        assert_eq!(left.len(), 1, "only the persisted file remains");
+    }
+}

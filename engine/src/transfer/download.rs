@@ -1,0 +1,299 @@
+//! Downloads: one object to a file (ranged GETs in parallel, positional writes into a temporary
+//! file, fsync, rename) or to a writer (in order, for stdout).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::task::JoinSet;
+
+use super::upload::{blocking, joined};
+use super::{MemoryBudget, PartPlan, TransferOptions};
+use crate::client::Client;
+use crate::error::Error;
+use crate::local::PartialFile;
+use crate::s3::{BucketName, ByteRange, ETag, ObjectKey};
+
+/// Bytes gathered from the network before one positional write. Chosen: 1 MiB, so a blocking
+/// write costs far less than the data it carries, while a range holds little memory.
+const WRITE_CHUNK_BYTES: usize = 1024 * 1024;
+
+/// How many times one range may be resumed after its body broke off. Chosen: 5; each resume
+/// continues from the byte where the previous attempt stopped.
+const MAX_RESUMES: u32 = 5;
+
+/// Downloads `bucket`/`key` to `dest`. The data goes to a temporary file beside `dest` and is
+/// renamed into place only once every byte arrived and was synced, so `dest` is never a partial
+/// file. Objects at least `multipart_threshold` long are fetched as parallel ranged GETs pinned
+/// to the object's ETag (`If-Match`), so a concurrent overwrite fails the download instead of
+/// mixing two versions. The file's mtime is set to the object's `Last-Modified`.
+/// Returns the bytes written.
+///
+/// # Errors
+/// S3, transport and local errors naming the object or file; an integrity error when the bytes
+/// received do not match the object's length.
+pub async fn download_file(
+    client: &Client,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    dest: &Path,
+    opts: &TransferOptions,
+    budget: &MemoryBudget,
+) -> Result<u64, Error> {
+    let meta = client.head_object(bucket, key).await?;
+    let len = meta.content_length;
+    let etag = meta.etag.clone();
+    let dest_owned = dest.to_path_buf();
+    let file = Arc::new(
+        blocking(move || {
+            PartialFile::create(&dest_owned, Some(len)).map_err(|e| Error::local(&dest_owned, e))
+        })
+        .await?,
+    );
+    let plan = if len >= opts.multipart_threshold {
+        PartPlan::ranges(len, opts.part_size)
+    } else {
+        PartPlan::ranges(len, len.max(1))
+    };
+    let mut tasks = JoinSet::new();
+    // At most as many ranges in flight as the gateway's request limit.
+    let max_tasks = client.limiter().limit();
+    let mut written = 0u64;
+    for part in plan.parts() {
+        if part.len == 0 {
+            continue;
+        }
+        while tasks.len() >= max_tasks {
+            if let Some(res) = tasks.join_next().await {
+                written += joined(res)??;
+            }
+        }
+        let mem = budget.reserve(WRITE_CHUNK_BYTES as u64).await;
+        let (client, bucket, key, etag, file) = (
+            client.clone(),
+            bucket.clone(),
+            key.clone(),
+            etag.clone(),
+            file.clone(),
+        );
+        let whole = plan.count() == 1;
+        tasks.spawn(async move {
+            let _mem = mem;
+            fetch_range(
+                &client,
+                &bucket,
+                &key,
+                etag.as_ref(),
+                part.offset,
+                part.len,
+                whole,
+                &file,
+            )
+            .await
+        });
+    }
+    while let Some(res) = tasks.join_next().await {
+        written += joined(res)??;
+    }
+    if written != len {
+        return Err(Error::Integrity {
+            what: format!(
+                "s3://{}/{}: received {written} bytes of {len}",
+                bucket.as_str(),
+                key.as_str()
+            ),
+        });
+    }
+    let Ok(file) = Arc::try_unwrap(file) else {
+        return Err(Error::Integrity {
+            what: "download tasks still hold the temporary file".to_owned(),
+        });
+    };
+    let mtime: Option<SystemTime> = meta.last_modified.map(SystemTime::from);
+    let dest_owned = dest.to_path_buf();
+    blocking(move || {
+        if let Some(t) = mtime {
+            file.set_modified(t)
+                .map_err(|e| Error::local(&dest_owned, e))?;
+        }
+        file.persist().map_err(|e| Error::local(&dest_owned, e))
+    })
+    .await?;
+    Ok(len)
+}
+
+/// Fetches `len` bytes at `offset` into the file, resuming from where a broken body stopped.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "private helper with one call site"
+)]
+async fn fetch_range(
+    client: &Client,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    etag: Option<&ETag>,
+    offset: u64,
+    len: u64,
+    whole: bool,
+    file: &Arc<PartialFile>,
+) -> Result<u64, Error> {
+    let mut got = 0u64;
+    let mut resumes = 0u32;
+    loop {
+        let start = offset + got;
+        // A whole small object is fetched without a Range header on the first attempt.
+        let range = if whole && got == 0 {
+            None
+        } else {
+            Some(
+                ByteRange::new(start, offset + len - 1)
+                    .map_err(|e| Error::Usage(format!("range: {e}")))?,
+            )
+        };
+        let mut resp = client.get_object(bucket, key, range, etag).await?;
+        let mut buf = BytesMut::with_capacity(WRITE_CHUNK_BYTES.min(len as usize));
+        let mut buf_at = start;
+        let broke = loop {
+            match resp.response.chunk().await {
+                None => break None,
+                Some(Err(e)) => break Some(e),
+                Some(Ok(chunk)) => {
+                    if got + (buf.len() + chunk.len()) as u64 > len {
+                        return Err(Error::Integrity {
+                            what: format!(
+                                "s3://{}/{}: the gateway sent more than the {len} bytes asked for",
+                                bucket.as_str(),
+                                key.as_str()
+                            ),
+                        });
+                    }
+                    buf.extend_from_slice(&chunk);
+                    if buf.len() >= WRITE_CHUNK_BYTES {
+                        let n = buf.len() as u64;
+                        write_at(file, buf.split().freeze(), buf_at).await?;
+                        got += n;
+                        buf_at += n;
+                    }
+                }
+            }
+        };
+        if !buf.is_empty() {
+            let n = buf.len() as u64;
+            write_at(file, buf.split().freeze(), buf_at).await?;
+            got += n;
+        }
+        match broke {
+            None if got == len => return Ok(got),
+            None => {
+                // The body ended early without an error: treat it like a reset and resume.
+                tracing::warn!(key = key.as_str(), got, len, "body ended early; resuming");
+            }
+            Some(e) if resumes < MAX_RESUMES && e.is_retryable() => {
+                tracing::warn!(
+                    key = key.as_str(),
+                    got,
+                    len,
+                    "body broke off ({e}); resuming"
+                );
+            }
+            Some(e) => return Err(e),
+        }
+        resumes += 1;
+        if resumes > MAX_RESUMES {
+            return Err(Error::Integrity {
+                what: format!(
+                    "s3://{}/{}: body ended after {got} of {len} bytes, {MAX_RESUMES} times",
+                    bucket.as_str(),
+                    key.as_str()
+                ),
+            });
+        }
+    }
+}
+
+async fn write_at(file: &Arc<PartialFile>, data: bytes::Bytes, at: u64) -> Result<(), Error> {
+    let file = file.clone();
+    blocking(move || {
+        file.write_at(&data, at)
+            .map_err(|e| Error::local(file.temp_path(), e))
+    })
+    .await
+}
+
+/// Streams `bucket`/`key` to `writer` in order (stdout), resuming a broken body with a ranged
+/// GET pinned to the object's ETag. Returns the bytes written.
+///
+/// # Errors
+/// S3 and transport errors naming the object; write errors.
+pub async fn download_to_writer<W: AsyncWrite + Unpin>(
+    client: &Client,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    mut writer: W,
+) -> Result<u64, Error> {
+    let out = PathBuf::from("-");
+    let mut got = 0u64;
+    let mut resumes = 0u32;
+    let mut pinned: Option<(ETag, u64)> = None;
+    loop {
+        let (range, if_match) = match &pinned {
+            None => (None, None),
+            Some((etag, len)) => {
+                if got >= *len {
+                    break;
+                }
+                (
+                    Some(ByteRange::new(got, len - 1).map_err(|e| Error::Usage(e.to_string()))?),
+                    Some(etag),
+                )
+            }
+        };
+        let mut resp = client.get_object(bucket, key, range, if_match).await?;
+        if pinned.is_none() {
+            pinned = resp
+                .meta
+                .etag
+                .clone()
+                .map(|e| (e, resp.meta.content_length));
+        }
+        let broke = loop {
+            match resp.response.chunk().await {
+                None => break None,
+                Some(Err(e)) => break Some(e),
+                Some(Ok(chunk)) => {
+                    writer
+                        .write_all(&chunk)
+                        .await
+                        .map_err(|e| Error::local(&out, e))?;
+                    got += chunk.len() as u64;
+                }
+            }
+        };
+        match (broke, &pinned) {
+            (None, Some((_, len))) if got >= *len => break,
+            (None, None) => break,
+            (Some(e), _) if resumes >= MAX_RESUMES || !e.is_retryable() => return Err(e),
+            (Some(e), Some(_)) => {
+                tracing::warn!(key = key.as_str(), got, "body broke off ({e}); resuming");
+            }
+            (Some(e), None) => return Err(e),
+            (None, Some(_)) => {
+                tracing::warn!(key = key.as_str(), got, "body ended early; resuming");
+            }
+        }
+        resumes += 1;
+        if resumes > MAX_RESUMES {
+            return Err(Error::Integrity {
+                what: format!(
+                    "s3://{}/{}: body ended early {MAX_RESUMES} times",
+                    bucket.as_str(),
+                    key.as_str()
+                ),
+            });
+        }
+    }
+    writer.flush().await.map_err(|e| Error::local(&out, e))?;
+    Ok(got)
+}

@@ -1,0 +1,197 @@
+//! Whole trees: a directory to a prefix and a prefix to a directory, object by object, many at
+//! once. (`haul sync` will compare both sides first; these copy everything.)
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::task::JoinSet;
+
+use super::upload::joined;
+use super::{MemoryBudget, TransferOptions, download_file, upload_file};
+use crate::client::{Client, ListCursor, PutOptions};
+use crate::error::Error;
+use crate::local::{SafeRelPath, walk_sorted};
+use crate::progress::{Event, Progress};
+use crate::s3::{BucketName, ObjectKey};
+
+/// Most pages a single listing may take before haul assumes the gateway loops. A billion keys
+/// at 1,000 per page; chosen so that no real bucket reaches it.
+const MAX_LIST_PAGES: u64 = 1_000_000;
+
+/// What a tree copy did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TreeReport {
+    /// Objects or files copied.
+    pub copied: u64,
+    /// Bytes copied.
+    pub bytes: u64,
+    /// Objects or files that failed, with the error.
+    pub failed: Vec<(String, String)>,
+}
+
+/// Uploads every regular file under `root` to `bucket`/`prefix` + relative path, up to
+/// `parallel` files at once (each also bounded by the client's request limit and the memory
+/// budget). A failing file is reported and the others go on.
+///
+/// # Errors
+/// Only when the directory cannot be walked; per-file failures are in the report.
+pub async fn upload_tree(
+    client: &Client,
+    root: &Path,
+    bucket: &BucketName,
+    prefix: &str,
+    opts: &TransferOptions,
+    budget: &MemoryBudget,
+    parallel: usize,
+    progress: &Progress,
+) -> Result<TreeReport, Error> {
+    let root_owned = root.to_path_buf();
+    let entries = super::upload::blocking(move || {
+        walk_sorted(&root_owned).map_err(|e| match e {
+            crate::local::WalkError::Io(io) => Error::local(&root_owned, io),
+        })
+    })
+    .await?;
+    let mut report = TreeReport::default();
+    let mut tasks = JoinSet::new();
+    let put = Arc::new(PutOptions::default());
+    for entry in entries {
+        while tasks.len() >= parallel.max(1) {
+            if let Some(res) = tasks.join_next().await {
+                record(&mut report, joined(res)?, progress);
+            }
+        }
+        let key_str = format!("{prefix}{}", entry.key);
+        let key = match ObjectKey::new(key_str.clone()) {
+            Ok(k) => k,
+            Err(e) => {
+                report.failed.push((key_str, e.to_string()));
+                continue;
+            }
+        };
+        let (client, bucket, opts, budget, put) = (
+            client.clone(),
+            bucket.clone(),
+            *opts,
+            budget.clone(),
+            put.clone(),
+        );
+        progress.emit(Event::TransferStarted {
+            name: entry.key.clone(),
+            bytes: Some(entry.size),
+        });
+        tasks.spawn(async move {
+            let started = Instant::now();
+            let res = upload_file(&client, &entry.path, &bucket, &key, &opts, &put, &budget).await;
+            (entry.key, res, started)
+        });
+    }
+    while let Some(res) = tasks.join_next().await {
+        record(&mut report, joined(res)?, progress);
+    }
+    Ok(report)
+}
+
+/// Downloads every object under `bucket`/`prefix` into `dest`, the key minus the prefix being
+/// the relative path. Keys that cannot be a path under `dest` (`..`, absolute, control
+/// characters, …) are refused and reported; nothing is written for them. Zero-byte keys ending
+/// in `/` (folder markers) are skipped.
+///
+/// # Errors
+/// Only when the listing fails; per-object failures are in the report.
+#[allow(clippy::too_many_arguments, reason = "mirrors upload_tree")]
+pub async fn download_tree(
+    client: &Client,
+    bucket: &BucketName,
+    prefix: &str,
+    dest: &Path,
+    opts: &TransferOptions,
+    budget: &MemoryBudget,
+    parallel: usize,
+    progress: &Progress,
+) -> Result<TreeReport, Error> {
+    let mut report = TreeReport::default();
+    let mut tasks = JoinSet::new();
+    let mut cursor = ListCursor::Start;
+    let prefix_opt = (!prefix.is_empty()).then_some(prefix);
+    for _ in 0..MAX_LIST_PAGES {
+        let (page, next) = client
+            .list_objects_page(bucket, prefix_opt, None, &cursor)
+            .await?;
+        for obj in page.objects {
+            let key = obj.key.as_str();
+            let rel = key.strip_prefix(prefix).unwrap_or(key);
+            if rel.ends_with('/') && obj.size == 0 {
+                continue;
+            }
+            let rel = match SafeRelPath::from_key(rel) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    report.failed.push((key.to_owned(), e.to_string()));
+                    continue;
+                }
+            };
+            while tasks.len() >= parallel.max(1) {
+                if let Some(res) = tasks.join_next().await {
+                    record(&mut report, joined(res)?, progress);
+                }
+            }
+            let path = rel.under(dest);
+            let (client, bucket, opts, budget) =
+                (client.clone(), bucket.clone(), *opts, budget.clone());
+            progress.emit(Event::TransferStarted {
+                name: key.to_owned(),
+                bytes: Some(obj.size),
+            });
+            let key = obj.key;
+            tasks.spawn(async move {
+                let started = Instant::now();
+                let res = download_file(&client, &bucket, &key, &path, &opts, &budget).await;
+                (key.into_string(), res, started)
+            });
+        }
+        match next {
+            Some(n) if n == cursor => {
+                return Err(Error::Integrity {
+                    what: format!(
+                        "listing s3://{}/{prefix}: the gateway returned the same page cursor twice",
+                        bucket.as_str()
+                    ),
+                });
+            }
+            Some(n) => cursor = n,
+            None => break,
+        }
+    }
+    while let Some(res) = tasks.join_next().await {
+        record(&mut report, joined(res)?, progress);
+    }
+    Ok(report)
+}
+
+fn record(
+    report: &mut TreeReport,
+    (name, res, started): (String, Result<u64, Error>, Instant),
+    progress: &Progress,
+) {
+    match res {
+        Ok(bytes) => {
+            report.copied += 1;
+            report.bytes += bytes;
+            progress.emit(Event::TransferDone {
+                name,
+                bytes,
+                elapsed: started.elapsed(),
+            });
+        }
+        Err(e) => {
+            progress.emit(Event::TransferFailed {
+                name: name.clone(),
+                error: e.to_string(),
+            });
+            report.failed.push((name, e.to_string()));
+        }
+    }
+}

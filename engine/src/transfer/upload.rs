@@ -1,0 +1,296 @@
+//! Uploads: a file or a stream to one object.
+
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::task::JoinSet;
+
+use super::{MemoryBudget, PartPlan, TransferOptions};
+use crate::client::{Client, PutOptions};
+use crate::error::Error;
+use crate::s3::{BucketName, CompletedPart, ObjectKey, PartNumber, UploadId};
+
+/// Uploads the file at `path` to `bucket`/`key`: one `PutObject` below the multipart
+/// threshold, else a multipart upload whose parts are read and sent concurrently within the
+/// memory budget. A failed multipart upload is aborted, so the gateway keeps no partial object
+/// and the previous version of the object (if any) stays untouched. Returns the bytes sent.
+///
+/// # Errors
+/// Local read errors naming the file; S3 and transport errors naming the object and part; an
+/// error if the file changed size or mtime while it was read.
+pub async fn upload_file(
+    client: &Client,
+    path: &Path,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    opts: &TransferOptions,
+    put: &PutOptions,
+    budget: &MemoryBudget,
+) -> Result<u64, Error> {
+    let owned = path.to_path_buf();
+    let (file, len, mtime) = blocking(move || {
+        let file = fs_err::File::open(&owned).map_err(|e| Error::local(&owned, e))?;
+        let md = file.metadata().map_err(|e| Error::local(&owned, e))?;
+        let mtime = md.modified().map_err(|e| Error::local(&owned, e))?;
+        Ok((Arc::new(file), md.len(), mtime))
+    })
+    .await?;
+    let single_put = len < opts.multipart_threshold && opts.max_body.is_none_or(|m| len <= m);
+    let sent = if single_put {
+        let _mem = budget.reserve(len).await;
+        let data = read_range(file.clone(), path.to_path_buf(), 0, len).await?;
+        client.put_object(bucket, key, data, put).await?;
+        len
+    } else {
+        let plan = PartPlan::multipart(len, opts.part_size, opts.max_body)?;
+        multipart_from_file(client, file.clone(), path, bucket, key, plan, put, budget).await?
+    };
+    ensure_unchanged(path, len, mtime).await?;
+    Ok(sent)
+}
+
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site; a struct would only rename them"
+)]
+async fn multipart_from_file(
+    client: &Client,
+    file: Arc<fs_err::File>,
+    path: &Path,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    plan: PartPlan,
+    put: &PutOptions,
+    budget: &MemoryBudget,
+) -> Result<u64, Error> {
+    let upload_id = client.create_multipart_upload(bucket, key, put).await?;
+    let result = async {
+        let mut tasks = JoinSet::new();
+        let mut done = Vec::with_capacity(plan.count() as usize);
+        for part in plan.parts() {
+            // Reserve memory before reading: at most budget / part_size parts are in memory.
+            let mem = budget.reserve(part.len).await;
+            // Collect finished parts as we go so an early failure stops the loop.
+            while let Some(res) = tasks.try_join_next() {
+                done.push(joined(res)??);
+            }
+            let (client, file, path) = (client.clone(), file.clone(), path.to_path_buf());
+            let (bucket, key, upload_id) = (bucket.clone(), key.clone(), upload_id.clone());
+            tasks.spawn(async move {
+                let _mem = mem;
+                let number = part_number(part.number)?;
+                let data = read_range(file, path, part.offset, part.len).await?;
+                let etag = client
+                    .upload_part(&bucket, &key, &upload_id, number, data)
+                    .await?;
+                Ok::<_, Error>(CompletedPart {
+                    part_number: number,
+                    etag,
+                })
+            });
+        }
+        while let Some(res) = tasks.join_next().await {
+            done.push(joined(res)??);
+        }
+        done.sort_by_key(|p| p.part_number);
+        client
+            .complete_multipart_upload(bucket, key, &upload_id, &done)
+            .await?;
+        Ok(plan.parts().map(|p| p.len).sum())
+    }
+    .await;
+    if result.is_err() {
+        abort_quietly(client, bucket, key, &upload_id).await;
+    }
+    result
+}
+
+/// Uploads everything `reader` yields (stdin) to `bucket`/`key`. A stream that fits in one
+/// part is sent with one `PutObject`; a longer one as a multipart upload whose parts of
+/// `part_size` are uploaded as they fill, so the length need not be known in advance (which
+/// caps the object at 10,000 parts).
+///
+/// # Errors
+/// Read errors, S3 and transport errors; the multipart upload is aborted on failure.
+pub async fn upload_reader<R: AsyncRead + Unpin>(
+    client: &Client,
+    mut reader: R,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    opts: &TransferOptions,
+    put: &PutOptions,
+    budget: &MemoryBudget,
+) -> Result<u64, Error> {
+    // The length is unknown: parts have the requested size (clamped to the S3 and body
+    // limits) and are never raised, which caps the stream at 10,000 parts.
+    let part_size = PartPlan::multipart(0, opts.part_size, opts.max_body)?.part_size();
+    let stdin_path = PathBuf::from("-");
+    let mem = budget.reserve(part_size).await;
+    let first = fill(&mut reader, part_size, &stdin_path).await?;
+    if (first.len() as u64) < part_size {
+        // The whole stream fits in one part: one PutObject.
+        let len = first.len() as u64;
+        client.put_object(bucket, key, first, put).await?;
+        drop(mem);
+        return Ok(len);
+    }
+    let upload_id = client.create_multipart_upload(bucket, key, put).await?;
+    let result = async {
+        let mut tasks = JoinSet::new();
+        let mut done = Vec::new();
+        let mut total = 0u64;
+        let mut pending = Some((first, mem));
+        let mut number = 0u32;
+        loop {
+            let (data, mem) = match pending.take() {
+                Some(p) => p,
+                None => {
+                    let mem = budget.reserve(part_size).await;
+                    let data = fill(&mut reader, part_size, &stdin_path).await?;
+                    (data, mem)
+                }
+            };
+            if data.is_empty() && number > 0 {
+                break;
+            }
+            let last = (data.len() as u64) < part_size;
+            number += 1;
+            let pn = part_number(number).map_err(|_| {
+                Error::Usage(format!(
+                    "stdin is larger than 10,000 parts of {part_size} B: pass a larger --part-size"
+                ))
+            })?;
+            total += data.len() as u64;
+            while let Some(res) = tasks.try_join_next() {
+                done.push(joined(res)??);
+            }
+            let (client, bucket, key, id) = (
+                client.clone(),
+                bucket.clone(),
+                key.clone(),
+                upload_id.clone(),
+            );
+            tasks.spawn(async move {
+                let _mem = mem;
+                let etag = client.upload_part(&bucket, &key, &id, pn, data).await?;
+                Ok::<_, Error>(CompletedPart {
+                    part_number: pn,
+                    etag,
+                })
+            });
+            if last {
+                break;
+            }
+        }
+        while let Some(res) = tasks.join_next().await {
+            done.push(joined(res)??);
+        }
+        done.sort_by_key(|p| p.part_number);
+        client
+            .complete_multipart_upload(bucket, key, &upload_id, &done)
+            .await?;
+        Ok(total)
+    }
+    .await;
+    if result.is_err() {
+        abort_quietly(client, bucket, key, &upload_id).await;
+    }
+    result
+}
+
+/// Reads up to `want` bytes (fewer only at the end of the stream).
+async fn fill<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    want: u64,
+    path: &Path,
+) -> Result<Bytes, Error> {
+    let want = usize::try_from(want).unwrap_or(usize::MAX);
+    let mut buf = BytesMut::with_capacity(want);
+    while buf.len() < want {
+        let n = reader
+            .read_buf(&mut buf)
+            .await
+            .map_err(|e| Error::local(path, e))?;
+        if n == 0 {
+            break;
+        }
+    }
+    Ok(buf.freeze())
+}
+
+/// Reads `len` bytes at `offset` on a blocking thread.
+async fn read_range(
+    file: Arc<fs_err::File>,
+    path: PathBuf,
+    offset: u64,
+    len: u64,
+) -> Result<Bytes, Error> {
+    blocking(move || {
+        let len = usize::try_from(len)
+            .map_err(|_| Error::local(&path, std::io::Error::other("part larger than memory")))?;
+        let mut buf = vec![0u8; len];
+        file.file().read_exact_at(&mut buf, offset).map_err(|e| {
+            let e = if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                std::io::Error::new(e.kind(), "file shrank while it was read")
+            } else {
+                e
+            };
+            Error::local(&path, e)
+        })?;
+        Ok(Bytes::from(buf))
+    })
+    .await
+}
+
+/// Fails when the file's size or mtime moved while it was uploaded: the object would not be a
+/// consistent copy of any one version of the file.
+async fn ensure_unchanged(path: &Path, len: u64, mtime: SystemTime) -> Result<(), Error> {
+    let owned = path.to_path_buf();
+    blocking(move || {
+        let md = fs_err::metadata(&owned).map_err(|e| Error::local(&owned, e))?;
+        let now = md.modified().map_err(|e| Error::local(&owned, e))?;
+        if md.len() != len || now != mtime {
+            return Err(Error::Integrity {
+                what: format!(
+                    "{} changed while it was uploaded (size {len} -> {}): run again",
+                    owned.display(),
+                    md.len()
+                ),
+            });
+        }
+        Ok(())
+    })
+    .await
+}
+
+async fn abort_quietly(client: &Client, bucket: &BucketName, key: &ObjectKey, id: &UploadId) {
+    if let Err(e) = client.abort_multipart_upload(bucket, key, id).await {
+        tracing::warn!(%e, upload_id = id.as_str(), "could not abort the failed multipart upload; `haul multipart ls` shows it");
+    }
+}
+
+fn part_number(n: u32) -> Result<PartNumber, Error> {
+    PartNumber::new(u64::from(n)).map_err(|e| Error::Usage(e.to_string()))
+}
+
+/// Runs blocking filesystem work off the reactor.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Integrity {
+            what: format!("a blocking file task failed: {e}"),
+        })?
+}
+
+/// Unwraps a joined task's result.
+pub(crate) fn joined<T>(res: Result<T, tokio::task::JoinError>) -> Result<T, Error> {
+    res.map_err(|e| Error::Integrity {
+        what: format!("a transfer task failed: {e}"),
+    })
+}

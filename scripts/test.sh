@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The one way to run haul's whole test suite (the README's test command; .ci/run calls it).
+# It installs what the suite needs (Ceph's RADOS Gateway from Debian's packages), then runs,
+# in order: formatting, clippy, the unit/integration/property tests, the end-to-end suite
+# (which starts and stops its own gateways: Ceph RGW and haul's embedded s3s-fs gateway),
+# rustdoc with warnings denied, and a compile check of the fuzz targets.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "installing test dependencies (Ceph RGW from Debian)"
+scripts/gateway.sh install rgw
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (all targets, warnings denied)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "building haul"
+cargo build --workspace --locked
+
+step "tests: unit, property, integration and end-to-end against every gateway"
+# HAUL_E2E_GATEWAYS defaults to every gateway (rgw and s3s); the e2e harness starts them.
+cargo test --workspace --locked
+
+step "rustdoc (warnings denied)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+
+step "fuzz targets compile"
+(cd fuzz && cargo check --locked --bins)
+
+step "all checks passed"

@@ -1,0 +1,71 @@
+//! haul's end-to-end suite: the real `haul` binary against every real gateway on loopback.
+//!
+//! The harness starts the gateways once (Ceph RGW through `scripts/gateway.sh`, haul's
+//! embedded s3s-fs gateway as a child process), runs every case against every gateway as a
+//! separate test named `GATEWAY::case`, then stops the gateways. Filters work as with libtest
+//! (`cargo test -p haul-e2e -- s3s::cp`). A failing test prints the gateway's log tail.
+
+mod cases;
+mod gateway;
+mod haul;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use libtest_mimic::{Arguments, Failed, Trial};
+
+fn main() -> ExitCode {
+    let args = Arguments::from_args();
+    if args.list {
+        // Listing needs no gateway.
+        let trials = trials_for(&[]);
+        return libtest_mimic::run(&args, trials).exit_code();
+    }
+    let bin = match haul::binary() {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("e2e: cannot find or build haul: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let gateways = match gateway::start_all(&bin) {
+        Ok(g) => g.into_iter().map(Arc::new).collect::<Vec<_>>(),
+        Err(e) => {
+            eprintln!("e2e: cannot start the gateways: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let started = std::time::Instant::now();
+    let conclusion = libtest_mimic::run(&args, trials_for(&gateways));
+    eprintln!(
+        "e2e: suite took {:.1} s against {}",
+        started.elapsed().as_secs_f64(),
+        gateways
+            .iter()
+            .map(|g| g.name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    drop(gateways);
+    conclusion.exit_code()
+}
+
+fn trials_for(gateways: &[Arc<gateway::Gateway>]) -> Vec<Trial> {
+    let mut trials = Vec::new();
+    for (name, run) in cases::STANDALONE {
+        trials.push(Trial::test(format!("local::{name}"), move || {
+            run().map_err(|e| Failed::from(format!("{e:#}")))
+        }));
+    }
+    for gw in gateways {
+        for case in cases::ALL {
+            let gw = Arc::clone(gw);
+            let name = format!("{}::{}", gw.name, case.name);
+            trials.push(Trial::test(name, move || {
+                (case.run)(&gw)
+                    .map_err(|e| Failed::from(format!("{e:#}\ngateway log {}", gw.log_tail())))
+            }));
+        }
+    }
+    trials
+}
