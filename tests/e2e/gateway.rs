@@ -24,6 +24,13 @@ pub struct Gateway {
     pub access_key: String,
     /// Secret key of the test user.
     pub secret_key: String,
+    /// Longest key the gateway stores: 1,024 bytes on RGW (the S3 limit); s3s-fs keeps each
+    /// object's metadata in a file named after the whole key, so NAME_MAX (255) minus its
+    /// suffixes bounds it (measured: 150 bytes pass, 200 fail).
+    pub max_key_bytes: usize,
+    /// Whether keys with `//`, `./` or `../` segments are stored as sent. s3s-fs maps keys to
+    /// file paths and normalises them (`a//b` becomes `a/b`); RGW keeps them exactly.
+    pub keeps_dot_segments: bool,
     kind: Kind,
 }
 
@@ -165,6 +172,8 @@ fn start_s3s(haul: &Path) -> Result<Gateway> {
     probe(&endpoint)?;
     Ok(Gateway {
         name: "s3s",
+        max_key_bytes: 150,
+        keeps_dot_segments: false,
         endpoint,
         access_key,
         secret_key,
@@ -205,6 +214,8 @@ fn start_rgw() -> Result<Gateway> {
     };
     Ok(Gateway {
         name: "rgw",
+        max_key_bytes: 1024,
+        keeps_dot_segments: true,
         endpoint: get("HAUL_TEST_RGW_ENDPOINT")?,
         access_key: get("HAUL_TEST_RGW_ACCESS_KEY")?,
         secret_key: get("HAUL_TEST_RGW_SECRET_KEY")?,

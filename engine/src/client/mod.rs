@@ -342,7 +342,7 @@ impl Client {
                 inner.limiter.on_throttle();
             }
             if attempt >= inner.backoff.max_attempts || !inner.budget.try_spend() {
-                tracing::warn!(op = call.operation, target = %call.target, attempt, "giving up: {error}");
+                tracing::warn!(attempt, "giving up: {error}");
                 return Err(error);
             }
             let delay = inner.backoff.delay(attempt, retry_after, &mut rand::rng());
@@ -354,7 +354,7 @@ impl Client {
                 return Err(error);
             }
             inner.limiter.on_retry();
-            tracing::warn!(op = call.operation, target = %call.target, attempt, ?delay, "retrying: {error}");
+            tracing::warn!(attempt, ?delay, "retrying: {error}");
             inner.progress.emit(Event::Retry {
                 operation: call.operation,
                 attempt: attempt + 1,

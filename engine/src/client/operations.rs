@@ -457,7 +457,8 @@ impl Client {
     }
 
     /// `CompleteMultipartUpload`, checking for an error inside the 200 answer (RGW and S3
-    /// report assembly failures that way). Returns the object's ETag.
+    /// report assembly failures that way). Returns the object's ETag when the gateway gives it
+    /// (Ceph RGW 16 leaves it empty).
     ///
     /// # Errors
     /// `InvalidPart`, `InvalidPartOrder`, `NoSuchUpload`, an error in the 200 body, transport.
@@ -467,7 +468,7 @@ impl Client {
         key: &ObjectKey,
         upload_id: &UploadId,
         parts: &[CompletedPart],
-    ) -> Result<ETag, Error> {
+    ) -> Result<Option<ETag>, Error> {
         let c = call(
             "CompleteMultipartUpload",
             object_target(bucket, key),

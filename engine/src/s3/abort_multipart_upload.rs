@@ -11,6 +11,8 @@ const OPERATION: &str = "AbortMultipartUpload";
 
 /// `DELETE /bucket/key?uploadId=ID`; answered 204, or 404 `NoSuchUpload` (build bodiless
 /// errors with `ResourceKind::Upload`).
+///
+/// AWS reference: <https://docs.aws.amazon.com/AmazonS3/latest/API/API_AbortMultipartUpload.html>
 #[derive(Debug, Clone, Copy)]
 pub struct AbortMultipartUpload<'a> {
     /// The bucket.

@@ -8,7 +8,7 @@ use http::{Method, Request};
 
 use super::endpoint::Endpoint;
 use super::error::{ParseError, ResponseError, error_in_200_body};
-use super::list_page::required_etag;
+use super::list_page::optional_etag;
 use super::names::{BucketName, ETag, ObjectKey, PartNumber, UploadId};
 use super::request::{RequestBuilder, RequestError, escape_xml_text};
 use super::xml::{Step, XmlReader};
@@ -29,6 +29,8 @@ pub struct CompletedPart {
 /// The answer is 200 as soon as the gateway starts assembling; a failure after that comes
 /// as an `<Error>` document in the 200 body, which [`parse_complete_multipart_upload`]
 /// reports as [`ResponseError::Service`].
+///
+/// AWS reference: <https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html>
 #[derive(Debug, Clone, Copy)]
 pub struct CompleteMultipartUpload<'a> {
     bucket: &'a BucketName,
@@ -115,8 +117,9 @@ impl<'a> CompleteMultipartUpload<'a> {
 pub struct CompletedUpload {
     /// `Location`: the object's URL as the gateway sees it.
     pub location: Option<String>,
-    /// The object's `ETag` (`"…-N"` on S3 and RGW).
-    pub etag: ETag,
+    /// The object's ETag (`"…-N"` on S3). `None` when the gateway leaves it empty: Ceph RGW
+    /// 16.2 answers `<ETag></ETag>` (recorded in `fixtures/s3/rgw/`); a `HeadObject` gives it.
+    pub etag: Option<ETag>,
 }
 
 /// Parses the answer, checking first for an error inside the 200 body.
@@ -137,20 +140,24 @@ fn parse_result(body: &[u8]) -> Result<CompletedUpload, ParseError> {
     xml.expect_root("CompleteMultipartUploadResult")?;
     let mut location = None;
     let mut etag = None;
+    let mut saw_etag = false;
     while let Some(step) = xml.next()? {
         let Step::Close(text) = step else { continue };
         match xml.path() {
             "CompleteMultipartUploadResult/Location" => {
                 location = Some(text.trim().to_owned()).filter(|t| !t.is_empty());
             }
-            "CompleteMultipartUploadResult/ETag" => etag = Some(required_etag(&xml, &text)?),
+            "CompleteMultipartUploadResult/ETag" => {
+                saw_etag = true;
+                etag = optional_etag(&xml, &text)?;
+            }
             _ => {}
         }
     }
-    Ok(CompletedUpload {
-        location,
-        etag: etag.ok_or_else(|| xml.missing("ETag"))?,
-    })
+    if !saw_etag {
+        return Err(xml.missing("ETag"));
+    }
+    Ok(CompletedUpload { location, etag })
 }
 
 #[cfg(test)]
@@ -220,7 +227,22 @@ mod tests {
             "/tests/fixtures/s3/handwritten/complete_multipart_upload-rgw.xml"
         )))
         .unwrap();
-        assert_eq!(ok.etag.multipart_part_count(), Some(3));
+        assert_eq!(
+            ok.etag.as_ref().and_then(ETag::multipart_part_count),
+            Some(3)
+        );
+        let rgw = parse_complete_multipart_upload(include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/s3/rgw/complete_multipart_upload-empty_etag.xml"
+        )))
+        .unwrap();
+        assert_eq!(rgw.etag, None, "Ceph RGW 16 sends an empty ETag");
+        assert!(
+            parse_complete_multipart_upload(
+                b"<CompleteMultipartUploadResult><Key>k</Key></CompleteMultipartUploadResult>"
+            )
+            .is_err()
+        );
         assert_eq!(
             ok.location.as_deref(),
             Some("http://rgw:7480/db_wal/base/base.tar")

@@ -47,6 +47,8 @@ pub(crate) fn copy_source(bucket: &BucketName, key: &ObjectKey) -> String {
 /// `PUT /bucket/key` with `x-amz-copy-source`. The answer is 200 as soon as the copy
 /// starts; a later failure comes as an `<Error>` in the 200 body, which
 /// [`parse_copy_object`] reports.
+///
+/// AWS reference: <https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html>
 #[derive(Debug, Clone, Copy)]
 pub struct CopyObject<'a> {
     /// Destination bucket.

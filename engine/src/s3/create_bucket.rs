@@ -21,6 +21,8 @@ const OPERATION: &str = "CreateBucket";
 ///
 /// RGW answers 200 for a bucket the caller already owns; AWS outside us-east-1 answers
 /// 409 `BucketAlreadyOwnedByYou`. Both mean the bucket is there.
+///
+/// AWS reference: <https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateBucket.html>
 #[derive(Debug, Clone, Copy)]
 pub struct CreateBucket<'a> {
     /// The bucket.

@@ -14,6 +14,8 @@ use super::xml::{Step, XmlReader};
 const OPERATION: &str = "CreateMultipartUpload";
 
 /// `POST /bucket/key?uploads`. Content type and metadata are given here, not on the parts.
+///
+/// AWS reference: <https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateMultipartUpload.html>
 #[derive(Debug, Clone, Copy)]
 pub struct CreateMultipartUpload<'a> {
     /// The bucket.

@@ -10,6 +10,8 @@ use super::request::{RequestBuilder, RequestError};
 const OPERATION: &str = "DeleteBucket";
 
 /// `DELETE /bucket`; answered 204, or 409 `BucketNotEmpty`.
+///
+/// AWS reference: <https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteBucket.html>
 #[derive(Debug, Clone, Copy)]
 pub struct DeleteBucket<'a> {
     /// The bucket.

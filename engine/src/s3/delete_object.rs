@@ -10,6 +10,8 @@ use super::request::{RequestBuilder, RequestError};
 const OPERATION: &str = "DeleteObject";
 
 /// `DELETE /bucket/key`; answered 204 whether or not the key existed.
+///
+/// AWS reference: <https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObject.html>
 #[derive(Debug, Clone, Copy)]
 pub struct DeleteObject<'a> {
     /// The bucket.

@@ -32,6 +32,8 @@ pub enum DeleteReport {
 /// refused by [`DeleteObjects::new`] with [`RequestError::KeyNotXmlSafe`]: no escaping can
 /// put them in the body, and S3 would answer `MalformedXML` for the whole batch. Delete
 /// those with `DeleteObject`.
+///
+/// AWS reference: <https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html>
 #[derive(Debug, Clone, Copy)]
 pub struct DeleteObjects<'a> {
     bucket: &'a BucketName,

@@ -15,6 +15,8 @@ const OPERATION: &str = "GetObject";
 /// `GET /bucket/key`. The body streams through the client; the headers are read with
 /// [`parse_get_object`]. Ranged downloads pass `if_match` with the `ETag` seen first, so a
 /// change of the object between ranges fails with 412 instead of mixing two versions.
+///
+/// AWS reference: <https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html>
 #[derive(Debug, Clone, Copy)]
 pub struct GetObject<'a> {
     /// The bucket.

@@ -11,6 +11,8 @@ const OPERATION: &str = "HeadBucket";
 
 /// `HEAD /bucket`. Its errors have no body: build them with
 /// `S3Error::from_response_for(ResourceKind::Bucket, …)` so a 404 reads `NoSuchBucket`.
+///
+/// AWS reference: <https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadBucket.html>
 #[derive(Debug, Clone, Copy)]
 pub struct HeadBucket<'a> {
     /// The bucket.

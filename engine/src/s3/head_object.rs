@@ -14,6 +14,8 @@ const OPERATION: &str = "HeadObject";
 
 /// `HEAD /bucket/key`. Its errors have no body: build them with
 /// `S3Error::from_response_for(ResourceKind::Object, …)` so a 404 reads `NoSuchKey`.
+///
+/// AWS reference: <https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html>
 #[derive(Debug, Clone, Copy)]
 pub struct HeadObject<'a> {
     /// The bucket.

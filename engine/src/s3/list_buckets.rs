@@ -14,6 +14,8 @@ const OPERATION: &str = "ListBuckets";
 
 /// `GET /` on the service endpoint. RGW returns every bucket in one answer; AWS's optional
 /// pagination (`max-buckets`) is not used.
+///
+/// AWS reference: <https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListBuckets.html>
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ListBuckets;
 

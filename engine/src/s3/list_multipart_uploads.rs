@@ -17,6 +17,8 @@ const OPERATION: &str = "ListMultipartUploads";
 ///
 /// Keys come back unencoded (no `encoding-type`): keys with characters XML 1.0 cannot
 /// carry are not expected among uploads haul started.
+///
+/// AWS reference: <https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListMultipartUploads.html>
 #[derive(Debug, Clone, Copy)]
 pub struct ListMultipartUploads<'a> {
     /// The bucket.

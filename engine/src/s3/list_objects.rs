@@ -12,6 +12,8 @@ use super::request::{RequestBuilder, RequestError};
 const OPERATION: &str = "ListObjects";
 
 /// `GET /bucket?marker=…`.
+///
+/// AWS reference: <https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjects.html>
 #[derive(Debug, Clone, Copy)]
 pub struct ListObjects<'a> {
     /// The bucket.

@@ -12,6 +12,8 @@ use super::request::{RequestBuilder, RequestError};
 const OPERATION: &str = "ListObjectsV2";
 
 /// `GET /bucket?list-type=2&…`.
+///
+/// AWS reference: <https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html>
 #[derive(Debug, Clone, Copy)]
 pub struct ListObjectsV2<'a> {
     /// The bucket.

@@ -15,6 +15,8 @@ const OPERATION: &str = "ListParts";
 
 /// `GET /bucket/key?uploadId=ID&…`, paginated by `part-number-marker`. Errors without a
 /// body take `ResourceKind::Upload`.
+///
+/// AWS reference: <https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListParts.html>
 #[derive(Debug, Clone, Copy)]
 pub struct ListParts<'a> {
     /// The bucket.

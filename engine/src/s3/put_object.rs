@@ -18,6 +18,8 @@ pub const MAX_PUT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 
 /// `PUT /bucket/key` with a body of `content_length` bytes, which the client attaches
 /// (signed as `UNSIGNED-PAYLOAD`, see `sign`).
+///
+/// AWS reference: <https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html>
 #[derive(Debug, Clone, Copy)]
 pub struct PutObject<'a> {
     /// The bucket.

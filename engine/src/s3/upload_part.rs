@@ -21,6 +21,8 @@ pub const MAX_PART_BYTES: u64 = MAX_PUT_BYTES;
 
 /// `PUT /bucket/key?partNumber=N&uploadId=ID` with a body of `content_length` bytes (signed
 /// as `UNSIGNED-PAYLOAD`; `content_md5` protects it).
+///
+/// AWS reference: <https://docs.aws.amazon.com/AmazonS3/latest/API/API_UploadPart.html>
 #[derive(Debug, Clone, Copy)]
 pub struct UploadPart<'a> {
     /// The bucket.

@@ -15,6 +15,8 @@ const OPERATION: &str = "UploadPartCopy";
 
 /// `PUT /bucket/key?partNumber=N&uploadId=ID` with `x-amz-copy-source` and, for a part of
 /// the source, `x-amz-copy-source-range`. Like `CopyObject`, it can fail inside a 200.
+///
+/// AWS reference: <https://docs.aws.amazon.com/AmazonS3/latest/API/API_UploadPartCopy.html>
 #[derive(Debug, Clone, Copy)]
 pub struct UploadPartCopy<'a> {
     /// Destination bucket.

@@ -63,10 +63,20 @@ pub(crate) struct XmlReader<'a> {
     text: String,
     /// The last step was a `Close` whose name is still on the path.
     pop_pending: bool,
-    root_seen: bool,
-    done: bool,
+    phase: Phase,
+}
+
+/// Where the reader is in the document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
     /// The body is larger than [`MAX_BODY_BYTES`]: refused before any parsing.
-    oversized: bool,
+    Oversized,
+    /// No element seen yet.
+    BeforeRoot,
+    /// Inside the root element.
+    InRoot,
+    /// The root element has closed and the rest was checked.
+    Done,
 }
 
 impl<'a> XmlReader<'a> {
@@ -84,9 +94,11 @@ impl<'a> XmlReader<'a> {
             marks: Vec::new(),
             text: String::new(),
             pop_pending: false,
-            root_seen: false,
-            done: false,
-            oversized: body.len() > MAX_BODY_BYTES,
+            phase: if body.len() > MAX_BODY_BYTES {
+                Phase::Oversized
+            } else {
+                Phase::BeforeRoot
+            },
         }
     }
 
@@ -143,19 +155,20 @@ impl<'a> XmlReader<'a> {
     /// The next step, or `None` once the root element has closed and the rest of the
     /// document holds nothing but whitespace, comments and processing instructions.
     pub(crate) fn next(&mut self) -> Result<Option<Step>, ParseError> {
-        if self.oversized {
-            return Err(self.error(ParseErrorKind::BodyTooLarge {
-                limit: MAX_BODY_BYTES,
-            }));
+        match self.phase {
+            Phase::Oversized => {
+                return Err(self.error(ParseErrorKind::BodyTooLarge {
+                    limit: MAX_BODY_BYTES,
+                }));
+            }
+            Phase::Done => return Ok(None),
+            Phase::BeforeRoot | Phase::InRoot => {}
         }
         if self.pop_pending {
             self.pop_pending = false;
             if let Some(mark) = self.marks.pop() {
                 self.path.truncate(mark);
             }
-        }
-        if self.done {
-            return Ok(None);
         }
         loop {
             let event = match self.reader.read_event() {
@@ -167,9 +180,6 @@ impl<'a> XmlReader<'a> {
             };
             match event {
                 Event::Start(start) => {
-                    if self.root_seen && self.marks.is_empty() {
-                        return Err(self.error(ParseErrorKind::TrailingContent));
-                    }
                     if self.marks.len() >= MAX_DEPTH {
                         return Err(self.error(ParseErrorKind::TooDeep { limit: MAX_DEPTH }));
                     }
@@ -181,7 +191,7 @@ impl<'a> XmlReader<'a> {
                         self.path.push('/');
                     }
                     self.path.push_str(&name);
-                    self.root_seen = true;
+                    self.phase = Phase::InRoot;
                     self.text.clear();
                     return Ok(Some(Step::Open));
                 }
@@ -238,7 +248,7 @@ impl<'a> XmlReader<'a> {
                 // `expand_empty_elements` turns `<a/>` into Start + End, so Empty never comes.
                 Event::Empty(_) | Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
                 Event::Eof => {
-                    if self.marks.is_empty() && !self.root_seen {
+                    if self.phase == Phase::BeforeRoot {
                         return Err(self.error(ParseErrorKind::Empty));
                     }
                     return Err(self.error(ParseErrorKind::Truncated));
@@ -267,7 +277,7 @@ impl<'a> XmlReader<'a> {
 
     /// Checks that only whitespace, comments and processing instructions follow the root.
     fn done_after_root(&mut self) -> Result<(), ParseError> {
-        self.done = true;
+        self.phase = Phase::Done;
         loop {
             match self.reader.read_event() {
                 Ok(Event::Eof) => return Ok(()),
