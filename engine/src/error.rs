@@ -28,21 +28,39 @@ pub enum ErrorKind {
     Other,
 }
 
-/// Which object or bucket an operation was about.
+/// Which object or bucket an operation was about, rendered once (` s3://bucket/key`) and
+/// boxed, so that errors stay small on the hot path.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Target {
-    /// Bucket name.
-    pub bucket: Option<String>,
-    /// Object key.
-    pub key: Option<String>,
+pub struct Target(Option<Box<str>>);
+
+impl Target {
+    /// A bucket.
+    #[must_use]
+    pub fn bucket(bucket: &str) -> Self {
+        Self(Some(format!("s3://{bucket}").into()))
+    }
+
+    /// An object.
+    #[must_use]
+    pub fn object(bucket: &str, key: &str) -> Self {
+        Self(Some(format!("s3://{bucket}/{key}").into()))
+    }
+
+    /// The same target with a detail appended (`(part 3)`).
+    #[must_use]
+    pub fn with_detail(self, detail: &str) -> Self {
+        match self.0 {
+            Some(t) => Self(Some(format!("{t} {detail}").into())),
+            None => Self(Some(detail.into())),
+        }
+    }
 }
 
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.bucket, &self.key) {
-            (Some(b), Some(k)) => write!(f, " s3://{b}/{k}"),
-            (Some(b), None) => write!(f, " s3://{b}"),
-            _ => Ok(()),
+        match &self.0 {
+            Some(t) => write!(f, " {t}"),
+            None => Ok(()),
         }
     }
 }
@@ -57,9 +75,10 @@ pub enum Error {
         operation: &'static str,
         /// What it was about.
         target: Target,
-        /// The parsed error.
+        /// The parsed error (boxed: it carries several strings, and `Result<_, Error>` is
+        /// returned on every hot path).
         #[source]
-        source: s3::S3Error,
+        source: Box<s3::S3Error>,
     },
     /// The exchange failed below HTTP (connect, timeout, reset, TLS).
     #[error("{operation}{target}: {source}")]
@@ -79,9 +98,9 @@ pub enum Error {
         operation: &'static str,
         /// What it was about.
         target: Target,
-        /// The parse failure.
+        /// The parse failure (boxed: it carries the element path).
         #[source]
-        source: s3::ParseError,
+        source: Box<s3::ParseError>,
     },
     /// A request could not be built (a bad metadata value, too many keys).
     #[error("{operation}{target}: {source}")]
@@ -164,10 +183,9 @@ impl Error {
             | Error::Sign { .. }
             | Error::Local { .. }
             | Error::Plan(_) => ErrorKind::Other,
-            Error::UnsafePath(_) => ErrorKind::Integrity,
             Error::Config(_) => ErrorKind::Config,
             Error::Usage(_) => ErrorKind::Usage,
-            Error::Integrity { .. } => ErrorKind::Integrity,
+            Error::Integrity { .. } | Error::UnsafePath(_) => ErrorKind::Integrity,
             Error::Interrupted => ErrorKind::Interrupted,
         }
     }

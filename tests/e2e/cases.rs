@@ -10,12 +10,12 @@ use crate::gateway::Gateway;
 use crate::haul::{Haul, unique_bucket};
 
 /// One case.
-pub struct Case {
-    pub name: &'static str,
-    pub run: fn(&Gateway) -> Result<()>,
+pub(crate) struct Case {
+    pub(crate) name: &'static str,
+    pub(crate) run: fn(&Gateway) -> Result<()>,
 }
 
-pub const ALL: &[Case] = &[
+pub(crate) const ALL: &[Case] = &[
     Case {
         name: "issue_2_bucket_lifecycle",
         run: bucket_lifecycle,
@@ -127,7 +127,7 @@ fn runbook_bucket_names(gw: &Gateway) -> Result<()> {
         mb(gw, b)?;
         let dir = tempfile::tempdir()?;
         let f = dir.path().join("000000010000000000000001");
-        std::fs::write(&f, data(100_000, 7))?;
+        fs_err::write(&f, data(100_000, 7))?;
         Haul::new(
             gw,
             &[
@@ -177,7 +177,7 @@ fn round_trip_file(gw: &Gateway, bucket: &str, len: usize, extra: &[&str]) -> Re
     let dir = tempfile::tempdir()?;
     let src = dir.path().join(format!("src-{len}"));
     let want = data(len, len as u64 + 1);
-    std::fs::write(&src, &want)?;
+    fs_err::write(&src, &want)?;
     let key = format!("s3://{bucket}/sizes/{len}.bin");
     let mut up = vec!["cp"];
     up.extend_from_slice(extra);
@@ -188,10 +188,10 @@ fn round_trip_file(gw: &Gateway, bucket: &str, len: usize, extra: &[&str]) -> Re
     down.extend_from_slice(extra);
     down.extend_from_slice(&[&key, dst.to_str().context("path")?]);
     Haul::new(gw, &down)?.ok()?;
-    let got = std::fs::read(&dst)?;
+    let got = fs_err::read(&dst)?;
     ensure!(got.len() == want.len(), "{len} B: got {} B back", got.len());
     ensure!(got == want, "{len} B: content differs");
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path())?
+    let leftovers: Vec<_> = fs_err::read_dir(dir.path())?
         .filter_map(Result::ok)
         .filter(|e| e.file_name().to_string_lossy().contains("haul-partial"))
         .collect();
@@ -264,8 +264,8 @@ fn cp_recursive_round_trip(gw: &Gateway) -> Result<()> {
     ];
     for (i, f) in files.iter().enumerate() {
         let p = src.path().join(f);
-        std::fs::create_dir_all(p.parent().context("parent")?)?;
-        std::fs::write(&p, data(1000 * (i + 1), i as u64))?;
+        fs_err::create_dir_all(p.parent().context("parent")?)?;
+        fs_err::write(&p, data(1000 * (i + 1), i as u64))?;
     }
     Haul::new(
         gw,
@@ -289,8 +289,8 @@ fn cp_recursive_round_trip(gw: &Gateway) -> Result<()> {
     )?
     .ok()?;
     for f in files {
-        let a = std::fs::read(src.path().join(f))?;
-        let c = std::fs::read(dst.path().join(f))
+        let a = fs_err::read(src.path().join(f))?;
+        let c = fs_err::read(dst.path().join(f))
             .with_context(|| format!("{f} missing after download"))?;
         ensure!(a == c, "{f} differs");
     }
@@ -482,7 +482,7 @@ fn ls_json(gw: &Gateway) -> Result<()> {
 }
 
 /// Not per gateway: an endpoint where nothing listens fails fast and clearly.
-pub fn nothing_listening() -> Result<()> {
+pub(crate) fn nothing_listening() -> Result<()> {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0")?;
         l.local_addr()?.port()
@@ -505,9 +505,9 @@ pub fn nothing_listening() -> Result<()> {
 }
 
 /// Not per gateway: an operator's s3cmd config is read as it is, and the secret never shown.
-pub fn config_show_from_s3cfg() -> Result<()> {
+pub(crate) fn config_show_from_s3cfg() -> Result<()> {
     let h = Haul::bare(&["config", "show"])?;
-    std::fs::write(
+    fs_err::write(
         h.home().join(".s3cfg"),
         "[default]\naccess_key = RUNBOOKACCESS\nsecret_key = runbook-secret-value\n\
          host_base = 127.0.0.1:7480\nhost_bucket = 127.0.0.1:7480\nuse_https = False\n\
@@ -529,7 +529,10 @@ pub fn config_show_from_s3cfg() -> Result<()> {
 }
 
 /// Gateway-independent cases.
-pub const STANDALONE: &[(&str, fn() -> Result<()>)] = &[
+/// A case that needs no gateway.
+pub(crate) type Standalone = (&'static str, fn() -> Result<()>);
+
+pub(crate) const STANDALONE: &[Standalone] = &[
     ("issue_2_nothing_listening", nothing_listening),
     ("issue_2_config_show_from_s3cfg", config_show_from_s3cfg),
 ];

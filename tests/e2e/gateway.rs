@@ -15,22 +15,22 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 /// A running gateway.
-pub struct Gateway {
+pub(crate) struct Gateway {
     /// Short name used in test names.
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// `http://127.0.0.1:PORT`.
-    pub endpoint: String,
+    pub(crate) endpoint: String,
     /// Access key of the test user.
-    pub access_key: String,
+    pub(crate) access_key: String,
     /// Secret key of the test user.
-    pub secret_key: String,
+    pub(crate) secret_key: String,
     /// Longest key the gateway stores: 1,024 bytes on RGW (the S3 limit); s3s-fs keeps each
     /// object's metadata in a file named after the whole key, so NAME_MAX (255) minus its
     /// suffixes bounds it (measured: 150 bytes pass, 200 fail).
-    pub max_key_bytes: usize,
+    pub(crate) max_key_bytes: usize,
     /// Whether keys with `//`, `./` or `../` segments are stored as sent. s3s-fs maps keys to
     /// file paths and normalises them (`a//b` becomes `a/b`); RGW keeps them exactly.
-    pub keeps_dot_segments: bool,
+    pub(crate) keeps_dot_segments: bool,
     kind: Kind,
 }
 
@@ -47,12 +47,12 @@ enum Kind {
 
 impl Gateway {
     /// The last lines of the gateway's log, for failure reports.
-    pub fn log_tail(&self) -> String {
+    pub(crate) fn log_tail(&self) -> String {
         let path = match &self.kind {
             Kind::S3s { log, .. } => log.clone(),
             Kind::Rgw { state } => state.join("log").join("rgw.log"),
         };
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let text = fs_err::read_to_string(&path).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         let start = lines.len().saturating_sub(30);
         format!("({}):\n{}", path.display(), lines[start..].join("\n"))
@@ -78,14 +78,14 @@ impl Drop for Gateway {
 }
 
 /// The repository root (the parent of `tests/`).
-pub fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
 /// Starts every selected gateway, in parallel.
-pub fn start_all(haul: &Path) -> Result<Vec<Gateway>> {
+pub(crate) fn start_all(haul: &Path) -> Result<Vec<Gateway>> {
     let wanted = std::env::var("HAUL_E2E_GATEWAYS").unwrap_or_else(|_| "rgw,s3s".to_owned());
     let names: Vec<String> = wanted
         .split(',')
@@ -128,7 +128,7 @@ pub fn start_all(haul: &Path) -> Result<Vec<Gateway>> {
 fn start_s3s(haul: &Path) -> Result<Gateway> {
     let root = tempfile::tempdir()?;
     let data = root.path().join("data");
-    std::fs::create_dir(&data)?;
+    fs_err::create_dir(&data)?;
     let log = root.path().join("gateway.log");
     let access_key = "haul-e2e".to_owned();
     let secret_key = format!("haul-e2e-secret-{}", rand::random::<u32>());
@@ -147,7 +147,7 @@ fn start_s3s(haul: &Path) -> Result<Gateway> {
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log)?)
+        .stderr(fs_err::File::create(&log)?.into_parts().0)
         .spawn()
         .with_context(|| format!("starting {} gateway serve", haul.display()))?;
     let stdout = child.stdout.take().context("no stdout")?;
@@ -156,7 +156,7 @@ fn start_s3s(haul: &Path) -> Result<Gateway> {
     let endpoint = loop {
         let Some(line) = lines.next() else {
             let mut err = String::new();
-            std::fs::File::open(&log)?.read_to_string(&mut err)?;
+            fs_err::File::open(&log)?.read_to_string(&mut err)?;
             bail!("haul gateway serve exited before printing its endpoint:\n{err}");
         };
         let line = line?;

@@ -11,7 +11,7 @@ use crate::gateway::{Gateway, repo_root};
 
 /// Path of the `haul` binary: `HAUL_BIN`, else `target/<profile>/haul` beside this test
 /// binary, built with cargo when missing.
-pub fn binary() -> Result<PathBuf> {
+pub(crate) fn binary() -> Result<PathBuf> {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     if let Some(p) = BIN.get() {
         return Ok(p.clone());
@@ -46,15 +46,15 @@ pub fn binary() -> Result<PathBuf> {
 
 /// A `haul` command for `gw`, with an environment holding only what the test gives it: a
 /// fresh HOME (no ~/.s3cfg, no ~/.aws), the gateway's endpoint and keys.
-pub struct Haul {
+pub(crate) struct Haul {
     cmd: Command,
     stdin: Option<Vec<u8>>,
-    _home: tempfile::TempDir,
+    home: tempfile::TempDir,
 }
 
 impl Haul {
     /// `haul ARGS…` against `gw`.
-    pub fn new(gw: &Gateway, args: &[&str]) -> Result<Self> {
+    pub(crate) fn new(gw: &Gateway, args: &[&str]) -> Result<Self> {
         let mut h = Self::bare(args)?;
         h.cmd
             .env("AWS_ACCESS_KEY_ID", &gw.access_key)
@@ -64,7 +64,7 @@ impl Haul {
     }
 
     /// `haul ARGS…` with no gateway settings at all.
-    pub fn bare(args: &[&str]) -> Result<Self> {
+    pub(crate) fn bare(args: &[&str]) -> Result<Self> {
         let home = tempfile::tempdir()?;
         let mut cmd = Command::new(binary()?);
         cmd.args(args)
@@ -75,35 +75,29 @@ impl Haul {
         Ok(Self {
             cmd,
             stdin: None,
-            _home: home,
+            home,
         })
     }
 
     /// Sets an environment variable.
-    pub fn env(mut self, k: &str, v: impl AsRef<std::ffi::OsStr>) -> Self {
+    pub(crate) fn env(mut self, k: &str, v: impl AsRef<std::ffi::OsStr>) -> Self {
         self.cmd.env(k, v);
         self
     }
 
-    /// Removes an environment variable.
-    pub fn env_remove(mut self, k: &str) -> Self {
-        self.cmd.env_remove(k);
-        self
-    }
-
     /// The fresh HOME directory of this command.
-    pub fn home(&self) -> &Path {
-        self._home.path()
+    pub(crate) fn home(&self) -> &Path {
+        self.home.path()
     }
 
     /// Feeds `data` on stdin.
-    pub fn stdin(mut self, data: Vec<u8>) -> Self {
+    pub(crate) fn stdin(mut self, data: Vec<u8>) -> Self {
         self.stdin = Some(data);
         self
     }
 
     /// Runs to completion.
-    pub fn output(mut self) -> Result<Output> {
+    pub(crate) fn output(mut self) -> Result<Output> {
         self.cmd
             .stdin(if self.stdin.is_some() {
                 Stdio::piped()
@@ -127,7 +121,7 @@ impl Haul {
     }
 
     /// Runs and requires success; returns stdout.
-    pub fn ok(self) -> Result<Vec<u8>> {
+    pub(crate) fn ok(self) -> Result<Vec<u8>> {
         let desc = format!("{:?}", self.cmd.get_args().collect::<Vec<_>>());
         let out = self.output()?;
         if !out.status.success() {
@@ -142,7 +136,7 @@ impl Haul {
     }
 
     /// Runs and requires failure with `code`; returns stderr.
-    pub fn fails_with(self, code: i32) -> Result<String> {
+    pub(crate) fn fails_with(self, code: i32) -> Result<String> {
         let desc = format!("{:?}", self.cmd.get_args().collect::<Vec<_>>());
         let out = self.output()?;
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -158,6 +152,6 @@ impl Haul {
 }
 
 /// A bucket name unique to this run and test.
-pub fn unique_bucket(stem: &str) -> String {
+pub(crate) fn unique_bucket(stem: &str) -> String {
     format!("{stem}-{:08x}", rand::random::<u32>())
 }

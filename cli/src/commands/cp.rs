@@ -122,15 +122,15 @@ pub(crate) async fn run(g: &GlobalArgs, a: &CpArgs) -> Result<()> {
                     a.source
                 )));
             }
-            let dest = local_dest(&path, &a.dest, &key).await?;
+            let target = local_dest(&path, &a.dest, &key).await?;
             let key = ObjectKey::new(key).map_err(|e| usage(e.to_string()))?;
             let bytes =
-                transfer::download_file(&client, &bucket, &key, &dest, &opts, &budget).await?;
+                transfer::download_file(&client, &bucket, &key, &target, &opts, &budget).await?;
             done(
                 &mut out,
                 "download",
                 &s3_url(&bucket, key.as_str()),
-                &dest.display().to_string(),
+                &target.display().to_string(),
                 bytes,
                 started,
             )

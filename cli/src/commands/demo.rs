@@ -3,6 +3,7 @@
 //! segments and base backups, a log directory), copies it to the gateway and back, checks the
 //! copy is identical, and prints the throughput of each step. Nothing needs to be installed.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -21,13 +22,12 @@ use crate::output::human_bytes;
 const WAL_SEGMENT_BYTES: usize = 16 * 1024 * 1024;
 
 pub(crate) async fn run(g: &GlobalArgs, a: &DemoArgs) -> Result<()> {
-    let (_tmp, work) = match &a.dir {
-        Some(d) => (None, d.clone()),
-        None => {
-            let t = tempfile::tempdir().context("creating a work directory")?;
-            let p = t.path().to_path_buf();
-            (Some(t), p)
-        }
+    let (_tmp, work) = if let Some(d) = &a.dir {
+        (None, d.clone())
+    } else {
+        let t = tempfile::tempdir().context("creating a work directory")?;
+        let p = t.path().to_path_buf();
+        (Some(t), p)
     };
     let store = work.join("store");
     let restore = work.join("restore");
@@ -270,12 +270,13 @@ fn make_sample_store(root: &Path, blobs: u32) -> Result<(u64, u64)> {
     {
         let mut text = String::new();
         for line in 0..(2000 * (i + 1)) {
-            text.push_str(&format!(
-                "2026-11-24T12:{:02}:{:02}Z {name} INFO request {line} served in {}ms\n",
+            let _ = writeln!(
+                text,
+                "2026-11-24T12:{:02}:{:02}Z {name} INFO request {line} served in {}ms",
                 line / 60 % 60,
                 line % 60,
                 line % 97
-            ));
+            );
         }
         add(logs.join(name), text.into_bytes())?;
     }

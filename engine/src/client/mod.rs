@@ -290,14 +290,10 @@ impl Client {
                         .collect_limited(MAX_ERROR_BODY_BYTES)
                         .await
                         .unwrap_or_default();
-                    let mut err =
+                    // The wrapping Error names the bucket and key; the S3Error keeps only
+                    // what the gateway said.
+                    let err =
                         S3Error::from_response_for(call.resource, status, &resp.headers, &body);
-                    if let Some(b) = &call.target.bucket {
-                        err = err.with_bucket(b);
-                    }
-                    if let Some(k) = &call.target.key {
-                        err = err.with_key(k);
-                    }
                     let failure = Failure::Status {
                         status,
                         slow_down: err.code == s3::S3ErrorCode::SlowDown,
@@ -312,7 +308,7 @@ impl Client {
                     let error = Error::S3 {
                         operation: call.operation,
                         target: call.target.clone(),
-                        source: err,
+                        source: Box::new(err),
                     };
                     (failure, error, retry_after)
                 }

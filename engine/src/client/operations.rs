@@ -53,17 +53,11 @@ pub enum ListCursor {
 }
 
 fn bucket_target(bucket: &BucketName) -> Target {
-    Target {
-        bucket: Some(bucket.as_str().to_owned()),
-        key: None,
-    }
+    Target::bucket(bucket.as_str())
 }
 
 fn object_target(bucket: &BucketName, key: &ObjectKey) -> Target {
-    Target {
-        bucket: Some(bucket.as_str().to_owned()),
-        key: Some(key.as_str().to_owned()),
-    }
+    Target::object(bucket.as_str(), key.as_str())
 }
 
 fn call(operation: &'static str, target: Target, resource: ResourceKind) -> Call {
@@ -79,7 +73,7 @@ fn parse_err(call: &Call) -> impl Fn(s3::ParseError) -> Error + '_ {
     move |source| Error::Parse {
         operation: call.operation,
         target: call.target.clone(),
-        source,
+        source: Box::new(source),
     }
 }
 
@@ -389,10 +383,8 @@ impl Client {
         part_number: PartNumber,
         body: Bytes,
     ) -> Result<ETag, Error> {
-        let mut target = object_target(bucket, key);
-        if let Some(k) = &mut target.key {
-            k.push_str(&format!(" (part {})", part_number.get()));
-        }
+        let target =
+            object_target(bucket, key).with_detail(&format!("(part {})", part_number.get()));
         let c = call("UploadPart", target, ResourceKind::Upload);
         let op = UploadPart {
             bucket,
@@ -492,12 +484,12 @@ impl Client {
             Err(s3::ResponseError::Parse(source)) => Err(Error::Parse {
                 operation: c.operation,
                 target: c.target.clone(),
-                source,
+                source: Box::new(source),
             }),
             Err(s3::ResponseError::Service(source)) => Err(Error::S3 {
                 operation: c.operation,
                 target: c.target.clone(),
-                source: *source,
+                source,
             }),
         }
     }

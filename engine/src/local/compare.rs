@@ -34,35 +34,35 @@ impl fmt::Display for Difference {
 /// # Errors
 /// IO errors walking or reading either tree, naming the path.
 pub fn compare_trees(left: &Path, right: &Path) -> Result<Vec<Difference>, WalkError> {
-    let a = walk_sorted(left)?;
-    let b = walk_sorted(right)?;
+    let lefts = walk_sorted(left)?;
+    let rights = walk_sorted(right)?;
     let mut out = Vec::new();
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() || j < b.len() {
-        match (a.get(i), b.get(j)) {
-            (Some(x), Some(y)) if x.key == y.key => {
-                if x.size != y.size || !same_content(&x.path, &y.path)? {
-                    out.push(Difference::Content(x.key.clone()));
+    let mut l = lefts.iter().peekable();
+    let mut r = rights.iter().peekable();
+    loop {
+        match (l.peek(), r.peek()) {
+            (Some(le), Some(re)) if le.key == re.key => {
+                if le.size != re.size || !same_content(&le.path, &re.path)? {
+                    out.push(Difference::Content(le.key.clone()));
                 }
-                i += 1;
-                j += 1;
+                l.next();
+                r.next();
             }
-            (Some(x), Some(y)) if x.key.as_bytes() < y.key.as_bytes() => {
-                out.push(Difference::OnlyInLeft(x.key.clone()));
-                i += 1;
+            (Some(le), Some(re)) if le.key.as_bytes() < re.key.as_bytes() => {
+                out.push(Difference::OnlyInLeft(le.key.clone()));
+                l.next();
             }
-            (Some(x), None) => {
-                out.push(Difference::OnlyInLeft(x.key.clone()));
-                i += 1;
+            (Some(le), None) => {
+                out.push(Difference::OnlyInLeft(le.key.clone()));
+                l.next();
             }
-            (_, Some(y)) => {
-                out.push(Difference::OnlyInRight(y.key.clone()));
-                j += 1;
+            (_, Some(re)) => {
+                out.push(Difference::OnlyInRight(re.key.clone()));
+                r.next();
             }
-            (None, None) => break,
+            (None, None) => return Ok(out),
         }
     }
-    Ok(out)
 }
 
 fn same_content(a: &Path, b: &Path) -> Result<bool, WalkError> {

@@ -36,6 +36,10 @@ pub struct TreeReport {
 ///
 /// # Errors
 /// Only when the directory cannot be walked; per-file failures are in the report.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "each is a distinct input of the copy"
+)]
 pub async fn upload_tree(
     client: &Client,
     root: &Path,
@@ -100,7 +104,10 @@ pub async fn upload_tree(
 ///
 /// # Errors
 /// Only when the listing fails; per-object failures are in the report.
-#[allow(clippy::too_many_arguments, reason = "mirrors upload_tree")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "each is a distinct input of the copy"
+)]
 pub async fn download_tree(
     client: &Client,
     bucket: &BucketName,

@@ -146,13 +146,12 @@ pub async fn upload_reader<R: AsyncRead + Unpin>(
         let mut pending = Some((first, mem));
         let mut number = 0u32;
         loop {
-            let (data, mem) = match pending.take() {
-                Some(p) => p,
-                None => {
-                    let mem = budget.reserve(part_size).await;
-                    let data = fill(&mut reader, part_size, &stdin_path).await?;
-                    (data, mem)
-                }
+            let (data, mem) = if let Some(p) = pending.take() {
+                p
+            } else {
+                let mem = budget.reserve(part_size).await;
+                let data = fill(&mut reader, part_size, &stdin_path).await?;
+                (data, mem)
             };
             if data.is_empty() && number > 0 {
                 break;
