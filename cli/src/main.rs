@@ -1,4 +1,6 @@
 //! `haul`: parse, call the engine, print. No business logic lives here (STYLE.md §11).
+// Doc comments on the clap types are the `--help` text, where URLs read best bare.
+#![allow(rustdoc::bare_urls)]
 
 mod args;
 mod commands;

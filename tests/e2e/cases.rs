@@ -64,6 +64,10 @@ pub(crate) const ALL: &[Case] = &[
         name: "issue_2_ls_json",
         run: ls_json,
     },
+    Case {
+        name: "issue_2_trace_logs_hide_secrets",
+        run: trace_logs_hide_secrets,
+    },
 ];
 
 /// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
@@ -481,6 +485,72 @@ fn ls_json(gw: &Gateway) -> Result<()> {
     Ok(())
 }
 
+/// At the most verbose log level, neither the secret nor the Authorization header (nor the
+/// signature it carries) appears anywhere in haul's output.
+fn trace_logs_hide_secrets(gw: &Gateway) -> Result<()> {
+    let b = unique_bucket("trace");
+    let out = Haul::new(gw, &["-vvv", "mb", &format!("s3://{b}")])?
+        .env("RUST_LOG", "trace")
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "mb failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let up = Haul::new(gw, &["-vvv", "cp", "-", &format!("s3://{b}/k")])?
+        .env("RUST_LOG", "trace")
+        .stdin(vec![7u8; 6 * MIB])
+        .output()?;
+    ensure!(
+        up.status.success(),
+        "cp failed: {}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    for o in [&out, &up] {
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        ensure!(
+            all.contains("request"),
+            "no request was logged at trace level"
+        );
+        ensure!(
+            !all.contains(&gw.secret_key),
+            "the secret key appears in the logs"
+        );
+        let lower = all.to_ascii_lowercase();
+        ensure!(
+            !lower.contains("authorization:"),
+            "an Authorization header appears in the logs"
+        );
+        ensure!(
+            !lower.contains("signature="),
+            "a signature appears in the logs"
+        );
+    }
+    Haul::new(gw, &["rb", "--force", &format!("s3://{b}")])?.ok()?;
+    Ok(())
+}
+
+/// Not per gateway: a malformed ~/.s3cfg is refused with its path and line named.
+fn malformed_s3cfg() -> Result<()> {
+    let h = Haul::bare(&["ls"])?;
+    let cfg = h.home().join(".s3cfg");
+    fs_err::write(
+        &cfg,
+        "[default]\naccess_key = A\nthis line is not a setting\n",
+    )?;
+    let err = h.fails_with(2)?;
+    ensure!(err.contains(".s3cfg"), "file not named: {err}");
+    ensure!(
+        err.contains("line 3") || err.contains(":3"),
+        "line not named: {err}"
+    );
+    Ok(())
+}
+
 /// Not per gateway: an endpoint where nothing listens fails fast and clearly.
 pub(crate) fn nothing_listening() -> Result<()> {
     let port = {
@@ -535,4 +605,5 @@ pub(crate) type Standalone = (&'static str, fn() -> Result<()>);
 pub(crate) const STANDALONE: &[Standalone] = &[
     ("issue_2_nothing_listening", nothing_listening),
     ("issue_2_config_show_from_s3cfg", config_show_from_s3cfg),
+    ("issue_2_malformed_s3cfg", malformed_s3cfg),
 ];
