@@ -100,6 +100,14 @@ pub(crate) enum Command {
         after_help = "Examples:\n  haul cp dump_all.sql s3://db_wal/dumps/dump_all.sql\n  haul cp s3://db_wal/dumps/dump_all.sql .\n  pg_dumpall | haul cp - s3://db_wal/dumps/today.sql\n  haul cp --recursive registry s3://registry"
     )]
     Cp(CpArgs),
+    /// Make a destination hold what a source holds, moving only what differs.
+    #[command(
+        after_help = "Examples:\n  haul sync s3://db_wal ./db_wal\n  haul sync ./registry s3://registry --delete\n  haul sync --dry-run --exclude '*.tmp' ./logs s3://store-logs/logs/\n  haul sync s3://registry s3://registry --dest-endpoint http://new-cluster:7480 --dest-profile new"
+    )]
+    Sync(SyncArgs),
+    /// List or abort unfinished multipart uploads (what a crash leaves on the gateway).
+    #[command(subcommand)]
+    Multipart(MultipartCommand),
     /// Show the effective configuration and where each setting came from.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -168,6 +176,96 @@ pub(crate) struct CpArgs {
     pub(crate) memory: u64,
 }
 
+/// `haul sync`.
+#[derive(Debug, Args)]
+pub(crate) struct SyncArgs {
+    /// Source: a directory or s3://bucket[/prefix].
+    pub(crate) source: String,
+    /// Destination: a directory or s3://bucket[/prefix].
+    pub(crate) dest: String,
+    /// Delete what the source lacks from the destination (after every transfer succeeded).
+    #[arg(long)]
+    pub(crate) delete: bool,
+    /// Refuse to delete more than N entries (a guard against syncing from the wrong place).
+    #[arg(long, value_name = "N", requires = "delete")]
+    pub(crate) max_delete: Option<u64>,
+    /// Print what would be transferred and deleted; move nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Leave out keys matching GLOB (relative to the root; the last matching rule wins).
+    #[arg(long, value_name = "GLOB")]
+    pub(crate) exclude: Vec<String>,
+    /// Take part keys matching GLOB even if an earlier --exclude matched.
+    #[arg(long, value_name = "GLOB")]
+    pub(crate) include: Vec<String>,
+    /// Compare sizes only, not modification times.
+    #[arg(long)]
+    pub(crate) size_only: bool,
+    /// Objects at least this large use multipart uploads and ranged downloads.
+    #[arg(long, default_value = "16MiB", value_parser = parse_size, value_name = "SIZE")]
+    pub(crate) multipart_threshold: u64,
+    /// Part size for multipart uploads and ranged downloads (5MiB..5GiB).
+    #[arg(long, default_value = "16MiB", value_parser = parse_size, value_name = "SIZE")]
+    pub(crate) part_size: u64,
+    /// Most bytes of object data held in memory at once.
+    #[arg(long, default_value = "256MiB", value_parser = parse_size, value_name = "SIZE")]
+    pub(crate) memory: u64,
+    /// Gateway of an s3:// source, when it differs from --endpoint (cluster to cluster).
+    #[arg(long, value_name = "URL")]
+    pub(crate) source_endpoint: Option<String>,
+    /// AWS profile for the source's credentials.
+    #[arg(long)]
+    pub(crate) source_profile: Option<String>,
+    /// Gateway of an s3:// destination, when it differs from --endpoint.
+    #[arg(long, value_name = "URL")]
+    pub(crate) dest_endpoint: Option<String>,
+    /// AWS profile for the destination's credentials.
+    #[arg(long)]
+    pub(crate) dest_profile: Option<String>,
+    /// The --exclude/--include rules in command-line order (filled after parsing).
+    #[arg(skip)]
+    pub(crate) rules: Vec<(bool, String)>,
+}
+
+/// `haul multipart …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum MultipartCommand {
+    /// List multipart uploads in progress under s3://bucket[/prefix].
+    #[command(after_help = "Example:\n  haul multipart ls s3://db_wal")]
+    Ls {
+        /// s3://bucket[/prefix]
+        target: String,
+    },
+    /// Abort multipart uploads under s3://bucket[/prefix], freeing their parts.
+    #[command(after_help = "Example:\n  haul multipart abort --older-than 1d s3://registry")]
+    Abort {
+        /// s3://bucket[/prefix]
+        target: String,
+        /// Only uploads started longer ago than this (e.g. 90m, 12h, 7d); the default aborts
+        /// every upload, including ones another client may still be sending.
+        #[arg(long, value_parser = parse_age, value_name = "AGE")]
+        older_than: Option<std::time::Duration>,
+    },
+}
+
+/// Parses ages like `90s`, `30m`, `12h`, `7d`.
+pub(crate) fn parse_age(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not an age (examples: 90m, 12h, 7d)"))?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("unknown unit in {s:?}: use s, m, h or d")),
+    };
+    Ok(std::time::Duration::from_secs(n.saturating_mul(secs)))
+}
+
 /// `haul config …`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum ConfigCommand {
@@ -181,7 +279,7 @@ pub(crate) enum ConfigCommand {
 pub(crate) enum GatewayCommand {
     /// Serve a directory as S3 on loopback until interrupted; prints `endpoint=URL` first.
     #[command(
-        after_help = "Example:\n  HAUL_GATEWAY_SECRET_KEY=devsecret haul gateway serve --root /tmp/s3 --access-key dev"
+        after_help = "Examples:\n  HAUL_GATEWAY_SECRET_KEY=devsecret haul gateway serve --root /tmp/s3 --access-key dev\n  haul gateway serve --root /tmp/s3 --tls-cert cert.pem --tls-key key.pem"
     )]
     Serve(GatewayServeArgs),
 }
@@ -206,6 +304,13 @@ pub(crate) struct GatewayServeArgs {
         default_value = "haul-demo-secret"
     )]
     pub(crate) secret_key: String,
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key. Its subject
+    /// alternative names must cover the address clients use (e.g. IP 127.0.0.1).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
 }
 
 /// `haul demo`.
@@ -217,6 +322,27 @@ pub(crate) struct DemoArgs {
     /// Scale of the sample store: number of registry blobs.
     #[arg(long, default_value_t = 400)]
     pub(crate) blobs: u32,
+}
+
+/// Parses the command line; fills in what clap's derive cannot (the order of filter rules).
+pub(crate) fn parse() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().get_matches();
+    let mut cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    if let (Command::Sync(a), Some(("sync", m))) = (&mut cli.command, matches.subcommand()) {
+        let mut rules: Vec<(usize, bool, String)> = Vec::new();
+        for (id, include) in [("exclude", false), ("include", true)] {
+            if let (Some(idx), Some(vals)) = (m.indices_of(id), m.get_many::<String>(id)) {
+                rules.extend(idx.zip(vals).map(|(i, v)| (i, include, v.clone())));
+            }
+        }
+        rules.sort_by_key(|r| r.0);
+        a.rules = rules.into_iter().map(|(_, inc, v)| (inc, v)).collect();
+    }
+    cli
 }
 
 /// Parses sizes like `5MiB`, `16M`, `1GiB`, `4096`, `1.5GiB` (binary units; `KB`/`MB`/`GB`
@@ -263,6 +389,14 @@ mod tests {
         assert_eq!(parse_size("10MB").unwrap(), 10_000_000);
         assert!(parse_size("ten").is_err());
         assert!(parse_size("5XB").is_err());
+    }
+
+    #[test]
+    fn ages() {
+        assert_eq!(parse_age("90m").unwrap().as_secs(), 5400);
+        assert_eq!(parse_age("7d").unwrap().as_secs(), 604_800);
+        assert!(parse_age("7").is_err());
+        assert!(parse_age("d").is_err());
     }
 
     #[test]

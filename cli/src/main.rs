@@ -8,13 +8,10 @@ mod output;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
-use crate::args::Cli;
 use crate::output::exit_code;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = args::parse();
     init_tracing(cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -28,10 +25,24 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
+        let command = commands::run(cli);
+        tokio::pin!(command);
         tokio::select! {
-            res = commands::run(cli) => res,
-            _ = tokio::signal::ctrl_c() => Err(engine::Error::Interrupted.into()),
+            res = &mut command => return res,
+            () = interrupted() => {}
         }
+        // First signal: cancel, and let the command abort its multipart uploads and remove
+        // its temporary files. A second signal, or 30 s, ends the wait.
+        output::error_line(
+            "interrupted: stopping transfers and aborting multipart uploads (again to force)",
+        );
+        engine::cancel::token().cancel();
+        tokio::select! {
+            _ = &mut command => {}
+            () = interrupted() => {}
+            () = tokio::time::sleep(std::time::Duration::from_secs(30)) => {}
+        }
+        Err(engine::Error::Interrupted.into())
     });
     // Do not wait for blocking tasks of an interrupted run.
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
@@ -44,6 +55,22 @@ fn main() -> ExitCode {
             }
             output::report_error(&e);
             ExitCode::from(exit_code(&e))
+        }
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn interrupted() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
         }
     }
 }

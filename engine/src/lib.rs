@@ -14,6 +14,7 @@
     clippy::print_stderr
 )]
 
+pub mod cancel;
 pub mod client;
 pub mod config;
 pub mod congestion;
@@ -21,6 +22,7 @@ pub mod error;
 pub mod local;
 pub mod progress;
 pub mod s3;
+pub mod sync;
 pub mod transfer;
 pub mod transport;
 

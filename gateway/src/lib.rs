@@ -5,7 +5,8 @@
 //! Version 4 (and V2) signatures and writes S3 XML responses. Objects are stored by
 //! [s3s-fs](https://crates.io/crates/s3s-fs), which keeps each bucket as a directory under
 //! [`GatewayConfig::root`] and each object as a file. hyper serves the whole thing over HTTP/1.1
-//! on a TCP listener. haul uses it in two places:
+//! on a TCP listener, or over HTTPS when [`GatewayConfig::tls`] names a certificate and key.
+//! haul uses it in two places:
 //!
 //! - `haul demo` and `haul gateway serve --root DIR`: a gateway that needs nothing installed;
 //! - the test suite, as the second real S3 implementation next to Ceph's RADOS Gateway.
@@ -29,6 +30,9 @@
 //! - **A server**: keep-alive HTTP/1.1 connections, a bounded number of them, graceful
 //!   shutdown with a bounded wait, an idle timeout, and a handler panic turned into a
 //!   `500 InternalError` response instead of a dropped connection.
+//! - **HTTPS** ([`GatewayConfig::tls`]): TLS 1.2 and 1.3 through tokio-rustls with the ring
+//!   provider, from a PEM certificate chain and key, so clients' certificate handling (a CA
+//!   bundle, verification turned off) can be tested against a real server.
 //!
 //! # Operations
 //!
@@ -41,7 +45,8 @@
 //!
 //! # Limits
 //!
-//! - Path-style addressing only (`http://127.0.0.1:PORT/bucket/key`); plain HTTP, no TLS.
+//! - Path-style addressing only (`http://127.0.0.1:PORT/bucket/key`).
+//! - One listener serves either plain HTTP or HTTPS, not both; no client certificates.
 //! - One access key and secret; no ACLs, policies, versioning, tagging, lifecycle, object lock
 //!   or server-side encryption.
 //! - ListMultipartUploads is not implemented, so abandoned uploads cannot be listed.
@@ -67,11 +72,12 @@
 //!   should filter the `s3s` target to `info`.
 //!
 //! Start reading at [`Gateway::start`]; the server loop is in `server.rs`, the storage glue in
-//! `store.rs`.
+//! `store.rs`, TLS in `tls.rs`.
 
 mod bucket_name;
 mod server;
 mod store;
+mod tls;
 
 use std::fmt;
 use std::io;
@@ -102,6 +108,19 @@ pub struct GatewayConfig {
     /// starting with a letter or digit. `db_wal` needs this. When `false`, only names that
     /// follow the AWS rules are accepted.
     pub relaxed_bucket_names: bool,
+    /// Serve HTTPS with this certificate and key instead of plain HTTP; [`GatewayConfig::new`]
+    /// leaves it `None`.
+    pub tls: Option<TlsFiles>,
+}
+
+/// The PEM files of an HTTPS gateway's identity.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first (its subject alternative names must cover the
+    /// address clients use, e.g. the IP `127.0.0.1`).
+    pub cert_pem: PathBuf,
+    /// The leaf's private key: PKCS#8, PKCS#1 (RSA) or SEC1 (EC).
+    pub key_pem: PathBuf,
 }
 
 impl GatewayConfig {
@@ -117,6 +136,7 @@ impl GatewayConfig {
             access_key: access_key.into(),
             secret_key: secret_key.into(),
             relaxed_bucket_names: true,
+            tls: None,
         }
     }
 }
@@ -129,6 +149,7 @@ impl fmt::Debug for GatewayConfig {
             .field("access_key", &self.access_key)
             .field("secret_key", &"<redacted>")
             .field("relaxed_bucket_names", &self.relaxed_bucket_names)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -152,6 +173,33 @@ pub enum GatewayError {
         #[source]
         source: io::Error,
     },
+    /// A TLS certificate or key file could not be read or holds no usable PEM item.
+    #[error("cannot load the gateway's TLS {what} {}", path.display())]
+    TlsFile {
+        /// `"certificate"` or `"private key"`.
+        what: &'static str,
+        /// The configured file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// The certificate and key were read but rustls refused them (a key that does not match
+    /// the certificate, an unsupported key type).
+    #[error(
+        "cannot use TLS certificate {} with key {}",
+        cert_pem.display(),
+        key_pem.display()
+    )]
+    TlsConfig {
+        /// The configured certificate file.
+        cert_pem: PathBuf,
+        /// The configured key file.
+        key_pem: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: rustls::Error,
+    },
     /// The listening socket could not be bound.
     #[error("cannot listen on {addr}")]
     Bind {
@@ -168,6 +216,7 @@ pub enum GatewayError {
 #[derive(Debug)]
 pub struct Gateway {
     local_addr: SocketAddr,
+    scheme: &'static str,
     stop: watch::Sender<bool>,
     accept_loop: JoinHandle<()>,
 }
@@ -181,7 +230,9 @@ impl Gateway {
     ///
     /// [`GatewayError::EmptyCredential`] for an empty access key or secret,
     /// [`GatewayError::Root`] when the root cannot be created or opened,
-    /// [`GatewayError::Bind`] when the address cannot be bound.
+    /// [`GatewayError::TlsFile`] or [`GatewayError::TlsConfig`] when [`GatewayConfig::tls`]
+    /// is set and its files cannot be used, [`GatewayError::Bind`] when the address cannot be
+    /// bound.
     pub async fn start(cfg: GatewayConfig) -> Result<Gateway, GatewayError> {
         if cfg.access_key.is_empty() {
             return Err(GatewayError::EmptyCredential { what: "access key" });
@@ -195,6 +246,12 @@ impl Gateway {
             BucketNaming::Aws
         };
 
+        // TLS files first: a bad certificate fails before anything is created on disk.
+        let tls = match &cfg.tls {
+            Some(files) => Some(tls::acceptor(files).await?),
+            None => None,
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let store = store::Store::open(cfg.root.clone(), naming)
             .await
             .map_err(|source| GatewayError::Root {
@@ -216,11 +273,17 @@ impl Gateway {
         })?;
 
         let (stop, stop_rx) = watch::channel(false);
-        let accept_loop = tokio::spawn(server::accept_loop(listener, Arc::new(service), stop_rx));
-        tracing::info!(%local_addr, root = %cfg.root.display(), ?naming, "gateway listening");
+        let accept_loop = tokio::spawn(server::accept_loop(
+            listener,
+            Arc::new(service),
+            tls,
+            stop_rx,
+        ));
+        tracing::info!(%local_addr, scheme, root = %cfg.root.display(), ?naming, "gateway listening");
 
         Ok(Gateway {
             local_addr,
+            scheme,
             stop,
             accept_loop,
         })
@@ -232,10 +295,11 @@ impl Gateway {
         self.local_addr
     }
 
-    /// The endpoint to give an S3 client, e.g. `http://127.0.0.1:41234` (path-style).
+    /// The endpoint to give an S3 client, e.g. `http://127.0.0.1:41234` (path-style), or
+    /// `https://127.0.0.1:41234` when [`GatewayConfig::tls`] is set.
     #[must_use]
     pub fn endpoint_url(&self) -> String {
-        format!("http://{}", self.local_addr)
+        format!("{}://{}", self.scheme, self.local_addr)
     }
 
     /// Stops accepting connections, lets requests in flight finish for at most
@@ -244,6 +308,7 @@ impl Gateway {
     pub async fn shutdown(self) {
         let Gateway {
             local_addr,
+            scheme: _,
             stop,
             accept_loop,
         } = self;

@@ -6,6 +6,10 @@
 //! connection (a client that resets, a malformed request) are logged at `debug` and end only
 //! that connection; a panic in a request handler becomes a `500 InternalError` response.
 //!
+//! With TLS, each connection first completes a rustls handshake (within
+//! [`TLS_HANDSHAKE_TIMEOUT`]); a failed one (a client that does not trust the certificate, or
+//! speaks plain HTTP) is logged at `debug` and closes only that connection.
+//!
 //! Shutdown: the accept loop stops and closes the listener, every connection is told to finish
 //! its current request and close (idle ones close at once), and the loop waits for them at most
 //! [`crate::SHUTDOWN_GRACE`] before aborting the rest.
@@ -22,9 +26,11 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use s3s::auth::SimpleAuth;
 use s3s::service::{S3Service, S3ServiceBuilder};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 use tracing::Instrument as _;
 
 use crate::bucket_name::{BucketNaming, RelaxedCopySourceRoute};
@@ -45,6 +51,13 @@ pub(crate) const MAX_CONNECTIONS: usize = 512;
 /// `REQUEST_TIMEOUT` (65 000 ms, `src/rgw/rgw_asio_frontend.h`), so clients see idle
 /// connections closed on the same schedule as with the reference gateway.
 pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(65);
+
+/// Longest a new connection may take to complete its TLS handshake before it is closed, so a
+/// client that connects and says nothing does not hold a connection slot.
+///
+/// Chosen: haul's default connect timeout (TCP plus TLS handshake, `TransportConfig`), so the
+/// gateway never gives up on a handshake before the client would.
+pub(crate) const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Pause after a failed `accept` (for instance out of file descriptors) so the loop does not
 /// spin. Chosen: short enough to be unnoticeable once descriptors free up.
@@ -70,9 +83,11 @@ pub(crate) fn build_service(
 }
 
 /// Accepts connections until `stop` turns true (or its sender is dropped), then drains them.
+/// With `tls`, every connection is HTTPS.
 pub(crate) async fn accept_loop(
     listener: TcpListener,
     service: Arc<S3Service>,
+    tls: Option<TlsAcceptor>,
     mut stop: watch::Receiver<bool>,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -96,11 +111,12 @@ pub(crate) async fn accept_loop(
                     },
                 };
                 let service = Arc::clone(&service);
+                let tls = tls.clone();
                 let stop = stop.clone();
                 let span = tracing::debug_span!("gateway_connection", %peer);
                 connections.spawn(
                     async move {
-                        serve_connection(stream, service, stop).await;
+                        serve_accepted(stream, tls, service, stop).await;
                         drop(permit);
                     }
                     .instrument(span),
@@ -141,8 +157,10 @@ fn log_connection_task(done: Result<(), tokio::task::JoinError>) {
     }
 }
 
-async fn serve_connection(
+/// One accepted connection: TLS handshake first when `tls` is set, then HTTP/1.1.
+async fn serve_accepted(
     stream: TcpStream,
+    tls: Option<TlsAcceptor>,
     service: Arc<S3Service>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -150,12 +168,33 @@ async fn serve_connection(
     if let Err(err) = stream.set_nodelay(true) {
         tracing::debug!(error = %err, "cannot set TCP_NODELAY");
     }
+    let Some(acceptor) = tls else {
+        return serve_connection(stream, service, stop).await;
+    };
+    let handshake = tokio::select! {
+        () = stopped(&mut stop) => return,
+        done = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)) => done,
+    };
+    match handshake {
+        Ok(Ok(stream)) => serve_connection(stream, service, stop).await,
+        Ok(Err(err)) => tracing::debug!(error = %err, "tls handshake failed"),
+        Err(_) => tracing::debug!(
+            timeout = ?TLS_HANDSHAKE_TIMEOUT,
+            "tls handshake not completed in time"
+        ),
+    }
+}
+
+async fn serve_connection<I>(io: I, service: Arc<S3Service>, mut stop: watch::Receiver<bool>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let handler = service_fn(move |req| handle(Arc::clone(&service), req));
     let conn = http1::Builder::new()
         .keep_alive(true)
         .timer(TokioTimer::new())
         .header_read_timeout(IDLE_TIMEOUT)
-        .serve_connection(TokioIo::new(stream), handler);
+        .serve_connection(TokioIo::new(io), handler);
     let mut conn = std::pin::pin!(conn);
 
     let result = tokio::select! {

@@ -13,60 +13,111 @@ use crate::haul::{Haul, unique_bucket};
 pub(crate) struct Case {
     pub(crate) name: &'static str,
     pub(crate) run: fn(&Gateway) -> Result<()>,
+    /// Runs only on this gateway (reported as ignored on the others), for behaviour another
+    /// gateway lacks (s3s-fs has no ListMultipartUploads).
+    pub(crate) only: Option<&'static str>,
 }
 
 pub(crate) const ALL: &[Case] = &[
     Case {
         name: "issue_2_bucket_lifecycle",
         run: bucket_lifecycle,
+        only: None,
     },
     Case {
         name: "issue_2_runbook_bucket_names",
         run: runbook_bucket_names,
+        only: None,
     },
     Case {
         name: "issue_2_rb_refuses_non_empty_bucket",
         run: rb_refuses_non_empty,
+        only: None,
     },
     Case {
         name: "issue_2_cp_sizes_round_trip",
         run: cp_sizes_round_trip,
+        only: None,
     },
     Case {
         name: "issue_2_cp_default_multipart_64mib",
         run: cp_default_multipart,
+        only: None,
     },
     Case {
         name: "issue_2_cp_stdin_stdout",
         run: cp_stdin_stdout,
+        only: None,
     },
     Case {
         name: "issue_2_cp_recursive_round_trip",
         run: cp_recursive_round_trip,
+        only: None,
     },
     Case {
         name: "issue_2_key_encoding_round_trip",
         run: key_encoding_round_trip,
+        only: None,
     },
     Case {
         name: "issue_2_key_encoding_proptest",
         run: key_encoding_proptest,
+        only: None,
     },
     Case {
         name: "issue_2_wrong_secret",
         run: wrong_secret,
+        only: None,
     },
     Case {
         name: "issue_2_missing_object_exit_code",
         run: missing_object,
+        only: None,
     },
     Case {
         name: "issue_2_ls_json",
         run: ls_json,
+        only: None,
     },
     Case {
         name: "issue_2_trace_logs_hide_secrets",
         run: trace_logs_hide_secrets,
+        only: None,
+    },
+    Case {
+        name: "issue_3_sync_round_trip_and_no_change_runs",
+        run: sync_round_trip,
+        only: None,
+    },
+    Case {
+        name: "issue_3_sync_delete_dry_run_and_guard",
+        run: sync_delete_dry_run_and_guard,
+        only: None,
+    },
+    Case {
+        name: "issue_3_sync_filters",
+        run: sync_filters,
+        only: None,
+    },
+    Case {
+        name: "issue_3_sync_s3_to_s3",
+        run: sync_s3_to_s3,
+        only: None,
+    },
+    Case {
+        name: "issue_3_sync_refuses_hostile_keys",
+        run: sync_refuses_hostile_keys,
+        only: None,
+    },
+    Case {
+        name: "issue_3_sigint_aborts_multipart_uploads",
+        run: sigint_aborts_multipart_uploads,
+        only: Some("rgw"),
+    },
+    Case {
+        name: "issue_3_kill_9_then_rerun_completes",
+        run: kill_9_then_rerun_completes,
+        only: None,
     },
 ];
 
@@ -607,3 +658,455 @@ pub(crate) const STANDALONE: &[Standalone] = &[
     ("issue_2_config_show_from_s3cfg", config_show_from_s3cfg),
     ("issue_2_malformed_s3cfg", malformed_s3cfg),
 ];
+
+// ---- issue 3: haul sync ----
+
+/// A small tree shaped like the runbook's data: registry blobs and links, WAL segments, a
+/// base backup; files with distinct modes and sub-second mtimes.
+fn make_tree(root: &std::path::Path) -> Result<Vec<String>> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut keys = Vec::new();
+    let mut add = |key: String, len: usize, mode: u32, secs: u64| -> Result<()> {
+        let p = root.join(&key);
+        fs_err::create_dir_all(p.parent().context("parent")?)?;
+        fs_err::write(&p, data(len, secs))?;
+        fs_err::set_permissions(&p, std::fs::Permissions::from_mode(mode))?;
+        let t = std::time::UNIX_EPOCH + Duration::new(1_600_000_000 + secs, 123_456_789);
+        fs_err::File::options()
+            .write(true)
+            .open(&p)?
+            .set_modified(t)?;
+        keys.push(key);
+        Ok(())
+    };
+    for i in 0..12u64 {
+        let digest = format!("{:064x}", i * 7_919 + 1);
+        add(
+            format!(
+                "docker/registry/v2/blobs/sha256/{}/{digest}/data",
+                &digest[62..]
+            ),
+            (i as usize % 4) * 70_000 + 100,
+            0o644,
+            i,
+        )?;
+    }
+    add(
+        "docker/registry/v2/repositories/app/_manifests/tags/latest/current/link".into(),
+        71,
+        0o600,
+        20,
+    )?;
+    add(
+        "wal_005/000000010000000000000001".into(),
+        6 * MIB,
+        0o640,
+        30,
+    )?;
+    add(
+        "wal_005/000000010000000000000002".into(),
+        3 * MIB + 17,
+        0o640,
+        31,
+    )?;
+    add(
+        "basebackups_005/base_000000010000000000000002_00000040/extended_version.txt".into(),
+        15,
+        0o444,
+        40,
+    )?;
+    add("a-b".into(), 5, 0o755, 50)?;
+    add("a/b".into(), 6, 0o700, 51)?;
+    keys.sort();
+    Ok(keys)
+}
+
+/// The last NDJSON line with `"event":"summary"`.
+fn summary(stdout: &[u8]) -> Result<serde_json::Value> {
+    let text = String::from_utf8(stdout.to_vec())?;
+    text.lines()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["event"] == "summary")
+        .with_context(|| format!("no summary in {text}"))
+}
+
+fn sync_json(gw: &Gateway, args: &[&str]) -> Result<serde_json::Value> {
+    let mut all = vec![
+        "--json",
+        "sync",
+        "--part-size",
+        "5MiB",
+        "--multipart-threshold",
+        "5MiB",
+    ];
+    all.extend_from_slice(args);
+    summary(&Haul::new(gw, &all)?.ok()?)
+}
+
+/// Same content, permission bits and mtimes (to the nanosecond) for every key.
+fn same_tree(a: &std::path::Path, b: &std::path::Path, keys: &[String]) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    for k in keys {
+        let (pa, pb) = (a.join(k), b.join(k));
+        ensure!(
+            fs_err::read(&pa)? == fs_err::read(&pb).with_context(|| format!("{k} missing"))?,
+            "{k}: content differs"
+        );
+        let (ma, mb) = (fs_err::metadata(&pa)?, fs_err::metadata(&pb)?);
+        ensure!(
+            ma.mode() & 0o777 == mb.mode() & 0o777,
+            "{k}: mode {:o} vs {:o}",
+            ma.mode(),
+            mb.mode()
+        );
+        ensure!(
+            ma.modified()? == mb.modified()?,
+            "{k}: mtime {:?} vs {:?}",
+            ma.modified()?,
+            mb.modified()?
+        );
+    }
+    Ok(())
+}
+
+/// The request counts of one side, as {op: n}.
+fn ops(summary: &serde_json::Value, side: &str) -> Vec<String> {
+    summary["requests"][side]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+fn sync_round_trip(gw: &Gateway) -> Result<()> {
+    let b = unique_bucket("sync");
+    mb(gw, &b)?;
+    let src = tempfile::tempdir()?;
+    let keys = make_tree(src.path())?;
+    let s = src.path().to_str().context("path")?;
+    let url = format!("s3://{b}/backup/");
+    let up = sync_json(gw, &[s, &url])?;
+    ensure!(up["transferred"] == keys.len(), "first upload: {up}");
+    // An immediate second sync moves nothing and sends only listing requests.
+    let again = sync_json(gw, &[s, &url])?;
+    ensure!(
+        again["transferred"] == 0 && again["unchanged"] == keys.len(),
+        "second upload: {again}"
+    );
+    let dest_ops = ops(&again, "dest");
+    ensure!(
+        dest_ops.iter().all(|o| o.starts_with("ListObjects")),
+        "no-change upload sent {dest_ops:?}"
+    );
+    // Down into an empty directory: identical content, modes and mtimes.
+    let dst = tempfile::tempdir()?;
+    let d = dst.path().join("restore");
+    let d = d.to_str().context("path")?;
+    let down = sync_json(gw, &[&url, d])?;
+    ensure!(down["transferred"] == keys.len(), "download: {down}");
+    same_tree(src.path(), std::path::Path::new(d), &keys)?;
+    let again = sync_json(gw, &[&url, d])?;
+    ensure!(again["transferred"] == 0, "second download: {again}");
+    let src_ops = ops(&again, "source");
+    ensure!(
+        src_ops.iter().all(|o| o.starts_with("ListObjects")),
+        "no-change download sent {src_ops:?}"
+    );
+    // One changed file moves alone, both ways.
+    let changed = src.path().join("a/b");
+    fs_err::write(&changed, b"changed, and longer")?;
+    let up = sync_json(gw, &[s, &url])?;
+    ensure!(up["transferred"] == 1, "after one change: {up}");
+    let down = sync_json(gw, &[&url, d])?;
+    ensure!(down["transferred"] == 1, "after one change, down: {down}");
+    same_tree(src.path(), std::path::Path::new(d), &keys)?;
+    Haul::new(gw, &["rb", "--force", &format!("s3://{b}")])?.ok()?;
+    Ok(())
+}
+
+fn sync_delete_dry_run_and_guard(gw: &Gateway) -> Result<()> {
+    let b = unique_bucket("syncdel");
+    mb(gw, &b)?;
+    let src = tempfile::tempdir()?;
+    let keys = make_tree(src.path())?;
+    let s = src.path().to_str().context("path")?;
+    let url = format!("s3://{b}");
+    sync_json(gw, &[s, &url])?;
+    fs_err::remove_file(src.path().join("a-b"))?;
+    fs_err::remove_file(src.path().join("wal_005/000000010000000000000002"))?;
+    fs_err::write(src.path().join("new-file"), b"new")?;
+    // Dry run: the plan, and nothing moves.
+    let out = String::from_utf8(Haul::new(gw, &["sync", "--dry-run", "--delete", s, &url])?.ok()?)?;
+    ensure!(
+        out.contains("(dry run) delete: a-b") && out.contains("(dry run) upload: new-file"),
+        "plan: {out}"
+    );
+    let listed = String::from_utf8(Haul::new(gw, &["ls", "-r", &url])?.ok()?)?;
+    ensure!(
+        listed.contains("/a-b") && !listed.contains("new-file"),
+        "dry run moved data: {listed}"
+    );
+    // The guard refuses, and deletes nothing.
+    let err = Haul::new(gw, &["sync", "--delete", "--max-delete", "1", s, &url])?.fails_with(2)?;
+    ensure!(err.contains("max-delete"), "guard: {err}");
+    let listed = String::from_utf8(Haul::new(gw, &["ls", "-r", &url])?.ok()?)?;
+    ensure!(listed.contains("/a-b"), "the guard deleted: {listed}");
+    let done = sync_json(gw, &["--delete", "--max-delete", "2", s, &url])?;
+    ensure!(done["deleted"] == 2, "delete: {done}");
+    let listed = String::from_utf8(Haul::new(gw, &["ls", "-r", &url])?.ok()?)?;
+    ensure!(
+        !listed.contains("/a-b") && listed.contains("new-file"),
+        "after delete: {listed}"
+    );
+    ensure!(
+        listed.lines().count() == keys.len() - 1,
+        "objects: {listed}"
+    );
+    Haul::new(gw, &["rb", "--force", &format!("s3://{b}")])?.ok()?;
+    Ok(())
+}
+
+fn sync_filters(gw: &Gateway) -> Result<()> {
+    let b = unique_bucket("syncfilter");
+    mb(gw, &b)?;
+    let src = tempfile::tempdir()?;
+    for f in [
+        "logs/deis-registry.log",
+        "logs/deis-router.log",
+        "logs/x.tmp",
+        "tmp/scratch",
+        "keep.txt",
+    ] {
+        let p = src.path().join(f);
+        fs_err::create_dir_all(p.parent().context("parent")?)?;
+        fs_err::write(&p, f)?;
+    }
+    let s = src.path().to_str().context("path")?;
+    let url = format!("s3://{b}/f1/");
+    let r = sync_json(gw, &["--exclude", "*.tmp", "--exclude", "tmp/**", s, &url])?;
+    ensure!(r["transferred"] == 3 && r["filtered"] == 2, "exclude: {r}");
+    let url2 = format!("s3://{b}/f2/");
+    let r = sync_json(gw, &["--exclude", "*", "--include", "*.log", s, &url2])?;
+    ensure!(r["transferred"] == 2, "include after exclude: {r}");
+    let listed = String::from_utf8(Haul::new(gw, &["ls", "-r", &url2])?.ok()?)?;
+    ensure!(
+        listed.contains("deis-router.log") && !listed.contains("keep.txt"),
+        "{listed}"
+    );
+    Haul::new(gw, &["rb", "--force", &format!("s3://{b}")])?.ok()?;
+    Ok(())
+}
+
+fn sync_s3_to_s3(gw: &Gateway) -> Result<()> {
+    let (b1, b2) = (unique_bucket("synca"), unique_bucket("syncb"));
+    mb(gw, &b1)?;
+    mb(gw, &b2)?;
+    let src = tempfile::tempdir()?;
+    let keys = make_tree(src.path())?;
+    let s = src.path().to_str().context("path")?;
+    sync_json(gw, &[s, &format!("s3://{b1}/x/")])?;
+    let r = sync_json(gw, &[&format!("s3://{b1}/x/"), &format!("s3://{b2}/y/")])?;
+    ensure!(r["transferred"] == keys.len(), "copy: {r}");
+    let r = sync_json(gw, &[&format!("s3://{b1}/x/"), &format!("s3://{b2}/y/")])?;
+    ensure!(r["transferred"] == 0, "second copy: {r}");
+    let back = tempfile::tempdir()?;
+    sync_json(
+        gw,
+        &[
+            &format!("s3://{b2}/y/"),
+            back.path().to_str().context("path")?,
+        ],
+    )?;
+    same_tree(src.path(), back.path(), &keys)?;
+    for b in [b1, b2] {
+        Haul::new(gw, &["rb", "--force", &format!("s3://{b}")])?.ok()?;
+    }
+    Ok(())
+}
+
+fn sync_refuses_hostile_keys(gw: &Gateway) -> Result<()> {
+    let b = unique_bucket("hostile");
+    mb(gw, &b)?;
+    let mut hostile = vec!["back\\slash", "tab\there"];
+    let mut good = vec!["good/one", "good/two"];
+    // s3s-fs stores keys as paths, so it cannot hold these (see Gateway::keeps_dot_segments).
+    if gw.keeps_dot_segments {
+        hostile.extend([
+            "../escape",
+            "dir/../../escape2",
+            "./dot",
+            "double//slash",
+            "x/y",
+        ]);
+        good.push("x");
+    }
+    for k in hostile.iter().chain(good.iter()) {
+        Haul::new(gw, &["cp", "-", &format!("s3://{b}/{k}")])?
+            .stdin(k.as_bytes().to_vec())
+            .ok()?;
+    }
+    let root = tempfile::tempdir()?;
+    let dest = root.path().join("dest");
+    let out = Haul::new(
+        gw,
+        &["sync", &format!("s3://{b}"), dest.to_str().context("path")?],
+    )?
+    .output()?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        out.status.code() == Some(1),
+        "exit {:?}: {err}",
+        out.status.code()
+    );
+    for k in &hostile {
+        let shown = format!("{k:?}");
+        ensure!(
+            err.contains(&shown) || err.contains(k),
+            "key {k:?} not named in: {err}"
+        );
+    }
+    for k in good {
+        ensure!(
+            fs_err::read(dest.join(k))? == k.as_bytes(),
+            "{k} not synced"
+        );
+    }
+    // Nothing outside the destination.
+    let outside: Vec<_> = fs_err::read_dir(root.path())?
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .filter(|n| n != "dest")
+        .collect();
+    ensure!(
+        outside.is_empty(),
+        "written outside the destination: {outside:?}"
+    );
+    Haul::new(gw, &["rb", "--force", &format!("s3://{b}")])?.ok()?;
+    Ok(())
+}
+
+fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> Result<bool>) -> Result<()> {
+    let deadline = Instant::now() + limit;
+    while !cond()? {
+        if Instant::now() > deadline {
+            bail!("timed out after {limit:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
+}
+
+fn signal(child: &std::process::Child, sig: &str) -> Result<()> {
+    let status = std::process::Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()?;
+    ensure!(status.success(), "kill {sig} failed");
+    Ok(())
+}
+
+fn sigint_aborts_multipart_uploads(gw: &Gateway) -> Result<()> {
+    let b = unique_bucket("sigint");
+    mb(gw, &b)?;
+    let src = tempfile::tempdir()?;
+    fs_err::write(src.path().join("big.bin"), data(160 * MIB, 5))?;
+    let url = format!("s3://{b}/");
+    let child = Haul::new(
+        gw,
+        &[
+            "--concurrency",
+            "1",
+            "sync",
+            "--part-size",
+            "5MiB",
+            src.path().to_str().context("path")?,
+            &url,
+        ],
+    )?
+    .spawn()?;
+    let (mut child, _home) = child;
+    // Interrupt once a multipart upload is under way.
+    wait_until(
+        "a multipart upload to start",
+        Duration::from_secs(30),
+        || {
+            let out = Haul::new(gw, &["multipart", "ls", &url])?.ok()?;
+            Ok(!out.is_empty())
+        },
+    )?;
+    signal(&child, "-INT")?;
+    let status = child.wait()?;
+    ensure!(
+        status.code() == Some(130),
+        "exit status after SIGINT: {status}"
+    );
+    let left = Haul::new(gw, &["multipart", "ls", &url])?.ok()?;
+    ensure!(
+        left.is_empty(),
+        "multipart uploads left: {}",
+        String::from_utf8_lossy(&left)
+    );
+    let listed = Haul::new(gw, &["ls", "-r", &url])?.ok()?;
+    ensure!(
+        listed.is_empty(),
+        "a partial object exists: {}",
+        String::from_utf8_lossy(&listed)
+    );
+    Haul::new(gw, &["rb", "--force", &format!("s3://{b}")])?.ok()?;
+    Ok(())
+}
+
+fn kill_9_then_rerun_completes(gw: &Gateway) -> Result<()> {
+    let b = unique_bucket("kill9");
+    mb(gw, &b)?;
+    let src = tempfile::tempdir()?;
+    let want = data(160 * MIB, 9);
+    fs_err::write(src.path().join("big.bin"), &want)?;
+    fs_err::write(src.path().join("small.txt"), b"small")?;
+    let url = format!("s3://{b}/");
+    Haul::new(gw, &["sync", src.path().to_str().context("path")?, &url])?.ok()?;
+    let dst = tempfile::tempdir()?;
+    let d = dst.path().to_str().context("path")?.to_owned();
+    let partials = |dir: &std::path::Path| -> Result<usize> {
+        Ok(fs_err::read_dir(dir)?
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().contains("haul-partial"))
+            .count())
+    };
+    let (mut child, _home) = Haul::new(
+        gw,
+        &[
+            "--concurrency",
+            "1",
+            "sync",
+            "--part-size",
+            "5MiB",
+            "--multipart-threshold",
+            "5MiB",
+            &url,
+            &d,
+        ],
+    )?
+    .spawn()?;
+    wait_until("a temporary download file", Duration::from_secs(30), || {
+        Ok(partials(dst.path())? > 0)
+    })?;
+    signal(&child, "-KILL")?;
+    let _ = child.wait()?;
+    ensure!(
+        !dst.path().join("big.bin").exists(),
+        "a partial file exists under its final name"
+    );
+    // The rerun completes and cleans up.
+    let r = sync_json(gw, &[&url, &d])?;
+    ensure!(r["failed"] == 0, "rerun: {r}");
+    ensure!(
+        fs_err::read(dst.path().join("big.bin"))? == want,
+        "big.bin differs after the rerun"
+    );
+    ensure!(
+        partials(dst.path())? == 0,
+        "temporary files left after the rerun"
+    );
+    Haul::new(gw, &["rb", "--force", &format!("s3://{b}")])?.ok()?;
+    Ok(())
+}

@@ -7,6 +7,7 @@
 //! `HAUL_E2E_GATEWAYS` (comma-separated, default `rgw,s3s`) selects them. A selected gateway
 //! that cannot start fails the run loudly: no test passes vacuously.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -18,7 +19,7 @@ use anyhow::{Context, Result, bail};
 pub(crate) struct Gateway {
     /// Short name used in test names.
     pub(crate) name: &'static str,
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` for a gateway started with TLS).
     pub(crate) endpoint: String,
     /// Access key of the test user.
     pub(crate) access_key: String,
@@ -126,6 +127,13 @@ pub(crate) fn start_all(haul: &Path) -> Result<Vec<Gateway>> {
 }
 
 fn start_s3s(haul: &Path) -> Result<Gateway> {
+    spawn_s3s(haul, "s3s", &[])
+}
+
+/// `haul gateway serve` as a child process, with `extra` arguments (`--tls-cert FILE …`),
+/// returned once it printed its endpoint and accepts connections. Dropping the [`Gateway`]
+/// kills the child by its handle and waits for it.
+pub(crate) fn spawn_s3s(haul: &Path, name: &'static str, extra: &[&OsStr]) -> Result<Gateway> {
     let root = tempfile::tempdir()?;
     let data = root.path().join("data");
     fs_err::create_dir(&data)?;
@@ -143,6 +151,7 @@ fn start_s3s(haul: &Path) -> Result<Gateway> {
         ])
         .arg("--root")
         .arg(&data)
+        .args(extra)
         .env("HAUL_GATEWAY_SECRET_KEY", &secret_key)
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
@@ -171,7 +180,7 @@ fn start_s3s(haul: &Path) -> Result<Gateway> {
     std::thread::spawn(move || for _ in lines {});
     probe(&endpoint)?;
     Ok(Gateway {
-        name: "s3s",
+        name,
         max_key_bytes: 150,
         keeps_dot_segments: false,
         endpoint,
@@ -227,6 +236,7 @@ fn start_rgw() -> Result<Gateway> {
 fn probe(endpoint: &str) -> Result<()> {
     let addr = endpoint
         .trim_start_matches("http://")
+        .trim_start_matches("https://")
         .trim_end_matches('/')
         .to_owned();
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -96,6 +96,19 @@ impl Haul {
         self
     }
 
+    /// Starts in the background (stdin closed, output discarded); the caller waits on it and
+    /// keeps the returned HOME directory until then.
+    pub(crate) fn spawn(mut self) -> Result<(std::process::Child, tempfile::TempDir)> {
+        let child = self
+            .cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("spawning haul")?;
+        Ok((child, self.home))
+    }
+
     /// Runs to completion.
     pub(crate) fn output(mut self) -> Result<Output> {
         self.cmd

@@ -8,6 +8,7 @@
 mod cases;
 mod gateway;
 mod haul;
+mod tls;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -57,14 +58,24 @@ fn trials_for(gateways: &[Arc<gateway::Gateway>]) -> Vec<Trial> {
             run().map_err(|e| Failed::from(format!("{e:#}")))
         }));
     }
+    for (name, run) in tls::STANDALONE {
+        trials.push(Trial::test(format!("tls::{name}"), move || {
+            run().map_err(|e| Failed::from(format!("{e:#}")))
+        }));
+    }
     for gw in gateways {
         for case in cases::ALL {
             let gw = Arc::clone(gw);
             let name = format!("{}::{}", gw.name, case.name);
-            trials.push(Trial::test(name, move || {
-                (case.run)(&gw)
-                    .map_err(|e| Failed::from(format!("{e:#}\ngateway log {}", gw.log_tail())))
-            }));
+            // A case that needs what only some gateways do is shown as ignored elsewhere.
+            let unsupported = case.only.is_some_and(|only| only != gw.name);
+            trials.push(
+                Trial::test(name, move || {
+                    (case.run)(&gw)
+                        .map_err(|e| Failed::from(format!("{e:#}\ngateway log {}", gw.log_tail())))
+                })
+                .with_ignored_flag(unsupported),
+            );
         }
     }
     trials

@@ -7,6 +7,8 @@ mod cp;
 mod demo;
 mod gateway;
 mod ls;
+mod multipart;
+mod sync;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -28,6 +30,8 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
         Command::Mb(a) => bucket::make(g, &a.bucket).await,
         Command::Rb(a) => bucket::remove(g, &a.bucket, a.force).await,
         Command::Cp(a) => cp::run(g, &a).await,
+        Command::Sync(a) => sync::run(g, &a).await,
+        Command::Multipart(m) => multipart::run(g, &m).await,
         Command::Config(crate::args::ConfigCommand::Show) => config::show(g),
         Command::Completions { shell } => {
             use clap::CommandFactory;
@@ -60,8 +64,24 @@ fn overrides(g: &GlobalArgs) -> Overrides {
 
 /// Settings from flags, environment and files.
 fn resolve(g: &GlobalArgs) -> Result<ResolvedConfig> {
+    resolve_with(g, None, None)
+}
+
+/// Settings with one side's own endpoint and profile (sync between two gateways).
+fn resolve_with(
+    g: &GlobalArgs,
+    endpoint: Option<&str>,
+    profile: Option<&str>,
+) -> Result<ResolvedConfig> {
     let home = std::env::var_os("HOME").map(PathBuf::from);
-    let resolved = engine::config::resolve(&overrides(g), &ProcessEnvironment, home.as_deref())
+    let mut o = overrides(g);
+    if let Some(ep) = endpoint {
+        o.endpoint_url = Some(ep.to_owned());
+    }
+    if let Some(p) = profile {
+        o.profile = Some(p.to_owned());
+    }
+    let resolved = engine::config::resolve(&o, &ProcessEnvironment, home.as_deref())
         .map_err(engine::Error::Config)?;
     Ok(resolved)
 }

@@ -577,4 +577,50 @@ impl Client {
         let out = s3::parse_delete_objects(&answer).map_err(parse_err(&c))?;
         Ok(out.failed)
     }
+
+    /// `CopyObject` within this gateway (server-side, up to 5 GiB), keeping the source's
+    /// metadata, only if the source still has `source_etag` when given. Checks for an error
+    /// inside the 200 answer.
+    ///
+    /// # Errors
+    /// `NoSuchKey`, `PreconditionFailed`, an error in the 200 body, transport.
+    pub async fn copy_object(
+        &self,
+        source_bucket: &BucketName,
+        source_key: &ObjectKey,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        source_etag: Option<&ETag>,
+    ) -> Result<(), Error> {
+        let c = call(
+            "CopyObject",
+            object_target(bucket, key),
+            ResourceKind::Object,
+        );
+        let op = s3::CopyObject {
+            bucket,
+            key,
+            source_bucket,
+            source_key,
+            metadata: s3::MetadataDirective::Copy,
+            source_if_match: source_etag,
+        };
+        let resp = self
+            .execute(&c, |ep| op.request(ep), Payload::Empty)
+            .await?;
+        let answer = resp.bytes(MAX_XML_BODY_BYTES).await?;
+        match s3::parse_copy_object(&answer) {
+            Ok(_) => Ok(()),
+            Err(s3::ResponseError::Parse(source)) => Err(Error::Parse {
+                operation: c.operation,
+                target: c.target.clone(),
+                source: Box::new(source),
+            }),
+            Err(s3::ResponseError::Service(source)) => Err(Error::S3 {
+                operation: c.operation,
+                target: c.target.clone(),
+                source,
+            }),
+        }
+    }
 }

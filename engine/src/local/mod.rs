@@ -9,9 +9,14 @@
 mod compare;
 mod partial;
 mod path;
+mod synced;
 mod walk;
 
 pub use compare::{Difference, compare_trees};
 pub use partial::{PARTIAL_MARKER, PartialFile};
 pub use path::{NAME_MAX_BYTES, PathError, SafeRelPath};
-pub use walk::{LocalEntry, WalkError, walk_sorted};
+pub use synced::{SYNCED_XATTR, SyncedFrom};
+pub use walk::{
+    LocalEntry, PREFETCH_DIRS, PREFETCH_ENTRIES, SkipReason, Walk, WalkError, WalkItem,
+    WalkOptions, walk, walk_sorted,
+};

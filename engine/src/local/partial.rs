@@ -82,6 +82,26 @@ impl PartialFile {
         })
     }
 
+    /// Records which object version the file holds ([`super::SyncedFrom`]). Filesystems
+    /// without user extended attributes are tolerated: the record is an optimisation.
+    pub fn record_synced(&self, from: &super::SyncedFrom) {
+        if let Err(e) = from.record(self.file.file()) {
+            tracing::debug!(path = %self.temp.display(), %e, "no xattr for the sync record");
+        }
+    }
+
+    /// Sets the permission bits the final file will carry.
+    ///
+    /// # Errors
+    /// IO errors, naming the path.
+    pub fn set_mode(&self, mode: u32) -> io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        self.file
+            .file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))
+            .map_err(|e| io::Error::new(e.kind(), format!("chmod {}: {e}", self.temp.display())))
+    }
+
     /// Syncs the data, then renames the file to its destination (replacing an older file).
     ///
     /// # Errors

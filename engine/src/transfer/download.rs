@@ -10,10 +10,10 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::task::JoinSet;
 
 use super::upload::{blocking, joined};
-use super::{MemoryBudget, PartPlan, TransferOptions};
+use super::{FileAttrs, MemoryBudget, PartPlan, TransferOptions};
 use crate::client::Client;
 use crate::error::Error;
-use crate::local::PartialFile;
+use crate::local::{PartialFile, SyncedFrom};
 use crate::s3::{BucketName, ByteRange, ETag, ObjectKey};
 
 /// Bytes gathered from the network before one positional write. Chosen: 1 MiB, so a blocking
@@ -28,7 +28,8 @@ const MAX_RESUMES: u32 = 5;
 /// renamed into place only once every byte arrived and was synced, so `dest` is never a partial
 /// file. Objects at least `multipart_threshold` long are fetched as parallel ranged GETs pinned
 /// to the object's ETag (`If-Match`), so a concurrent overwrite fails the download instead of
-/// mixing two versions. The file's mtime is set to the object's `Last-Modified`.
+/// mixing two versions. The file's mtime and permission bits come from the object's metadata
+/// ([`FileAttrs`]), its mtime from `Last-Modified` when the metadata has none.
 /// Returns the bytes written.
 ///
 /// # Errors
@@ -57,46 +58,54 @@ pub async fn download_file(
     } else {
         PartPlan::ranges(len, len.max(1))
     };
-    let mut tasks = JoinSet::new();
-    // At most as many ranges in flight as the gateway's request limit.
-    let max_tasks = client.limiter().limit();
-    let mut written = 0u64;
-    for part in plan.parts() {
-        if part.len == 0 {
-            continue;
-        }
-        while tasks.len() >= max_tasks {
-            if let Some(res) = tasks.join_next().await {
-                written += joined(res)??;
+    let fetch_all = async {
+        let mut tasks = JoinSet::new();
+        // At most as many ranges in flight as the gateway's request limit.
+        let max_tasks = client.limiter().limit();
+        let mut written = 0u64;
+        for part in plan.parts() {
+            if part.len == 0 {
+                continue;
             }
+            while tasks.len() >= max_tasks {
+                if let Some(res) = tasks.join_next().await {
+                    written += joined(res)??;
+                }
+            }
+            let mem = budget.reserve(WRITE_CHUNK_BYTES as u64).await;
+            let (client, bucket, key, etag, file) = (
+                client.clone(),
+                bucket.clone(),
+                key.clone(),
+                etag.clone(),
+                file.clone(),
+            );
+            let whole = plan.count() == 1;
+            tasks.spawn(async move {
+                let _mem = mem;
+                fetch_range(
+                    &client,
+                    &bucket,
+                    &key,
+                    etag.as_ref(),
+                    part.offset,
+                    part.len,
+                    whole,
+                    &file,
+                )
+                .await
+            });
         }
-        let mem = budget.reserve(WRITE_CHUNK_BYTES as u64).await;
-        let (client, bucket, key, etag, file) = (
-            client.clone(),
-            bucket.clone(),
-            key.clone(),
-            etag.clone(),
-            file.clone(),
-        );
-        let whole = plan.count() == 1;
-        tasks.spawn(async move {
-            let _mem = mem;
-            fetch_range(
-                &client,
-                &bucket,
-                &key,
-                etag.as_ref(),
-                part.offset,
-                part.len,
-                whole,
-                &file,
-            )
-            .await
-        });
-    }
-    while let Some(res) = tasks.join_next().await {
-        written += joined(res)??;
-    }
+        while let Some(res) = tasks.join_next().await {
+            written += joined(res)??;
+        }
+        Ok::<u64, Error>(written)
+    };
+    // Cancellation drops the range tasks and, with them, the temporary file.
+    let written = tokio::select! {
+        r = fetch_all => r?,
+        () = crate::cancel::token().cancelled() => return Err(Error::Interrupted),
+    };
     if written != len {
         return Err(Error::Integrity {
             what: format!(
@@ -111,12 +120,32 @@ pub async fn download_file(
             what: "download tasks still hold the temporary file".to_owned(),
         });
     };
-    let mtime: Option<SystemTime> = meta.last_modified.map(SystemTime::from);
+    // The file gets the original mtime and permission bits when the object carries them
+    // (haul's or s3cmd's metadata), else the object's Last-Modified. Setuid, setgid and
+    // sticky bits are never restored from a gateway's say-so.
+    let attrs = FileAttrs::load(&meta.metadata);
+    let mtime: Option<SystemTime> = attrs
+        .mtime
+        .or_else(|| meta.last_modified.map(SystemTime::from));
+    let mode = attrs.mode.map(|m| m & 0o777);
+    let last_modified_secs = meta
+        .last_modified
+        .and_then(|t| u64::try_from(t.unix_timestamp()).ok());
     let dest_owned = dest.to_path_buf();
     blocking(move || {
         if let Some(t) = mtime {
             file.set_modified(t)
                 .map_err(|e| Error::local(&dest_owned, e))?;
+            if let Some(lm) = last_modified_secs {
+                file.record_synced(&SyncedFrom {
+                    size: len,
+                    last_modified_secs: lm,
+                    mtime: t,
+                });
+            }
+        }
+        if let Some(m) = mode {
+            file.set_mode(m).map_err(|e| Error::local(&dest_owned, e))?;
         }
         file.persist().map_err(|e| Error::local(&dest_owned, e))
     })

@@ -8,6 +8,8 @@
 //! limiter. Files are read and written on blocking threads, never on the reactor.
 //! Read `client` for the requests themselves.
 
+mod attrs;
+mod copy;
 mod download;
 mod plan;
 mod tree;
@@ -17,10 +19,12 @@ use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+pub use attrs::{FileAttrs, HAUL_MTIME, S3CMD_ATTRS};
+pub use copy::{ObjectRef, copy_object};
 pub use download::{download_file, download_to_writer};
 pub use plan::{MAX_PART_BYTES, MAX_PARTS, MIN_PART_BYTES, Part, PartPlan, PlanError};
 pub use tree::{TreeReport, download_tree, upload_tree};
-pub use upload::{upload_file, upload_reader};
+pub use upload::{blocking as blocking_task, upload_file, upload_reader};
 
 /// How objects are cut into parts and ranges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::task::JoinSet;
 
-use super::{MemoryBudget, PartPlan, TransferOptions};
+use super::{FileAttrs, MemoryBudget, PartPlan, TransferOptions};
 use crate::client::{Client, PutOptions};
 use crate::error::Error;
 use crate::s3::{BucketName, CompletedPart, ObjectKey, PartNumber, UploadId};
@@ -17,7 +17,8 @@ use crate::s3::{BucketName, CompletedPart, ObjectKey, PartNumber, UploadId};
 /// Uploads the file at `path` to `bucket`/`key`: one `PutObject` below the multipart
 /// threshold, else a multipart upload whose parts are read and sent concurrently within the
 /// memory budget. A failed multipart upload is aborted, so the gateway keeps no partial object
-/// and the previous version of the object (if any) stays untouched. Returns the bytes sent.
+/// and the previous version of the object (if any) stays untouched. The object's metadata
+/// carries the file's mtime, mode, uid and gid ([`FileAttrs`]). Returns the bytes sent.
 ///
 /// # Errors
 /// Local read errors naming the file; S3 and transport errors naming the object and part; an
@@ -32,13 +33,22 @@ pub async fn upload_file(
     budget: &MemoryBudget,
 ) -> Result<u64, Error> {
     let owned = path.to_path_buf();
-    let (file, len, mtime) = blocking(move || {
+    let (file, len, mtime, attrs) = blocking(move || {
         let file = fs_err::File::open(&owned).map_err(|e| Error::local(&owned, e))?;
         let md = file.metadata().map_err(|e| Error::local(&owned, e))?;
         let mtime = md.modified().map_err(|e| Error::local(&owned, e))?;
-        Ok((Arc::new(file), md.len(), mtime))
+        Ok((
+            Arc::new(file),
+            md.len(),
+            mtime,
+            FileAttrs::from_metadata(&md),
+        ))
     })
     .await?;
+    // The object carries the file's mtime, mode and ownership (s3cmd-compatible).
+    let mut with_attrs = put.clone();
+    attrs.store(&mut with_attrs.metadata);
+    let put = &with_attrs;
     let single_put = len < opts.multipart_threshold && opts.max_body.is_none_or(|m| len <= m);
     let sent = if single_put {
         let _mem = budget.reserve(len).await;
@@ -68,7 +78,7 @@ async fn multipart_from_file(
     budget: &MemoryBudget,
 ) -> Result<u64, Error> {
     let upload_id = client.create_multipart_upload(bucket, key, put).await?;
-    let result = async {
+    aborting_on_failure(client, bucket, key, &upload_id, async {
         let mut tasks = JoinSet::new();
         let mut done = Vec::with_capacity(plan.count() as usize);
         for part in plan.parts() {
@@ -101,12 +111,8 @@ async fn multipart_from_file(
             .complete_multipart_upload(bucket, key, &upload_id, &done)
             .await?;
         Ok(plan.parts().map(|p| p.len).sum())
-    }
-    .await;
-    if result.is_err() {
-        abort_quietly(client, bucket, key, &upload_id).await;
-    }
-    result
+    })
+    .await
 }
 
 /// Uploads everything `reader` yields (stdin) to `bucket`/`key`. A stream that fits in one
@@ -139,7 +145,7 @@ pub async fn upload_reader<R: AsyncRead + Unpin>(
         return Ok(len);
     }
     let upload_id = client.create_multipart_upload(bucket, key, put).await?;
-    let result = async {
+    aborting_on_failure(client, bucket, key, &upload_id, async {
         let mut tasks = JoinSet::new();
         let mut done = Vec::new();
         let mut total = 0u64;
@@ -193,12 +199,8 @@ pub async fn upload_reader<R: AsyncRead + Unpin>(
             .complete_multipart_upload(bucket, key, &upload_id, &done)
             .await?;
         Ok(total)
-    }
-    .await;
-    if result.is_err() {
-        abort_quietly(client, bucket, key, &upload_id).await;
-    }
-    result
+    })
+    .await
 }
 
 /// Reads up to `want` bytes (fewer only at the end of the stream).
@@ -266,10 +268,26 @@ async fn ensure_unchanged(path: &Path, len: u64, mtime: SystemTime) -> Result<()
     .await
 }
 
-async fn abort_quietly(client: &Client, bucket: &BucketName, key: &ObjectKey, id: &UploadId) {
-    if let Err(e) = client.abort_multipart_upload(bucket, key, id).await {
-        tracing::warn!(%e, upload_id = id.as_str(), "could not abort the failed multipart upload; `haul multipart ls` shows it");
+/// Runs the body of a multipart upload. When it fails, or the run is cancelled (Ctrl-C,
+/// SIGTERM), the upload is aborted so the gateway keeps no orphaned parts; the object under the
+/// key (if any) was never touched.
+pub(crate) async fn aborting_on_failure<T>(
+    client: &Client,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    id: &UploadId,
+    work: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    let result = tokio::select! {
+        r = work => r,
+        () = crate::cancel::token().cancelled() => Err(Error::Interrupted),
+    };
+    if result.is_err()
+        && let Err(e) = client.abort_multipart_upload(bucket, key, id).await
+    {
+        tracing::warn!(%e, upload_id = id.as_str(), "could not abort the multipart upload; `haul multipart ls` shows it");
     }
+    result
 }
 
 fn part_number(n: u32) -> Result<PartNumber, Error> {
@@ -277,7 +295,10 @@ fn part_number(n: u32) -> Result<PartNumber, Error> {
 }
 
 /// Runs blocking filesystem work off the reactor.
-pub(crate) async fn blocking<T: Send + 'static>(
+///
+/// # Errors
+/// The closure's error, or an integrity error if the blocking task panicked.
+pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, Error> + Send + 'static,
 ) -> Result<T, Error> {
     tokio::task::spawn_blocking(f)

@@ -375,14 +375,26 @@ fn classify_hyper(
     TransportError::new(FailureKind::Reset, authority, detail)
 }
 
-/// Whether any error in the source chain is an `E`.
+/// Whether any error in the source chain is an `E`, looking inside `io::Error`s too.
+///
+/// `io::Error::source` skips the error an `io::Error` wraps (it returns that error's own
+/// source), and tokio-rustls reports a refused certificate as
+/// `io::Error::new(InvalidData, rustls::Error)`: without [`std::io::Error::get_ref`] the
+/// `rustls::Error` is never seen, and an untrusted certificate would pass for a refused
+/// connection (retried until the connect timeout, with the wrong hint).
 fn chain_has<E: std::error::Error + 'static>(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut cur = Some(e);
     while let Some(err) = cur {
         if err.is::<E>() {
             return true;
         }
-        cur = err.source();
+        cur = match err.downcast_ref::<std::io::Error>() {
+            // The wrapped error, whose own `source` continues the chain.
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
     }
     false
 }
@@ -412,4 +424,39 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         cur = src.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error with a source, as hyper-util wraps what a connector returned.
+    #[derive(Debug, thiserror::Error)]
+    #[error("client error (Connect)")]
+    struct Wrapper(#[source] Box<dyn std::error::Error + Send + Sync>);
+
+    #[test]
+    fn rustls_error_inside_an_io_error_is_found() {
+        // What tokio-rustls returns when the server's certificate is not trusted.
+        let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, tls);
+        let e = Wrapper(Box::new(io));
+        assert!(chain_has::<rustls::Error>(&e));
+        assert_eq!(chain_io_kind(&e), Some(std::io::ErrorKind::InvalidData));
+    }
+
+    #[test]
+    fn plain_io_errors_are_not_tls() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let e = Wrapper(Box::new(refused));
+        assert!(!chain_has::<rustls::Error>(&e));
+        assert_eq!(
+            chain_io_kind(&e),
+            Some(std::io::ErrorKind::ConnectionRefused)
+        );
+        let custom = std::io::Error::other(Wrapper(Box::new(std::io::Error::from(
+            std::io::ErrorKind::TimedOut,
+        ))));
+        assert!(!chain_has::<rustls::Error>(&Wrapper(Box::new(custom))));
+    }
 }

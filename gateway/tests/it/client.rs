@@ -20,6 +20,7 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 /// Region put in the signature scope; s3s takes whatever the client signed with.
@@ -54,6 +55,8 @@ pub(crate) enum Payload<'a> {
 
 /// One keep-alive connection to the gateway with one key pair.
 pub(crate) struct Conn {
+    /// `http` or `https`: the scheme of the request URIs.
+    scheme: &'static str,
     addr: SocketAddr,
     access_key: String,
     secret_key: String,
@@ -69,12 +72,27 @@ impl Conn {
         let stream = TcpStream::connect(addr)
             .await
             .with_context(|| format!("connect to {addr}"))?;
-        let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
+        Self::over(stream, "http", addr, access_key, secret_key).await
+    }
+
+    /// HTTP/1.1 over an already established `io` (a TLS stream) to `addr`.
+    pub(crate) async fn over<I>(
+        io: I,
+        scheme: &'static str,
+        addr: SocketAddr,
+        access_key: &str,
+        secret_key: &str,
+    ) -> anyhow::Result<Conn>
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (sender, connection) = http1::handshake(TokioIo::new(io)).await?;
         tokio::spawn(async move {
             // The gateway closing the connection (shutdown, idle timeout) ends this quietly.
             let _ = connection.await;
         });
         Ok(Conn {
+            scheme,
             addr,
             access_key: access_key.to_owned(),
             secret_key: secret_key.to_owned(),
@@ -111,7 +129,7 @@ impl Conn {
         payload: Payload<'_>,
         body: BoxBody<Bytes, Infallible>,
     ) -> anyhow::Result<Reply> {
-        let uri = format!("http://{}{path_and_query}", self.addr);
+        let uri = format!("{}://{}{path_and_query}", self.scheme, self.addr);
         let mut builder = Request::builder()
             .method(method)
             .uri(&uri)
@@ -133,7 +151,7 @@ impl Conn {
         headers: &[(&str, &str)],
         tamper: impl FnOnce(&mut HeaderMap),
     ) -> anyhow::Result<Reply> {
-        let uri = format!("http://{}{path_and_query}", self.addr);
+        let uri = format!("{}://{}{path_and_query}", self.scheme, self.addr);
         let mut builder = Request::builder()
             .method(method)
             .uri(&uri)

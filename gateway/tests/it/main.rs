@@ -9,6 +9,7 @@ mod copy;
 mod multipart;
 mod objects;
 mod server;
+mod tls;
 
 use std::net::SocketAddr;
 

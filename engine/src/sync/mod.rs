@@ -1,0 +1,633 @@
+//! `haul sync`: make a destination hold what a source holds — local → S3, S3 → local, S3 → S3
+//! (one gateway or two) — moving only what differs.
+//!
+//! Both sides are listed as streams in S3 key order (a bucket page by page, a directory by a
+//! walk that yields keys in byte order), each through a bounded channel, and merge-joined
+//! ([`diff::Merge`] logic) into decisions without holding either side in memory. New and
+//! changed entries are transferred concurrently (bounded by `parallel` tasks, the client's
+//! request limit and the memory budget); with `--delete`, what the source lacks is deleted
+//! only after every transfer succeeded, and never more than `--max-delete`.
+//! Read `transfer` for how one object moves.
+
+pub mod diff;
+pub mod filter;
+
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+pub use diff::{Compare, Decision, Entry};
+pub use filter::{Filter, FilterError, RuleKind};
+
+use crate::client::{Client, ListCursor, PutOptions};
+use crate::error::Error;
+use crate::local::{PARTIAL_MARKER, SafeRelPath, SyncedFrom};
+use crate::progress::{Event, Progress};
+use crate::s3::{BucketName, MAX_DELETE_KEYS, ObjectKey};
+use crate::transfer::{self, MemoryBudget, ObjectRef, TransferOptions};
+
+/// Entries buffered between a lister and the merge. Chosen: one listing page (1,000 keys),
+/// so the next page is fetched while the current one is merged.
+const LISTING_CHANNEL_BOUND: usize = 1000;
+
+/// Most pages one listing may take before haul assumes the gateway loops.
+const MAX_LIST_PAGES: u64 = 10_000_000;
+
+/// One side of a sync.
+#[derive(Debug, Clone)]
+pub enum Location {
+    /// A local directory.
+    Local(PathBuf),
+    /// A bucket and a prefix (empty, or ending in `/`) on a gateway.
+    S3 {
+        /// The gateway.
+        client: Client,
+        /// The bucket.
+        bucket: BucketName,
+        /// The prefix: empty, or ending in `/`.
+        prefix: String,
+    },
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Local(p) => write!(f, "{}", p.display()),
+            Location::S3 { bucket, prefix, .. } => write!(f, "s3://{}/{prefix}", bucket.as_str()),
+        }
+    }
+}
+
+/// How a sync runs.
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    /// How entries present on both sides are compared.
+    pub compare: Compare,
+    /// Delete what the source lacks.
+    pub delete: bool,
+    /// Refuse to delete more than this many entries.
+    pub max_delete: Option<u64>,
+    /// Print the plan, move nothing.
+    pub dry_run: bool,
+    /// Which keys take part.
+    pub filter: Filter,
+    /// Part sizes and thresholds.
+    pub transfer: TransferOptions,
+    /// Objects transferred at once.
+    pub parallel: usize,
+    /// Bytes of object data held in memory at most.
+    pub memory_bytes: u64,
+}
+
+/// What one decision led to, for `--dry-run` and `--json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    /// Local to S3.
+    Upload,
+    /// S3 to local.
+    Download,
+    /// S3 to S3.
+    Copy,
+    /// Removed from the destination.
+    Delete,
+}
+
+impl Verb {
+    /// Lowercase name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Upload => "upload",
+            Verb::Download => "download",
+            Verb::Copy => "copy",
+            Verb::Delete => "delete",
+        }
+    }
+}
+
+/// What a sync did (or, with `--dry-run`, would do).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Entries transferred.
+    pub transferred: u64,
+    /// Bytes transferred.
+    pub bytes: u64,
+    /// Entries already the same on both sides.
+    pub skipped: u64,
+    /// Entries left out by the filters.
+    pub filtered: u64,
+    /// Entries deleted from the destination.
+    pub deleted: u64,
+    /// Entries that failed, with the error.
+    pub failed: Vec<(String, String)>,
+    /// With `--dry-run`: the plan, in key order.
+    pub planned: Vec<(Verb, String, u64)>,
+}
+
+/// Runs a sync from `src` to `dst`.
+///
+/// # Errors
+/// Failures that stop the whole run: a listing or walk that fails, a refused `--max-delete`.
+/// Per-entry failures are in [`SyncReport::failed`], and then nothing is deleted.
+pub async fn sync(
+    src: &Location,
+    dst: &Location,
+    opts: &SyncOptions,
+    progress: &Progress,
+) -> Result<SyncReport, Error> {
+    let verb = match (src, dst) {
+        (Location::Local(_), Location::S3 { .. }) => Verb::Upload,
+        (Location::S3 { .. }, Location::Local(_)) => Verb::Download,
+        (Location::S3 { .. }, Location::S3 { .. }) => Verb::Copy,
+        (Location::Local(_), Location::Local(_)) => {
+            return Err(Error::Usage(
+                "one side of a sync must be an s3:// location".to_owned(),
+            ));
+        }
+    };
+    let mut src_rx = list(src, &opts.filter, false);
+    // A local destination is cleaned of what an interrupted run (kill -9) left behind.
+    let mut dst_rx = list(dst, &opts.filter, !opts.dry_run);
+    let budget = MemoryBudget::new(opts.memory_bytes);
+    let mut report = SyncReport::default();
+    let mut tasks: JoinSet<(String, Result<u64, Error>, Instant)> = JoinSet::new();
+    let mut deletes: Vec<Entry> = Vec::new();
+    let mut src_head = next(&mut src_rx, &mut report).await?;
+    let mut dst_head = next(&mut dst_rx, &mut report).await?;
+    // The last key sent for transfer, to refuse keys nested under an object (`a` and `a/b`
+    // cannot both be files).
+    let mut last_new: Option<String> = None;
+    while let Some(step) = diff::step(src_head.as_ref(), dst_head.as_ref()) {
+        if crate::cancel::is_cancelled() {
+            break;
+        }
+        let decision = match step {
+            diff::Step::Source => {
+                let s = src_head.take();
+                src_head = next(&mut src_rx, &mut report).await?;
+                s.map(Decision::New)
+            }
+            diff::Step::Dest => {
+                let d = dst_head.take();
+                dst_head = next(&mut dst_rx, &mut report).await?;
+                d.map(Decision::Extra)
+            }
+            diff::Step::Both => {
+                let (s, d) = (src_head.take(), dst_head.take());
+                src_head = next(&mut src_rx, &mut report).await?;
+                dst_head = next(&mut dst_rx, &mut report).await?;
+                match (s, d) {
+                    (Some(s), Some(d)) if diff::differs(&s, &d, opts.compare) => {
+                        Some(Decision::Changed(s))
+                    }
+                    (Some(s), Some(_)) => Some(Decision::Same(s.key)),
+                    _ => None,
+                }
+            }
+        };
+        let Some(decision) = decision else { break };
+        match decision {
+            Decision::Same(_) => report.skipped += 1,
+            Decision::Extra(e) => {
+                if opts.delete {
+                    deletes.push(e);
+                }
+            }
+            Decision::New(e) | Decision::Changed(e) => {
+                if verb == Verb::Download
+                    && let Some(prev) = &last_new
+                    && e.key.starts_with(prev.as_str())
+                    && e.key.as_bytes().get(prev.len()) == Some(&b'/')
+                {
+                    let msg = format!(
+                        "key {:?} lies under the object {prev:?}: a file cannot also be a directory",
+                        e.key
+                    );
+                    tracing::error!("{msg}");
+                    report.failed.push((e.key.clone(), msg));
+                    continue;
+                }
+                last_new = Some(e.key.clone());
+                if opts.dry_run {
+                    report.planned.push((verb, e.key.clone(), e.size));
+                    report.transferred += 1;
+                    report.bytes += e.size;
+                    continue;
+                }
+                while tasks.len() >= opts.parallel.max(1) {
+                    tokio::select! {
+                        res = tasks.join_next() => {
+                            if let Some(res) = res {
+                                record(&mut report, res, progress);
+                            }
+                        }
+                        () = crate::cancel::token().cancelled() => break,
+                    }
+                }
+                if crate::cancel::is_cancelled() {
+                    break;
+                }
+                progress.emit(Event::TransferStarted {
+                    name: e.key.clone(),
+                    bytes: Some(e.size),
+                });
+                let (src, dst, topts, budget) =
+                    (src.clone(), dst.clone(), opts.transfer, budget.clone());
+                tasks.spawn(async move {
+                    let started = Instant::now();
+                    let res = transfer_one(&src, &dst, &e, &topts, &budget).await;
+                    (e.key, res, started)
+                });
+            }
+        }
+    }
+    while let Some(res) = tasks.join_next().await {
+        record(&mut report, res, progress);
+    }
+    if crate::cancel::is_cancelled() {
+        return Err(Error::Interrupted);
+    }
+    if !deletes.is_empty() {
+        delete_extras(dst, deletes, opts, &mut report, progress).await?;
+    }
+    Ok(report)
+}
+
+/// Deletes what the source lacks, after all transfers succeeded and within `--max-delete`.
+async fn delete_extras(
+    dst: &Location,
+    extras: Vec<Entry>,
+    opts: &SyncOptions,
+    report: &mut SyncReport,
+    progress: &Progress,
+) -> Result<(), Error> {
+    if !report.failed.is_empty() {
+        tracing::warn!(
+            count = extras.len(),
+            "transfers failed: nothing is deleted in this run"
+        );
+        return Ok(());
+    }
+    let count = extras.len() as u64;
+    if let Some(max) = opts.max_delete
+        && count > max
+    {
+        return Err(Error::Usage(format!(
+            "{count} entries would be deleted from {dst}, more than --max-delete {max}: \
+             nothing was deleted"
+        )));
+    }
+    if opts.dry_run {
+        for d in extras {
+            report.planned.push((Verb::Delete, d.key, d.size));
+            report.deleted += 1;
+        }
+        return Ok(());
+    }
+    match dst {
+        Location::S3 {
+            client,
+            bucket,
+            prefix,
+        } => {
+            for batch in extras.chunks(MAX_DELETE_KEYS) {
+                let mut keys = Vec::with_capacity(batch.len());
+                for d in batch {
+                    match ObjectKey::new(format!("{prefix}{}", d.key)) {
+                        Ok(k) => keys.push(k),
+                        Err(e) => report.failed.push((d.key.clone(), e.to_string())),
+                    }
+                }
+                if keys.is_empty() {
+                    continue;
+                }
+                let failed = client.delete_objects(bucket, &keys).await?;
+                report.deleted += (keys.len() - failed.len()) as u64;
+                for f in failed {
+                    report
+                        .failed
+                        .push((f.key.clone(), format!("delete failed: {}", f.code)));
+                }
+            }
+        }
+        Location::Local(root) => {
+            let root = root.clone();
+            let keys: Vec<String> = extras.into_iter().map(|d| d.key).collect();
+            let (removed, failed) = transfer::blocking_task(move || {
+                let mut removed = 0u64;
+                let mut failed = Vec::new();
+                for key in keys {
+                    match SafeRelPath::from_key(&key) {
+                        Ok(rel) => match fs_err::remove_file(rel.under(&root)) {
+                            Ok(()) => removed += 1,
+                            Err(e) => failed.push((key, e.to_string())),
+                        },
+                        Err(e) => failed.push((key, e.to_string())),
+                    }
+                }
+                Ok((removed, failed))
+            })
+            .await?;
+            report.deleted += removed;
+            report.failed.extend(failed);
+        }
+    }
+    progress.emit(Event::TransferDone {
+        name: format!("{count} deletions"),
+        bytes: 0,
+        elapsed: std::time::Duration::ZERO,
+    });
+    Ok(())
+}
+
+/// Moves one entry from `src` to `dst`.
+async fn transfer_one(
+    src: &Location,
+    dst: &Location,
+    e: &Entry,
+    opts: &TransferOptions,
+    budget: &MemoryBudget,
+) -> Result<u64, Error> {
+    let key_under = |prefix: &str| {
+        ObjectKey::new(format!("{prefix}{}", e.key)).map_err(|err| Error::Usage(err.to_string()))
+    };
+    match (src, dst) {
+        (
+            Location::Local(root),
+            Location::S3 {
+                client,
+                bucket,
+                prefix,
+            },
+        ) => {
+            let rel = SafeRelPath::from_key(&e.key)?;
+            let key = key_under(prefix)?;
+            transfer::upload_file(
+                client,
+                &rel.under(root),
+                bucket,
+                &key,
+                opts,
+                &PutOptions::default(),
+                budget,
+            )
+            .await
+        }
+        (
+            Location::S3 {
+                client,
+                bucket,
+                prefix,
+            },
+            Location::Local(root),
+        ) => {
+            let rel = SafeRelPath::from_key(&e.key)?;
+            let key = key_under(prefix)?;
+            transfer::download_file(client, bucket, &key, &rel.under(root), opts, budget).await
+        }
+        (
+            Location::S3 {
+                client: sc,
+                bucket: sb,
+                prefix: sp,
+            },
+            Location::S3 {
+                client: dc,
+                bucket: db,
+                prefix: dp,
+            },
+        ) => {
+            let (sk, dk) = (key_under(sp)?, key_under(dp)?);
+            transfer::copy_object(
+                ObjectRef {
+                    client: sc,
+                    bucket: sb,
+                    key: &sk,
+                },
+                ObjectRef {
+                    client: dc,
+                    bucket: db,
+                    key: &dk,
+                },
+                opts,
+                budget,
+            )
+            .await
+        }
+        (Location::Local(_), Location::Local(_)) => Err(Error::Usage(
+            "local to local is not a sync haul does".to_owned(),
+        )),
+    }
+}
+
+fn record(
+    report: &mut SyncReport,
+    res: Result<(String, Result<u64, Error>, Instant), tokio::task::JoinError>,
+    progress: &Progress,
+) {
+    match res {
+        Ok((name, Ok(bytes), started)) => {
+            report.transferred += 1;
+            report.bytes += bytes;
+            progress.emit(Event::TransferDone {
+                name,
+                bytes,
+                elapsed: started.elapsed(),
+            });
+        }
+        Ok((name, Err(e), _)) => {
+            progress.emit(Event::TransferFailed {
+                name: name.clone(),
+                error: e.to_string(),
+            });
+            report.failed.push((name, e.to_string()));
+        }
+        Err(e) => report
+            .failed
+            .push(("(task)".to_owned(), format!("a transfer task failed: {e}"))),
+    }
+}
+
+/// Takes the next entry of a listing, counting filtered entries; a listing error ends the run.
+async fn next(
+    rx: &mut mpsc::Receiver<Result<Listed, Error>>,
+    report: &mut SyncReport,
+) -> Result<Option<Entry>, Error> {
+    loop {
+        match rx.recv().await {
+            None => return Ok(None),
+            Some(Err(e)) => return Err(e),
+            Some(Ok(Listed::Filtered)) => report.filtered += 1,
+            Some(Ok(Listed::Entry(e))) => return Ok(Some(e)),
+        }
+    }
+}
+
+/// What a lister sends.
+enum Listed {
+    Entry(Entry),
+    /// An entry the filters left out (counted, not merged).
+    Filtered,
+}
+
+/// Starts listing one side in key order; entries arrive through a bounded channel.
+fn list(
+    loc: &Location,
+    filter: &Filter,
+    clean_partials: bool,
+) -> mpsc::Receiver<Result<Listed, Error>> {
+    let (tx, rx) = mpsc::channel(LISTING_CHANNEL_BOUND);
+    match loc {
+        Location::Local(root) => {
+            let (root, filter) = (root.clone(), filter.clone());
+            tokio::task::spawn_blocking(move || list_local(&root, &filter, clean_partials, &tx));
+        }
+        Location::S3 {
+            client,
+            bucket,
+            prefix,
+        } => {
+            let (client, bucket, prefix, filter) = (
+                client.clone(),
+                bucket.clone(),
+                prefix.clone(),
+                filter.clone(),
+            );
+            tokio::spawn(async move {
+                if let Err(e) = list_s3(&client, &bucket, &prefix, &filter, &tx).await {
+                    let _ = tx.send(Err(e)).await;
+                }
+            });
+        }
+    }
+    rx
+}
+
+fn list_local(
+    root: &Path,
+    filter: &Filter,
+    clean_partials: bool,
+    tx: &mpsc::Sender<Result<Listed, Error>>,
+) {
+    // A destination directory that does not exist yet is an empty side.
+    if !root.exists() {
+        return;
+    }
+    let entries = match crate::local::walk_sorted(root) {
+        Ok(e) => e,
+        Err(crate::local::WalkError::Io(e)) => {
+            let _ = tx.blocking_send(Err(Error::local(root, e)));
+            return;
+        }
+    };
+    for e in entries {
+        // Leftovers of an interrupted download are not part of the tree; in a destination
+        // they are removed (two syncs into one directory at once are not supported).
+        if e.key
+            .rsplit('/')
+            .next()
+            .is_some_and(|n| n.contains(PARTIAL_MARKER))
+        {
+            if clean_partials {
+                match fs_err::remove_file(&e.path) {
+                    Ok(()) => {
+                        tracing::info!(path = %e.path.display(), "removed a leftover temporary file");
+                    }
+                    Err(err) => tracing::warn!("{err}"),
+                }
+            }
+            continue;
+        }
+        let item = if filter.includes(&e.key) {
+            // A file a download left untouched holds the object version it recorded.
+            let synced_from = SyncedFrom::read(&e.path)
+                .filter(|s| s.size == e.size && s.mtime == e.mtime)
+                .map(|s| UNIX_EPOCH + std::time::Duration::from_secs(s.last_modified_secs));
+            Listed::Entry(Entry {
+                key: e.key,
+                size: e.size,
+                mtime: e.mtime,
+                etag: None,
+                synced_from,
+            })
+        } else {
+            Listed::Filtered
+        };
+        if tx.blocking_send(Ok(item)).is_err() {
+            return;
+        }
+    }
+}
+
+async fn list_s3(
+    client: &Client,
+    bucket: &BucketName,
+    prefix: &str,
+    filter: &Filter,
+    tx: &mpsc::Sender<Result<Listed, Error>>,
+) -> Result<(), Error> {
+    let mut cursor = ListCursor::Start;
+    let prefix_opt = (!prefix.is_empty()).then_some(prefix);
+    let mut last: Option<String> = None;
+    for _ in 0..MAX_LIST_PAGES {
+        let (page, next) = client
+            .list_objects_page(bucket, prefix_opt, None, &cursor)
+            .await?;
+        for o in page.objects {
+            let key = o.key.into_string();
+            let Some(rel) = key.strip_prefix(prefix) else {
+                continue;
+            };
+            // Folder markers (`dir/`, zero bytes) are not files.
+            if rel.is_empty() || (rel.ends_with('/') && o.size == 0) {
+                continue;
+            }
+            if let Some(prev) = &last
+                && prev.as_bytes() >= rel.as_bytes()
+            {
+                return Err(Error::Integrity {
+                    what: format!(
+                        "listing s3://{}/{prefix}: keys out of order ({prev:?} then {rel:?}); \
+                         a merge needs S3 key order",
+                        bucket.as_str()
+                    ),
+                });
+            }
+            last = Some(rel.to_owned());
+            let item = if filter.includes(rel) {
+                Listed::Entry(Entry {
+                    key: rel.to_owned(),
+                    size: o.size,
+                    mtime: SystemTime::from(o.last_modified),
+                    etag: o.etag,
+                    synced_from: None,
+                })
+            } else {
+                Listed::Filtered
+            };
+            if tx.send(Ok(item)).await.is_err() {
+                return Ok(());
+            }
+        }
+        match next {
+            Some(n) if n == cursor => {
+                return Err(Error::Integrity {
+                    what: format!(
+                        "listing s3://{}/{prefix}: the gateway returned the same page cursor twice",
+                        bucket.as_str()
+                    ),
+                });
+            }
+            Some(n) => cursor = n,
+            None => return Ok(()),
+        }
+    }
+    Err(Error::Integrity {
+        what: format!(
+            "listing s3://{}/{prefix}: more than {MAX_LIST_PAGES} pages",
+            bucket.as_str()
+        ),
+    })
+}

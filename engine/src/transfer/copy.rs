@@ -1,0 +1,143 @@
+//! Object to object: a server-side `CopyObject` within one gateway, or a streamed GET → PUT
+//! between two gateways (cluster to cluster) with no local staging, part by part within the
+//! memory budget.
+
+use bytes::BytesMut;
+use tokio::task::JoinSet;
+
+use super::upload::{aborting_on_failure, joined};
+use super::{MemoryBudget, PartPlan, TransferOptions};
+use crate::client::{Client, PutOptions};
+use crate::error::Error;
+use crate::s3::{
+    BucketName, ByteRange, CompletedPart, ETag, MAX_COPY_OBJECT_BYTES, ObjectKey, PartNumber,
+};
+
+/// Where an object is.
+#[derive(Debug, Clone, Copy)]
+pub struct ObjectRef<'a> {
+    /// The gateway.
+    pub client: &'a Client,
+    /// The bucket.
+    pub bucket: &'a BucketName,
+    /// The key.
+    pub key: &'a ObjectKey,
+}
+
+/// Copies `src` to `dst` and returns the bytes copied. On one gateway (same endpoint) objects
+/// up to 5 GiB are copied server-side, keeping their metadata; otherwise the bytes stream
+/// through haul: one GET and PUT below the multipart threshold, else ranged GETs pinned to the
+/// source's ETag feeding the parts of a multipart upload, which is aborted on failure. Either
+/// way the metadata (mtime, mode, …) travels with the object.
+///
+/// # Errors
+/// S3 and transport errors naming the object; `PreconditionFailed` when the source changed.
+pub async fn copy_object(
+    src: ObjectRef<'_>,
+    dst: ObjectRef<'_>,
+    opts: &TransferOptions,
+    budget: &MemoryBudget,
+) -> Result<u64, Error> {
+    let meta = src.client.head_object(src.bucket, src.key).await?;
+    let len = meta.content_length;
+    if src.client.endpoint() == dst.client.endpoint() && len <= MAX_COPY_OBJECT_BYTES {
+        dst.client
+            .copy_object(src.bucket, src.key, dst.bucket, dst.key, meta.etag.as_ref())
+            .await?;
+        return Ok(len);
+    }
+    let put = PutOptions {
+        content_type: meta.content_type.clone(),
+        metadata: meta.metadata.clone(),
+    };
+    let etag = meta.etag.clone();
+    if len < opts.multipart_threshold && opts.max_body.is_none_or(|m| len <= m) {
+        let _mem = budget.reserve(len).await;
+        let data = fetch(src, 0, len, etag.as_ref()).await?;
+        dst.client
+            .put_object(dst.bucket, dst.key, data, &put)
+            .await?;
+        return Ok(len);
+    }
+    let plan = PartPlan::multipart(len, opts.part_size, opts.max_body)?;
+    let upload_id = dst
+        .client
+        .create_multipart_upload(dst.bucket, dst.key, &put)
+        .await?;
+    aborting_on_failure(dst.client, dst.bucket, dst.key, &upload_id, async {
+        let mut tasks = JoinSet::new();
+        let mut done = Vec::with_capacity(plan.count() as usize);
+        for part in plan.parts() {
+            let mem = budget.reserve(part.len).await;
+            while let Some(res) = tasks.try_join_next() {
+                done.push(joined(res)??);
+            }
+            let (sc, sb, sk) = (src.client.clone(), src.bucket.clone(), src.key.clone());
+            let (dc, db, dk) = (dst.client.clone(), dst.bucket.clone(), dst.key.clone());
+            let (id, etag) = (upload_id.clone(), etag.clone());
+            tasks.spawn(async move {
+                let _mem = mem;
+                let number = PartNumber::new(u64::from(part.number))
+                    .map_err(|e| Error::Usage(e.to_string()))?;
+                let source = ObjectRef {
+                    client: &sc,
+                    bucket: &sb,
+                    key: &sk,
+                };
+                let data = fetch(source, part.offset, part.len, etag.as_ref()).await?;
+                let etag = dc.upload_part(&db, &dk, &id, number, data).await?;
+                Ok::<_, Error>(CompletedPart {
+                    part_number: number,
+                    etag,
+                })
+            });
+        }
+        while let Some(res) = tasks.join_next().await {
+            done.push(joined(res)??);
+        }
+        done.sort_by_key(|p| p.part_number);
+        dst.client
+            .complete_multipart_upload(dst.bucket, dst.key, &upload_id, &done)
+            .await?;
+        Ok(len)
+    })
+    .await
+}
+
+/// Reads `len` bytes at `offset` of the source into memory, pinned to its ETag.
+async fn fetch(
+    src: ObjectRef<'_>,
+    offset: u64,
+    len: u64,
+    etag: Option<&ETag>,
+) -> Result<bytes::Bytes, Error> {
+    if len == 0 {
+        return Ok(bytes::Bytes::new());
+    }
+    let range =
+        ByteRange::new(offset, offset + len - 1).map_err(|e| Error::Usage(e.to_string()))?;
+    let mut resp = src
+        .client
+        .get_object(src.bucket, src.key, Some(range), etag)
+        .await?;
+    let mut buf = BytesMut::with_capacity(usize::try_from(len).unwrap_or(0));
+    while let Some(chunk) = resp.response.chunk().await {
+        let chunk = chunk?;
+        if (buf.len() + chunk.len()) as u64 > len {
+            break;
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    if buf.len() as u64 != len {
+        return Err(Error::Integrity {
+            what: format!(
+                "s3://{}/{}: bytes {offset}..{}: received {} of {len}",
+                src.bucket.as_str(),
+                src.key.as_str(),
+                offset + len,
+                buf.len()
+            ),
+        });
+    }
+    Ok(buf.freeze())
+}
