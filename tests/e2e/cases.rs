@@ -119,6 +119,11 @@ pub(crate) const ALL: &[Case] = &[
         run: kill_9_then_rerun_completes,
         only: None,
     },
+    Case {
+        name: "issue_3_kill_9_upload_resumes_from_its_parts",
+        run: kill_9_upload_resumes,
+        only: Some("rgw"),
+    },
 ];
 
 /// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
@@ -1107,6 +1112,64 @@ fn kill_9_then_rerun_completes(gw: &Gateway) -> Result<()> {
         partials(dst.path())? == 0,
         "temporary files left after the rerun"
     );
+    Haul::new(gw, &["rb", "--force", &format!("s3://{b}")])?.ok()?;
+    Ok(())
+}
+
+fn kill_9_upload_resumes(gw: &Gateway) -> Result<()> {
+    let b = unique_bucket("resume");
+    mb(gw, &b)?;
+    let src = tempfile::tempdir()?;
+    let want = data(160 * MIB, 11);
+    fs_err::write(src.path().join("big.bin"), &want)?;
+    let s = src.path().to_str().context("path")?.to_owned();
+    let url = format!("s3://{b}/");
+    let (mut child, _home) = Haul::new(
+        gw,
+        &[
+            "--concurrency",
+            "2",
+            "sync",
+            "--part-size",
+            "5MiB",
+            &s,
+            &url,
+        ],
+    )?
+    .spawn()?;
+    // Kill once a few parts are on the gateway.
+    wait_until("parts to be uploaded", Duration::from_secs(60), || {
+        let out = String::from_utf8(Haul::new(gw, &["--json", "multipart", "ls", &url])?.ok()?)?;
+        Ok(!out.is_empty())
+    })?;
+    std::thread::sleep(Duration::from_millis(700));
+    signal(&child, "-KILL")?;
+    let _ = child.wait()?;
+    let left = Haul::new(gw, &["multipart", "ls", &url])?.ok()?;
+    ensure!(
+        !left.is_empty(),
+        "the killed run left no upload to resume (it finished too fast)"
+    );
+    // The rerun continues the upload: fewer parts are sent than the file has.
+    let r = sync_json(gw, &[&s, &url])?;
+    ensure!(r["failed"] == 0 && r["transferred"] == 1, "rerun: {r}");
+    let parts_sent = r["requests"]["dest"]["UploadPart"].as_u64().unwrap_or(0);
+    ensure!(
+        parts_sent < 32,
+        "the rerun sent {parts_sent} of 32 parts: it did not resume"
+    );
+    ensure!(
+        r["requests"]["dest"].get("CreateMultipartUpload").is_none(),
+        "the rerun started a new upload: {r}"
+    );
+    let left = Haul::new(gw, &["multipart", "ls", &url])?.ok()?;
+    ensure!(
+        left.is_empty(),
+        "uploads left: {}",
+        String::from_utf8_lossy(&left)
+    );
+    let got = Haul::new(gw, &["cp", &format!("{url}big.bin"), "-"])?.ok()?;
+    ensure!(got == want, "the resumed object differs");
     Haul::new(gw, &["rb", "--force", &format!("s3://{b}")])?.ok()?;
     Ok(())
 }

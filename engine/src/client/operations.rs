@@ -623,4 +623,54 @@ impl Client {
             }),
         }
     }
+
+    /// Every part uploaded so far to a multipart upload, all pages, in part order.
+    ///
+    /// # Errors
+    /// `NoSuchUpload`, transport and parse errors; an error when the gateway repeats a marker.
+    pub async fn list_parts(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &UploadId,
+    ) -> Result<Vec<s3::PartEntry>, Error> {
+        let c = call(
+            "ListParts",
+            object_target(bucket, key),
+            ResourceKind::Upload,
+        );
+        let mut out = Vec::new();
+        let mut marker: Option<u32> = None;
+        // 10,000 parts at most, 1,000 per page: more pages than that means a looping gateway.
+        for _ in 0..=10 {
+            let op = s3::ListParts {
+                bucket,
+                key,
+                upload_id,
+                part_number_marker: marker,
+                max_parts: None,
+            };
+            let resp = self
+                .execute(&c, |ep| op.request(ep), Payload::Empty)
+                .await?;
+            let body = resp.bytes(MAX_XML_BODY_BYTES).await?;
+            let page = s3::parse_list_parts(&body).map_err(parse_err(&c))?;
+            out.extend(page.parts);
+            if !page.is_truncated {
+                out.sort_by_key(|p| p.part_number);
+                return Ok(out);
+            }
+            match page.next_part_number_marker {
+                Some(m) if Some(m) != marker => marker = Some(m),
+                _ => break,
+            }
+        }
+        Err(Error::Integrity {
+            what: format!(
+                "ListParts s3://{}/{}: the gateway's pages do not advance",
+                bucket.as_str(),
+                key.as_str()
+            ),
+        })
+    }
 }

@@ -1,18 +1,20 @@
 //! Uploads: a file or a stream to one object.
 
+use std::collections::HashMap;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::{Bytes, BytesMut};
+use md5::{Digest, Md5};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::task::JoinSet;
 
 use super::{FileAttrs, MemoryBudget, PartPlan, TransferOptions};
 use crate::client::{Client, PutOptions};
 use crate::error::Error;
-use crate::s3::{BucketName, CompletedPart, ObjectKey, PartNumber, UploadId};
+use crate::s3::{BucketName, CompletedPart, ETag, ObjectKey, PartNumber, UploadId};
 
 /// Uploads the file at `path` to `bucket`/`key`: one `PutObject` below the multipart
 /// threshold, else a multipart upload whose parts are read and sent concurrently within the
@@ -57,7 +59,18 @@ pub async fn upload_file(
         len
     } else {
         let plan = PartPlan::multipart(len, opts.part_size, opts.max_body)?;
-        multipart_from_file(client, file.clone(), path, bucket, key, plan, put, budget).await?
+        multipart_from_file(
+            client,
+            file.clone(),
+            path,
+            mtime,
+            bucket,
+            key,
+            plan,
+            put,
+            budget,
+        )
+        .await?
     };
     ensure_unchanged(path, len, mtime).await?;
     Ok(sent)
@@ -71,13 +84,30 @@ async fn multipart_from_file(
     client: &Client,
     file: Arc<fs_err::File>,
     path: &Path,
+    mtime: SystemTime,
     bucket: &BucketName,
     key: &ObjectKey,
     plan: PartPlan,
     put: &PutOptions,
     budget: &MemoryBudget,
 ) -> Result<u64, Error> {
-    let upload_id = client.create_multipart_upload(bucket, key, put).await?;
+    // An upload a killed run left behind for this key is continued: its parts that match the
+    // file's bytes (MD5 against the part ETag) are kept, the rest are sent again.
+    let (upload_id, reusable) = match resumable(client, bucket, key, &plan, mtime).await {
+        Some((id, parts)) => {
+            tracing::info!(
+                key = key.as_str(),
+                parts = parts.len(),
+                "resuming an interrupted multipart upload"
+            );
+            (id, parts)
+        }
+        None => (
+            client.create_multipart_upload(bucket, key, put).await?,
+            HashMap::new(),
+        ),
+    };
+    let reusable = Arc::new(reusable);
     aborting_on_failure(client, bucket, key, &upload_id, async {
         let mut tasks = JoinSet::new();
         let mut done = Vec::with_capacity(plan.count() as usize);
@@ -90,10 +120,21 @@ async fn multipart_from_file(
             }
             let (client, file, path) = (client.clone(), file.clone(), path.to_path_buf());
             let (bucket, key, upload_id) = (bucket.clone(), key.clone(), upload_id.clone());
+            let reusable = reusable.clone();
             tasks.spawn(async move {
                 let _mem = mem;
                 let number = part_number(part.number)?;
                 let data = read_range(file, path, part.offset, part.len).await?;
+                if let Some(etag) = reusable.get(&part.number) {
+                    let bytes = data.clone();
+                    let md5 = blocking(move || Ok(hex::encode(Md5::digest(&bytes)))).await?;
+                    if etag.md5_hex().as_deref() == Some(md5.as_str()) {
+                        return Ok::<_, Error>(CompletedPart {
+                            part_number: number,
+                            etag: etag.clone(),
+                        });
+                    }
+                }
                 let etag = client
                     .upload_part(&bucket, &key, &upload_id, number, data)
                     .await?;
@@ -113,6 +154,46 @@ async fn multipart_from_file(
         Ok(plan.parts().map(|p| p.len).sum())
     })
     .await
+}
+
+/// The newest multipart upload in progress for `key` that a rerun can continue: started after
+/// the file was last modified (so the metadata it was created with still describes the file),
+/// with every uploaded part sized as this plan cuts the file. Returns its id and the ETags of
+/// its parts by number. Gateways without ListMultipartUploads (s3s-fs) give `None`.
+async fn resumable(
+    client: &Client,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    plan: &PartPlan,
+    mtime: SystemTime,
+) -> Option<(UploadId, HashMap<u32, ETag>)> {
+    let uploads = client
+        .list_multipart_uploads(bucket, Some(key.as_str()))
+        .await
+        .ok()?;
+    let newest = uploads
+        .into_iter()
+        .filter(|u| u.key == *key)
+        .filter(|u| u.initiated.is_some_and(|t| SystemTime::from(t) >= mtime))
+        .max_by_key(|u| u.initiated)?;
+    let parts = client
+        .list_parts(bucket, key, &newest.upload_id)
+        .await
+        .ok()?;
+    let sizes: HashMap<u32, u64> = plan.parts().map(|p| (p.number, p.len)).collect();
+    let mut out = HashMap::new();
+    for p in parts {
+        let n = u32::from(p.part_number.get());
+        if sizes.get(&n) != Some(&p.size) {
+            tracing::debug!(
+                part = n,
+                "an interrupted upload has parts of another size; starting over"
+            );
+            return None;
+        }
+        out.insert(n, p.etag);
+    }
+    Some((newest.upload_id, out))
 }
 
 /// Uploads everything `reader` yields (stdin) to `bucket`/`key`. A stream that fits in one

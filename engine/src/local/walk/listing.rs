@@ -216,3 +216,54 @@ fn read_dir(dir: &Path) -> io::Result<std::fs::ReadDir> {
 pub(super) fn stat(path: &Path) -> io::Result<Metadata> {
     std::fs::metadata(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_removed_between_readdir_and_lstat_is_vanished() {
+        let dir = tempfile::tempdir().unwrap();
+        fs_err::write(dir.path().join("f"), b"x").unwrap();
+        let root = Ancestors::root(DirId::of(&stat(dir.path()).unwrap()));
+        let entry = read_dir(dir.path()).unwrap().next().unwrap().unwrap();
+        fs_err::remove_file(dir.path().join("f")).unwrap();
+        let sorted = classify(dir.path(), "", &root, false, &entry);
+        assert!(
+            matches!(
+                sorted.found,
+                Found::Skipped {
+                    reason: SkipReason::Vanished,
+                    ..
+                }
+            ),
+            "{:?}",
+            sorted.found
+        );
+    }
+
+    #[test]
+    fn sort_keys_put_directories_after_their_dash_and_dot_siblings() {
+        let dir = tempfile::tempdir().unwrap();
+        for d in ["a", "b"] {
+            fs_err::create_dir(dir.path().join(d)).unwrap();
+        }
+        for f in ["a-", "a.", "a0", "b", "b!"] {
+            if f != "b" {
+                fs_err::write(dir.path().join(f), b"").unwrap();
+            }
+        }
+        let root = Ancestors::root(DirId::of(&stat(dir.path()).unwrap()));
+        let found = list(dir.path(), "", &root, false, &AtomicBool::new(false)).unwrap();
+        let names: Vec<String> = found
+            .iter()
+            .map(|f| match f {
+                Found::File(e) => e.key.clone(),
+                Found::Dir { key, .. } => key.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        // `!` (0x21) < `/` (0x2f): `b!` before `b/`; `-` and `.` before `/`, `0` after.
+        assert_eq!(names, ["a-", "a.", "a/", "a0", "b!", "b/"]);
+    }
+}

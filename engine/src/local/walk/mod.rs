@@ -133,7 +133,8 @@ pub enum SkipReason {
     Special,
     /// A name that is not UTF-8, so it cannot be part of an S3 key.
     NotUtf8,
-    /// A file that disappeared between readdir and `lstat`.
+    /// A file or directory that disappeared between its parent's readdir and its own
+    /// `lstat` or readdir.
     Vanished,
 }
 
@@ -742,11 +743,79 @@ mod tests {
                 },
             ),
         ] {
-            let got = file_keys(
-                &walk_within(dir.path(), opts(threads, false), limits).collect::<Vec<_>>(),
-            );
+            let mut w = walk_within(dir.path(), opts(threads, false), limits);
+            let mut got = Vec::new();
+            while let Some(item) = w.next() {
+                let WalkItem::File(entry) = item else {
+                    panic!("{item:?}")
+                };
+                got.push(entry.key);
+                // The bound of the `prefetch` docs: one listing over for the consumer's
+                // demand; entries over by at most one directory (50 here) per read in flight.
+                let (held_dirs, held_entries) = w.pool.held();
+                assert!(held_dirs <= limits.dirs + 1, "{held_dirs} listings held");
+                assert!(
+                    held_entries <= limits.entries + (threads + 1) * 50,
+                    "{held_entries} entries held"
+                );
+            }
             assert_eq!(got, expected, "threads {threads}, {limits:?}");
         }
+    }
+
+    #[test]
+    fn a_directory_removed_before_it_is_read_is_vanished() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "a/f");
+        write(dir.path(), "b/g");
+        write(dir.path(), "c");
+        // No read-ahead: each directory is read only when the consumer enters it.
+        let none = Limits {
+            dirs: 0,
+            entries: 0,
+        };
+        let mut w = walk_within(dir.path(), opts(2, false), none);
+        assert!(matches!(w.next(), Some(WalkItem::File(e)) if e.key == "a/f"));
+        fs_err::remove_dir_all(dir.path().join("b")).unwrap();
+        let rest: Vec<_> = w.collect();
+        assert!(
+            matches!(
+                rest.as_slice(),
+                [
+                    WalkItem::Skipped { reason: SkipReason::Vanished, path },
+                    WalkItem::File(c),
+                ] if path.ends_with("b") && c.key == "c"
+            ),
+            "{rest:?}"
+        );
+    }
+
+    #[test]
+    fn reads_ahead_up_to_the_bound_and_no_further() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..100 {
+            write(dir.path(), &format!("d{i:03}/f"));
+        }
+        let limits = Limits {
+            dirs: 7,
+            entries: PREFETCH_ENTRIES,
+        };
+        let mut w = walk_within(dir.path(), opts(4, false), limits);
+        assert!(matches!(w.next(), Some(WalkItem::File(e)) if e.key == "d000/f"));
+        // The consumer stands still: the workers fill the read-ahead, then stop.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while w.pool.held().0 < limits.dirs {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no read-ahead: {:?}",
+                w.pool.held()
+            );
+            std::thread::yield_now();
+        }
+        // Give a worker that ignored the bound a chance to show it.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert_eq!(w.pool.held(), (limits.dirs, limits.dirs));
+        assert_eq!(file_keys(&w.collect::<Vec<_>>()).len(), 99);
     }
 
     #[test]

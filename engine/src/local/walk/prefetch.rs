@@ -266,6 +266,13 @@ impl Pool {
         })
     }
 
+    /// Listings and entries held ahead of the consumer now.
+    #[cfg(test)]
+    pub(super) fn held(&self) -> (usize, usize) {
+        let state = self.shared.lock();
+        (state.held_dirs, state.held_entries)
+    }
+
     /// Stops the workers and waits for them; each finishes at most the directory it is
     /// reading, checking `stop` between entries. Idempotent.
     pub(super) fn stop(&mut self) {
@@ -367,6 +374,15 @@ fn read(shared: &Shared, job: &Job) -> (Listed, Vec<Job>) {
         &shared.stop,
     ) {
         Ok(found) => found,
+        // A subdirectory removed since its parent was listed is gone like a vanished file:
+        // its keys are no longer in the tree. (A missing root stays an error.)
+        Err(e) if job.ancestors.is_some() && e.kind() == io::ErrorKind::NotFound => {
+            let gone = Child::Skipped {
+                path: job.path.clone(),
+                reason: SkipReason::Vanished,
+            };
+            return (Ok(vec![gone]), Vec::new());
+        }
         Err(e) => return (Err(e), Vec::new()),
     };
     let mut jobs = Vec::new();
