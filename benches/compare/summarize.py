@@ -66,7 +66,8 @@ def table(rows, op, nbytes):
         data.append((wall if wall is not None else float("inf"), tool, rs[0]["settings"],
                      len(good), len(rs), wall, walls, c, rss, gw, note))
     data.sort()
-    best_peer = min((d[5] for d in data if d[1] != "haul" and d[5] is not None), default=None)
+    peers = [(d[5], d[1]) for d in data if d[1] != "haul" and d[5] is not None]
+    best_peer, best_name = min(peers) if peers else (None, None)
     haul_wall = next((d[5] for d in data if d[1] == "haul"), None)
     if op == "no-change":
         lines.append("| tool | settings | runs ok | wall s median (min–max) | CPU s user+sys "
@@ -90,9 +91,11 @@ def table(rows, op, nbytes):
                          f"| {fmt(c)} | {fmt(per_gib)} | {fmt(rss_mib, 0)} | {fmt(gw)} |")
     if haul_wall and best_peer:
         lines.append("")
-        lines.append(f"haul ÷ best peer, wall time: {haul_wall / best_peer:.2f} "
-                     f"({'haul faster' if haul_wall < best_peer else 'peer faster'}; "
-                     f"best peer {best_peer / haul_wall:.2f}× haul's speed)")
+        if haul_wall <= best_peer:
+            verdict = f"haul {best_peer / haul_wall:.2f}× as fast as the best peer ({best_name})"
+        else:
+            verdict = f"the best peer ({best_name}) {haul_wall / best_peer:.2f}× as fast as haul"
+        lines.append(f"Median wall time: {verdict}.")
     return lines
 
 

@@ -68,6 +68,10 @@ pub(crate) struct GlobalArgs {
     /// Machine-readable output: one JSON object per line.
     #[arg(long, global = true)]
     pub(crate) json: bool,
+    /// No progress display (bar on a terminal, periodic lines otherwise, `progress` events
+    /// with --json); results, errors and the summary are still printed.
+    #[arg(short, long, global = true)]
+    pub(crate) quiet: bool,
 }
 
 /// Addressing style as typed.
@@ -164,7 +168,7 @@ pub(crate) struct CpArgs {
     /// Copy a directory tree or every object under a prefix.
     #[arg(short, long)]
     pub(crate) recursive: bool,
-    /// Objects at least this large use multipart uploads and parallel ranged downloads.
+    /// Objects larger than this use multipart uploads and parallel ranged downloads.
     #[arg(long, default_value = "16MiB", value_parser = parse_size, value_name = "SIZE")]
     pub(crate) multipart_threshold: u64,
     /// Part size for multipart uploads and ranged downloads (5MiB..5GiB; raised automatically
@@ -178,6 +182,7 @@ pub(crate) struct CpArgs {
 
 /// `haul sync`.
 #[derive(Debug, Args)]
+#[allow(clippy::struct_excessive_bools, reason = "each is a command-line flag")]
 pub(crate) struct SyncArgs {
     /// Source: a directory or s3://bucket[/prefix].
     pub(crate) source: String,
@@ -199,9 +204,16 @@ pub(crate) struct SyncArgs {
     #[arg(long, value_name = "GLOB")]
     pub(crate) include: Vec<String>,
     /// Compare sizes only, not modification times.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "checksum")]
     pub(crate) size_only: bool,
-    /// Objects at least this large use multipart uploads and ranged downloads.
+    /// Compare content: entries of equal size are hashed (MD5 against the ETag) and move only
+    /// if their bytes differ.
+    #[arg(long)]
+    pub(crate) checksum: bool,
+    /// Follow symlinks in a local source (else they are skipped with a warning).
+    #[arg(long)]
+    pub(crate) follow_symlinks: bool,
+    /// Objects larger than this use multipart uploads and ranged downloads.
     #[arg(long, default_value = "16MiB", value_parser = parse_size, value_name = "SIZE")]
     pub(crate) multipart_threshold: u64,
     /// Part size for multipart uploads and ranged downloads (5MiB..5GiB).

@@ -16,6 +16,9 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("haul")
+        // File reads and writes run here; each thread may hold its own allocator arena, so the
+        // pool is bounded (chosen: 64, above the parallel writes of the default concurrency).
+        .max_blocking_threads(64)
         .build()
     {
         Ok(rt) => rt,

@@ -1,5 +1,7 @@
 //! What the user sees: result lines (human or NDJSON on stdout), errors with hints and exit
-//! codes (stderr).
+//! codes (stderr), and [`progress`] while a transfer runs.
+
+pub(crate) mod progress;
 
 use std::io::Write;
 

@@ -8,6 +8,7 @@
 mod cases;
 mod gateway;
 mod haul;
+mod progress;
 mod tls;
 
 use std::process::ExitCode;
@@ -64,7 +65,7 @@ fn trials_for(gateways: &[Arc<gateway::Gateway>]) -> Vec<Trial> {
         }));
     }
     for gw in gateways {
-        for case in cases::ALL {
+        for case in cases::ALL.iter().chain(progress::ALL) {
             let gw = Arc::clone(gw);
             let name = format!("{}::{}", gw.name, case.name);
             // A case that needs what only some gateways do is shown as ignored elsewhere.

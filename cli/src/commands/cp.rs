@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Result;
-use engine::client::PutOptions;
+use engine::client::{Client, PutOptions};
 use engine::local::SafeRelPath;
 use engine::s3::{BucketName, ObjectKey};
 use engine::transfer::{self, MemoryBudget, TransferOptions, TreeReport};
@@ -12,15 +12,17 @@ use serde_json::json;
 
 use super::{Location, client, parse_location};
 use crate::args::{CpArgs, GlobalArgs};
+use crate::output::progress::Reporter;
 use crate::output::{Out, human_bytes};
 
 pub(crate) async fn run(g: &GlobalArgs, a: &CpArgs) -> Result<()> {
     let src = parse_location(&a.source)?;
     let dst = parse_location(&a.dest)?;
-    let opts = TransferOptions {
+    let mut opts = TransferOptions {
         multipart_threshold: a.multipart_threshold,
         part_size: a.part_size,
         max_body: None,
+        ..TransferOptions::default()
     };
     let budget = MemoryBudget::new(a.memory);
     let mut out = Out::new(g.json);
@@ -30,6 +32,7 @@ pub(crate) async fn run(g: &GlobalArgs, a: &CpArgs) -> Result<()> {
             let client = client(g)?;
             if a.recursive {
                 let prefix = dir_prefix(&key);
+                let progress = reporter(g, &client, &mut opts);
                 let report = transfer::upload_tree(
                     &client,
                     &path,
@@ -38,9 +41,11 @@ pub(crate) async fn run(g: &GlobalArgs, a: &CpArgs) -> Result<()> {
                     &opts,
                     &budget,
                     g.concurrency as usize,
-                    &engine::progress::silent(),
+                    &progress.sink(),
                 )
-                .await?;
+                .await;
+                progress.finish();
+                let report = report?;
                 summary(&mut out, "upload", &a.source, &a.dest, &report, started)?;
                 return finish(&report);
             }
@@ -51,16 +56,25 @@ pub(crate) async fn run(g: &GlobalArgs, a: &CpArgs) -> Result<()> {
                 )));
             }
             let key = object_key_for(&key, &path)?;
-            let bytes = transfer::upload_file(
-                &client,
-                &path,
-                &bucket,
-                &key,
-                &opts,
-                &PutOptions::default(),
-                &budget,
-            )
-            .await?;
+            let size = tokio::fs::metadata(&path).await.ok().map(|m| m.len());
+            let progress = reporter(g, &client, &mut opts);
+            let bytes = progress
+                .track(
+                    key.as_str(),
+                    size,
+                    transfer::upload_file(
+                        &client,
+                        &path,
+                        &bucket,
+                        &key,
+                        &opts,
+                        &PutOptions::default(),
+                        &budget,
+                    ),
+                )
+                .await;
+            progress.finish();
+            let bytes = bytes?;
             done(
                 &mut out,
                 "upload",
@@ -79,16 +93,24 @@ pub(crate) async fn run(g: &GlobalArgs, a: &CpArgs) -> Result<()> {
             }
             let client = client(g)?;
             let key = ObjectKey::new(key).map_err(|e| usage(e.to_string()))?;
-            let bytes = transfer::upload_reader(
-                &client,
-                tokio::io::stdin(),
-                &bucket,
-                &key,
-                &opts,
-                &PutOptions::default(),
-                &budget,
-            )
-            .await?;
+            let progress = reporter(g, &client, &mut opts);
+            let bytes = progress
+                .track(
+                    key.as_str(),
+                    None,
+                    transfer::upload_reader(
+                        &client,
+                        tokio::io::stdin(),
+                        &bucket,
+                        &key,
+                        &opts,
+                        &PutOptions::default(),
+                        &budget,
+                    ),
+                )
+                .await;
+            progress.finish();
+            let bytes = bytes?;
             done(
                 &mut out,
                 "upload",
@@ -102,6 +124,7 @@ pub(crate) async fn run(g: &GlobalArgs, a: &CpArgs) -> Result<()> {
             let client = client(g)?;
             if a.recursive {
                 let prefix = dir_prefix(&key);
+                let progress = reporter(g, &client, &mut opts);
                 let report = transfer::download_tree(
                     &client,
                     &bucket,
@@ -110,9 +133,11 @@ pub(crate) async fn run(g: &GlobalArgs, a: &CpArgs) -> Result<()> {
                     &opts,
                     &budget,
                     g.concurrency as usize,
-                    &engine::progress::silent(),
+                    &progress.sink(),
                 )
-                .await?;
+                .await;
+                progress.finish();
+                let report = report?;
                 summary(&mut out, "download", &a.source, &a.dest, &report, started)?;
                 return finish(&report);
             }
@@ -124,8 +149,17 @@ pub(crate) async fn run(g: &GlobalArgs, a: &CpArgs) -> Result<()> {
             }
             let target = local_dest(&path, &a.dest, &key).await?;
             let key = ObjectKey::new(key).map_err(|e| usage(e.to_string()))?;
-            let bytes =
-                transfer::download_file(&client, &bucket, &key, &target, &opts, &budget).await?;
+            // The size is known only once download_file has asked the gateway: no ETA here.
+            let progress = reporter(g, &client, &mut opts);
+            let bytes = progress
+                .track(
+                    key.as_str(),
+                    None,
+                    transfer::download_file(&client, &bucket, &key, &target, None, &opts, &budget),
+                )
+                .await;
+            progress.finish();
+            let bytes = bytes?;
             done(
                 &mut out,
                 "download",
@@ -144,6 +178,7 @@ pub(crate) async fn run(g: &GlobalArgs, a: &CpArgs) -> Result<()> {
             }
             let client = client(g)?;
             let key = ObjectKey::new(key).map_err(|e| usage(e.to_string()))?;
+            // No progress display: stdout carries the object (and --json lines would corrupt it).
             transfer::download_to_writer(&client, &bucket, &key, tokio::io::stdout()).await?;
             Ok(())
         }
@@ -154,6 +189,14 @@ pub(crate) async fn run(g: &GlobalArgs, a: &CpArgs) -> Result<()> {
             "one side of cp must be an s3:// location (the other a path or -)".to_owned(),
         )),
     }
+}
+
+/// Starts the progress display for transfers on `client`'s gateway and points `opts` at it.
+fn reporter(g: &GlobalArgs, client: &Client, opts: &mut TransferOptions) -> Reporter {
+    let reporter = Reporter::start(g.json, g.quiet);
+    reporter.watch(client.limiter());
+    opts.progress = reporter.sink();
+    reporter
 }
 
 fn usage(msg: String) -> anyhow::Error {

@@ -25,7 +25,8 @@ pub(crate) async fn serve(a: &GatewayServeArgs) -> Result<()> {
         gw.endpoint_url(),
         a.access_key
     );
-    let _ = tokio::signal::ctrl_c().await;
+    // main cancels the token on SIGINT or SIGTERM.
+    engine::cancel::token().cancelled().await;
     gw.shutdown().await;
     Ok(())
 }

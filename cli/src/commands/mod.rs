@@ -141,6 +141,15 @@ fn client_for(g: &GlobalArgs, cfg: &ResolvedConfig) -> Result<Client> {
     Ok(client)
 }
 
+/// This process's peak resident set size (`VmHWM`), for the summaries that prove memory
+/// bounds; `None` where /proc is not available.
+pub(crate) fn peak_rss_bytes() -> Option<u64> {
+    let status = fs_err::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 /// `s3://bucket[/key]` or a local path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Location {

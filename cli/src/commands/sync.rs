@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::{Location, client_for, parse_location, resolve_with};
 use crate::args::{GlobalArgs, SyncArgs};
+use crate::output::progress::Reporter;
 use crate::output::{Out, human_bytes};
 
 pub(crate) async fn run(g: &GlobalArgs, a: &SyncArgs) -> Result<()> {
@@ -41,6 +42,7 @@ pub(crate) async fn run(g: &GlobalArgs, a: &SyncArgs) -> Result<()> {
         }
         _ => None,
     };
+    let one_gateway = shared.is_some();
     let dst = side(
         g,
         &a.dest,
@@ -48,8 +50,18 @@ pub(crate) async fn run(g: &GlobalArgs, a: &SyncArgs) -> Result<()> {
         a.dest_profile.as_deref(),
         shared,
     )?;
+    let progress = Reporter::start(g.json, g.quiet);
+    // Two sides sharing one client share its limiter: it is watched once.
+    let watched: &[&SyncLocation] = if one_gateway { &[&src] } else { &[&src, &dst] };
+    for loc in watched {
+        if let SyncLocation::S3 { client, .. } = loc {
+            progress.watch(client.limiter());
+        }
+    }
     let opts = SyncOptions {
-        compare: if a.size_only {
+        compare: if a.checksum {
+            Compare::Checksum
+        } else if a.size_only {
             Compare::SizeOnly
         } else {
             Compare::SizeAndTime
@@ -62,12 +74,17 @@ pub(crate) async fn run(g: &GlobalArgs, a: &SyncArgs) -> Result<()> {
             multipart_threshold: a.multipart_threshold,
             part_size: a.part_size,
             max_body: None,
+            progress: progress.sink(),
         },
         parallel: g.concurrency as usize,
         memory_bytes: a.memory,
+        follow_symlinks: a.follow_symlinks,
     };
     let started = Instant::now();
-    let report = sync::sync(&src, &dst, &opts, &engine::progress::silent()).await?;
+    let report = sync::sync(&src, &dst, &opts, &progress.sink()).await;
+    // The bar is cleared and every object line written before the results below.
+    progress.finish();
+    let report = report?;
     let mut out = Out::new(g.json);
     for (verb, key, size) in &report.planned {
         out.line(&format!(
@@ -79,9 +96,9 @@ pub(crate) async fn run(g: &GlobalArgs, a: &SyncArgs) -> Result<()> {
             &json!({"event": "planned", "action": verb.as_str(), "key": key, "bytes": size}),
         )?;
     }
+    // With --json each failure was written as a `failed` event when it happened.
     for (key, err) in &report.failed {
         crate::output::error_line(&format!("{key}: {err}"));
-        out.record(&json!({"event": "failed", "key": key, "error": err}))?;
     }
     let secs = started.elapsed().as_secs_f64();
     #[allow(
@@ -109,6 +126,7 @@ pub(crate) async fn run(g: &GlobalArgs, a: &SyncArgs) -> Result<()> {
         "transferred": report.transferred, "bytes": report.bytes, "unchanged": report.skipped,
         "deleted": report.deleted, "filtered": report.filtered, "failed": report.failed.len(),
         "dry_run": a.dry_run, "seconds": secs,
+        "peak_rss_bytes": super::peak_rss_bytes(),
     }))?;
     out.flush()?;
     if report.failed.is_empty() {

@@ -33,6 +33,9 @@ pub enum Compare {
     SizeAndTime,
     /// Size only (`--size-only`).
     SizeOnly,
+    /// Size, then content (`--checksum`): entries of equal size are verified by hash before
+    /// anything moves (see `sync::checksum`).
+    Checksum,
 }
 
 /// What to do with one key.
@@ -46,6 +49,9 @@ pub enum Decision {
     Same(String),
     /// Only the destination has it (a delete with `--delete`).
     Extra(Entry),
+    /// Both have it with the same size, and `--checksum` asks for the content to decide:
+    /// (source, destination).
+    Verify(Entry, Entry),
 }
 
 /// Whether `src` must be copied over `dst`.
@@ -55,7 +61,7 @@ pub fn differs(src: &Entry, dst: &Entry, compare: Compare) -> bool {
         return true;
     }
     match compare {
-        Compare::SizeOnly => false,
+        Compare::SizeOnly | Compare::Checksum => false,
         Compare::SizeAndTime => {
             whole_secs(src.mtime) > whole_secs(dst.synced_from.unwrap_or(dst.mtime))
         }
@@ -104,7 +110,9 @@ impl<S: Iterator<Item = Entry>, D: Iterator<Item = Entry>> Iterator for Merge<S,
             Ordering::Equal => {
                 let s = self.src.next()?;
                 let d = self.dst.next()?;
-                Some(if differs(&s, &d, self.compare) {
+                Some(if self.compare == Compare::Checksum && s.size == d.size {
+                    Decision::Verify(s, d)
+                } else if differs(&s, &d, self.compare) {
                     Decision::Changed(s)
                 } else {
                     Decision::Same(s.key)

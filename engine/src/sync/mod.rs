@@ -9,6 +9,7 @@
 //! only after every transfer succeeded, and never more than `--max-delete`.
 //! Read `transfer` for how one object moves.
 
+mod checksum;
 pub mod diff;
 pub mod filter;
 
@@ -23,7 +24,7 @@ pub use filter::{Filter, FilterError, RuleKind};
 
 use crate::client::{Client, ListCursor, PutOptions};
 use crate::error::Error;
-use crate::local::{PARTIAL_MARKER, SafeRelPath, SyncedFrom};
+use crate::local::{PARTIAL_MARKER, SafeRelPath, SyncedFrom, WalkItem, WalkOptions};
 use crate::progress::{Event, Progress};
 use crate::s3::{BucketName, MAX_DELETE_KEYS, ObjectKey};
 use crate::transfer::{self, MemoryBudget, ObjectRef, TransferOptions};
@@ -34,6 +35,10 @@ const LISTING_CHANNEL_BOUND: usize = 1000;
 
 /// Most pages one listing may take before haul assumes the gateway loops.
 const MAX_LIST_PAGES: u64 = 10_000_000;
+
+/// What one transfer task ends with: its key, the bytes moved (`None` when `--checksum`
+/// found the content identical), and when it started.
+type TaskResult = (String, Result<Option<u64>, Error>, Instant);
 
 /// One side of a sync.
 #[derive(Debug, Clone)]
@@ -79,6 +84,8 @@ pub struct SyncOptions {
     pub parallel: usize,
     /// Bytes of object data held in memory at most.
     pub memory_bytes: u64,
+    /// Follow symlinks in a local tree (else they are skipped with a warning).
+    pub follow_symlinks: bool,
 }
 
 /// What one decision led to, for `--dry-run` and `--json`.
@@ -92,6 +99,8 @@ pub enum Verb {
     Copy,
     /// Removed from the destination.
     Delete,
+    /// Compared by content (`--checksum` in a dry run).
+    Verify,
 }
 
 impl Verb {
@@ -103,6 +112,7 @@ impl Verb {
             Verb::Download => "download",
             Verb::Copy => "copy",
             Verb::Delete => "delete",
+            Verb::Verify => "verify",
         }
     }
 }
@@ -147,12 +157,12 @@ pub async fn sync(
             ));
         }
     };
-    let mut src_rx = list(src, &opts.filter, false);
+    let mut src_rx = list(src, &opts.filter, false, opts.follow_symlinks);
     // A local destination is cleaned of what an interrupted run (kill -9) left behind.
-    let mut dst_rx = list(dst, &opts.filter, !opts.dry_run);
+    let mut dst_rx = list(dst, &opts.filter, !opts.dry_run, opts.follow_symlinks);
     let budget = MemoryBudget::new(opts.memory_bytes);
     let mut report = SyncReport::default();
-    let mut tasks: JoinSet<(String, Result<u64, Error>, Instant)> = JoinSet::new();
+    let mut tasks: JoinSet<TaskResult> = JoinSet::new();
     let mut deletes: Vec<Entry> = Vec::new();
     let mut src_head = next(&mut src_rx, &mut report).await?;
     let mut dst_head = next(&mut dst_rx, &mut report).await?;
@@ -179,6 +189,9 @@ pub async fn sync(
                 src_head = next(&mut src_rx, &mut report).await?;
                 dst_head = next(&mut dst_rx, &mut report).await?;
                 match (s, d) {
+                    (Some(s), Some(d)) if opts.compare == Compare::Checksum && s.size == d.size => {
+                        Some(Decision::Verify(s, d))
+                    }
                     (Some(s), Some(d)) if diff::differs(&s, &d, opts.compare) => {
                         Some(Decision::Changed(s))
                     }
@@ -189,13 +202,21 @@ pub async fn sync(
         };
         let Some(decision) = decision else { break };
         match decision {
-            Decision::Same(_) => report.skipped += 1,
+            Decision::Same(_) => {
+                report.skipped += 1;
+                progress.emit(Event::Unchanged { count: 1 });
+            }
             Decision::Extra(e) => {
                 if opts.delete {
                     deletes.push(e);
                 }
             }
-            Decision::New(e) | Decision::Changed(e) => {
+            Decision::New(_) | Decision::Changed(_) | Decision::Verify(..) => {
+                let (e, verify) = match decision {
+                    Decision::Verify(s, d) => (s, Some(d)),
+                    Decision::New(e) | Decision::Changed(e) => (e, None),
+                    Decision::Same(_) | Decision::Extra(_) => continue,
+                };
                 if verb == Verb::Download
                     && let Some(prev) = &last_new
                     && e.key.starts_with(prev.as_str())
@@ -206,14 +227,23 @@ pub async fn sync(
                         e.key
                     );
                     tracing::error!("{msg}");
+                    progress.emit(Event::TransferFailed {
+                        name: e.key.clone(),
+                        error: msg.clone(),
+                    });
                     report.failed.push((e.key.clone(), msg));
                     continue;
                 }
                 last_new = Some(e.key.clone());
                 if opts.dry_run {
-                    report.planned.push((verb, e.key.clone(), e.size));
-                    report.transferred += 1;
-                    report.bytes += e.size;
+                    // With --checksum a dry run does not read content: an equal-size entry is
+                    // listed as one the run would verify.
+                    let planned = if verify.is_some() { Verb::Verify } else { verb };
+                    report.planned.push((planned, e.key.clone(), e.size));
+                    if verify.is_none() {
+                        report.transferred += 1;
+                        report.bytes += e.size;
+                    }
                     continue;
                 }
                 while tasks.len() >= opts.parallel.max(1) {
@@ -233,11 +263,26 @@ pub async fn sync(
                     name: e.key.clone(),
                     bytes: Some(e.size),
                 });
-                let (src, dst, topts, budget) =
-                    (src.clone(), dst.clone(), opts.transfer, budget.clone());
+                let (src, dst, topts, budget) = (
+                    src.clone(),
+                    dst.clone(),
+                    opts.transfer.clone(),
+                    budget.clone(),
+                );
                 tasks.spawn(async move {
                     let started = Instant::now();
-                    let res = transfer_one(&src, &dst, &e, &topts, &budget).await;
+                    let res = match &verify {
+                        Some(d) => match checksum::same_content(&src, &dst, &e, d, &topts).await {
+                            Ok(true) => Ok(None),
+                            Ok(false) => transfer_one(&src, &dst, &e, &topts, &budget)
+                                .await
+                                .map(Some),
+                            Err(err) => Err(err),
+                        },
+                        None => transfer_one(&src, &dst, &e, &topts, &budget)
+                            .await
+                            .map(Some),
+                    };
                     (e.key, res, started)
                 });
             }
@@ -286,6 +331,7 @@ async fn delete_extras(
         }
         return Ok(());
     }
+    let (deleted_before, failed_before) = (report.deleted, report.failed.len());
     match dst {
         Location::S3 {
             client,
@@ -334,11 +380,15 @@ async fn delete_extras(
             report.failed.extend(failed);
         }
     }
-    progress.emit(Event::TransferDone {
-        name: format!("{count} deletions"),
-        bytes: 0,
-        elapsed: std::time::Duration::ZERO,
+    progress.emit(Event::Deleted {
+        count: report.deleted - deleted_before,
     });
+    for (name, error) in report.failed.iter().skip(failed_before) {
+        progress.emit(Event::TransferFailed {
+            name: name.clone(),
+            error: error.clone(),
+        });
+    }
     Ok(())
 }
 
@@ -385,7 +435,16 @@ async fn transfer_one(
         ) => {
             let rel = SafeRelPath::from_key(&e.key)?;
             let key = key_under(prefix)?;
-            transfer::download_file(client, bucket, &key, &rel.under(root), opts, budget).await
+            transfer::download_file(
+                client,
+                bucket,
+                &key,
+                &rel.under(root),
+                Some(e.size),
+                opts,
+                budget,
+            )
+            .await
         }
         (
             Location::S3 {
@@ -424,11 +483,16 @@ async fn transfer_one(
 
 fn record(
     report: &mut SyncReport,
-    res: Result<(String, Result<u64, Error>, Instant), tokio::task::JoinError>,
+    res: Result<TaskResult, tokio::task::JoinError>,
     progress: &Progress,
 ) {
     match res {
-        Ok((name, Ok(bytes), started)) => {
+        // Verified identical by content: nothing moved.
+        Ok((_, Ok(None), _)) => {
+            report.skipped += 1;
+            progress.emit(Event::Unchanged { count: 1 });
+        }
+        Ok((name, Ok(Some(bytes)), started)) => {
             report.transferred += 1;
             report.bytes += bytes;
             progress.emit(Event::TransferDone {
@@ -444,9 +508,14 @@ fn record(
             });
             report.failed.push((name, e.to_string()));
         }
-        Err(e) => report
-            .failed
-            .push(("(task)".to_owned(), format!("a transfer task failed: {e}"))),
+        Err(e) => {
+            let (name, error) = ("(task)".to_owned(), format!("a transfer task failed: {e}"));
+            progress.emit(Event::TransferFailed {
+                name: name.clone(),
+                error: error.clone(),
+            });
+            report.failed.push((name, error));
+        }
     }
 }
 
@@ -477,12 +546,15 @@ fn list(
     loc: &Location,
     filter: &Filter,
     clean_partials: bool,
+    follow_symlinks: bool,
 ) -> mpsc::Receiver<Result<Listed, Error>> {
     let (tx, rx) = mpsc::channel(LISTING_CHANNEL_BOUND);
     match loc {
         Location::Local(root) => {
             let (root, filter) = (root.clone(), filter.clone());
-            tokio::task::spawn_blocking(move || list_local(&root, &filter, clean_partials, &tx));
+            tokio::task::spawn_blocking(move || {
+                list_local(&root, &filter, clean_partials, follow_symlinks, &tx);
+            });
         }
         Location::S3 {
             client,
@@ -509,20 +581,38 @@ fn list_local(
     root: &Path,
     filter: &Filter,
     clean_partials: bool,
+    follow_symlinks: bool,
     tx: &mpsc::Sender<Result<Listed, Error>>,
 ) {
     // A destination directory that does not exist yet is an empty side.
     if !root.exists() {
         return;
     }
-    let entries = match crate::local::walk_sorted(root) {
-        Ok(e) => e,
-        Err(crate::local::WalkError::Io(e)) => {
-            let _ = tx.blocking_send(Err(Error::local(root, e)));
-            return;
-        }
-    };
-    for e in entries {
+    let walk = crate::local::walk(
+        root,
+        WalkOptions {
+            follow_symlinks,
+            threads: 0,
+        },
+    );
+    for item in walk {
+        let e = match item {
+            WalkItem::File(e) => e,
+            WalkItem::Skipped { path, reason } => {
+                tracing::warn!(path = %path.display(), "skipped: {reason}");
+                continue;
+            }
+            WalkItem::Error(err) => {
+                // An unreadable directory would look empty, and its keys like deletions:
+                // the run stops instead.
+                let path = err
+                    .path()
+                    .map_or_else(|| root.to_path_buf(), Path::to_path_buf);
+                let crate::local::WalkError::Io(io) = err;
+                let _ = tx.blocking_send(Err(Error::local(path, io)));
+                return;
+            }
+        };
         // Leftovers of an interrupted download are not part of the tree; in a destination
         // they are removed (two syncs into one directory at once are not supported).
         if e.key

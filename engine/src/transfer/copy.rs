@@ -2,13 +2,13 @@
 //! between two gateways (cluster to cluster) with no local staging, part by part within the
 //! memory budget.
 
-use bytes::BytesMut;
 use tokio::task::JoinSet;
 
 use super::upload::{aborting_on_failure, joined};
 use super::{MemoryBudget, PartPlan, TransferOptions};
 use crate::client::{Client, PutOptions};
 use crate::error::Error;
+use crate::progress::Event;
 use crate::s3::{
     BucketName, ByteRange, CompletedPart, ETag, MAX_COPY_OBJECT_BYTES, ObjectKey, PartNumber,
 };
@@ -44,6 +44,7 @@ pub async fn copy_object(
         dst.client
             .copy_object(src.bucket, src.key, dst.bucket, dst.key, meta.etag.as_ref())
             .await?;
+        opts.progress.emit(Event::BytesMoved { bytes: len });
         return Ok(len);
     }
     let put = PutOptions {
@@ -51,12 +52,13 @@ pub async fn copy_object(
         metadata: meta.metadata.clone(),
     };
     let etag = meta.etag.clone();
-    if len < opts.multipart_threshold && opts.max_body.is_none_or(|m| len <= m) {
+    if len <= opts.multipart_threshold && opts.max_body.is_none_or(|m| len <= m) {
         let _mem = budget.reserve(len).await;
-        let data = fetch(src, 0, len, etag.as_ref()).await?;
+        let data = fetch(src, 0, len, etag.as_ref(), budget).await?;
         dst.client
             .put_object(dst.bucket, dst.key, data, &put)
             .await?;
+        opts.progress.emit(Event::BytesMoved { bytes: len });
         return Ok(len);
     }
     let plan = PartPlan::multipart(len, opts.part_size, opts.max_body)?;
@@ -74,7 +76,8 @@ pub async fn copy_object(
             }
             let (sc, sb, sk) = (src.client.clone(), src.bucket.clone(), src.key.clone());
             let (dc, db, dk) = (dst.client.clone(), dst.bucket.clone(), dst.key.clone());
-            let (id, etag) = (upload_id.clone(), etag.clone());
+            let (id, etag, progress) = (upload_id.clone(), etag.clone(), opts.progress.clone());
+            let budget = budget.clone();
             tasks.spawn(async move {
                 let _mem = mem;
                 let number = PartNumber::new(u64::from(part.number))
@@ -84,8 +87,9 @@ pub async fn copy_object(
                     bucket: &sb,
                     key: &sk,
                 };
-                let data = fetch(source, part.offset, part.len, etag.as_ref()).await?;
+                let data = fetch(source, part.offset, part.len, etag.as_ref(), &budget).await?;
                 let etag = dc.upload_part(&db, &dk, &id, number, data).await?;
+                progress.emit(Event::BytesMoved { bytes: part.len });
                 Ok::<_, Error>(CompletedPart {
                     part_number: number,
                     etag,
@@ -110,6 +114,7 @@ async fn fetch(
     offset: u64,
     len: u64,
     etag: Option<&ETag>,
+    budget: &MemoryBudget,
 ) -> Result<bytes::Bytes, Error> {
     if len == 0 {
         return Ok(bytes::Bytes::new());
@@ -120,7 +125,7 @@ async fn fetch(
         .client
         .get_object(src.bucket, src.key, Some(range), etag)
         .await?;
-    let mut buf = BytesMut::with_capacity(usize::try_from(len).unwrap_or(0));
+    let mut buf = budget.buffer(usize::try_from(len).unwrap_or(0));
     while let Some(chunk) = resp.response.chunk().await {
         let chunk = chunk?;
         if (buf.len() + chunk.len()) as u64 > len {
@@ -139,5 +144,5 @@ async fn fetch(
             ),
         });
     }
-    Ok(buf.freeze())
+    Ok(budget.freeze(buf))
 }

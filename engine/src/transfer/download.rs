@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use bytes::BytesMut;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::task::JoinSet;
 
@@ -14,6 +13,7 @@ use super::{FileAttrs, MemoryBudget, PartPlan, TransferOptions};
 use crate::client::Client;
 use crate::error::Error;
 use crate::local::{PartialFile, SyncedFrom};
+use crate::progress::{Event, Progress};
 use crate::s3::{BucketName, ByteRange, ETag, ObjectKey};
 
 /// Bytes gathered from the network before one positional write. Chosen: 1 MiB, so a blocking
@@ -35,15 +35,32 @@ const MAX_RESUMES: u32 = 5;
 /// # Errors
 /// S3, transport and local errors naming the object or file; an integrity error when the bytes
 /// received do not match the object's length.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "each is a distinct input of the download"
+)]
 pub async fn download_file(
     client: &Client,
     bucket: &BucketName,
     key: &ObjectKey,
     dest: &Path,
+    size_hint: Option<u64>,
     opts: &TransferOptions,
     budget: &MemoryBudget,
 ) -> Result<u64, Error> {
-    let meta = client.head_object(bucket, key).await?;
+    // An object a listing showed to be small is fetched with one GET, whose headers carry
+    // everything a HEAD would: half the requests for trees of small files. Otherwise HEAD
+    // gives the size and ETag that plan and pin the ranged GETs.
+    let mut first = None;
+    let meta = match size_hint {
+        Some(size) if size <= opts.multipart_threshold => {
+            let get = client.get_object(bucket, key, None, None).await?;
+            let meta = get.meta.clone();
+            first = Some(get);
+            meta
+        }
+        _ => client.head_object(bucket, key).await?,
+    };
     let len = meta.content_length;
     let etag = meta.etag.clone();
     let dest_owned = dest.to_path_buf();
@@ -53,11 +70,15 @@ pub async fn download_file(
         })
         .await?,
     );
-    let plan = if len >= opts.multipart_threshold {
+    let plan = if len > opts.multipart_threshold {
         PartPlan::ranges(len, opts.part_size)
     } else {
         PartPlan::ranges(len, len.max(1))
     };
+    if plan.count() > 1 {
+        // The object grew past the threshold since it was listed: ranged GETs after all.
+        first = None;
+    }
     let fetch_all = async {
         let mut tasks = JoinSet::new();
         // At most as many ranges in flight as the gateway's request limit.
@@ -73,14 +94,17 @@ pub async fn download_file(
                 }
             }
             let mem = budget.reserve(WRITE_CHUNK_BYTES as u64).await;
-            let (client, bucket, key, etag, file) = (
+            let (client, bucket, key, etag, file, progress) = (
                 client.clone(),
                 bucket.clone(),
                 key.clone(),
                 etag.clone(),
                 file.clone(),
+                opts.progress.clone(),
             );
             let whole = plan.count() == 1;
+            let budget = budget.clone();
+            let first = first.take();
             tasks.spawn(async move {
                 let _mem = mem;
                 fetch_range(
@@ -92,6 +116,9 @@ pub async fn download_file(
                     part.len,
                     whole,
                     &file,
+                    &progress,
+                    &budget,
+                    first,
                 )
                 .await
             });
@@ -154,6 +181,7 @@ pub async fn download_file(
 }
 
 /// Fetches `len` bytes at `offset` into the file, resuming from where a broken body stopped.
+/// Each write is reported to `progress` once it is done.
 #[allow(
     clippy::too_many_arguments,
     reason = "private helper with one call site"
@@ -167,9 +195,15 @@ async fn fetch_range(
     len: u64,
     whole: bool,
     file: &Arc<PartialFile>,
+    progress: &Progress,
+    budget: &MemoryBudget,
+    mut first: Option<crate::client::GetObject>,
 ) -> Result<u64, Error> {
     let mut got = 0u64;
     let mut resumes = 0u32;
+    // One pooled write buffer per range, moved to the blocking writer and back: no allocation
+    // per chunk, and none per range once the pool is warm.
+    let mut buf = budget.buffer(WRITE_CHUNK_BYTES);
     loop {
         let start = offset + got;
         // A whole small object is fetched without a Range header on the first attempt.
@@ -181,8 +215,11 @@ async fn fetch_range(
                     .map_err(|e| Error::Usage(format!("range: {e}")))?,
             )
         };
-        let mut resp = client.get_object(bucket, key, range, etag).await?;
-        let mut buf = BytesMut::with_capacity(WRITE_CHUNK_BYTES.min(len as usize));
+        let mut resp = match first.take() {
+            Some(r) => r,
+            None => client.get_object(bucket, key, range, etag).await?,
+        };
+        buf.clear();
         let mut buf_at = start;
         let broke = loop {
             match resp.response.chunk().await {
@@ -201,7 +238,8 @@ async fn fetch_range(
                     buf.extend_from_slice(&chunk);
                     if buf.len() >= WRITE_CHUNK_BYTES {
                         let n = buf.len() as u64;
-                        write_at(file, buf.split().freeze(), buf_at).await?;
+                        buf = write_at(file, buf, buf_at).await?;
+                        progress.emit(Event::BytesMoved { bytes: n });
                         got += n;
                         buf_at += n;
                     }
@@ -210,11 +248,15 @@ async fn fetch_range(
         };
         if !buf.is_empty() {
             let n = buf.len() as u64;
-            write_at(file, buf.split().freeze(), buf_at).await?;
+            buf = write_at(file, buf, buf_at).await?;
+            progress.emit(Event::BytesMoved { bytes: n });
             got += n;
         }
         match broke {
-            None if got == len => return Ok(got),
+            None if got == len => {
+                budget.give_back(buf);
+                return Ok(got);
+            }
             None => {
                 // The body ended early without an error: treat it like a reset and resume.
                 tracing::warn!(key = key.as_str(), got, len, "body ended early; resuming");
@@ -242,11 +284,13 @@ async fn fetch_range(
     }
 }
 
-async fn write_at(file: &Arc<PartialFile>, data: bytes::Bytes, at: u64) -> Result<(), Error> {
+async fn write_at(file: &Arc<PartialFile>, mut data: Vec<u8>, at: u64) -> Result<Vec<u8>, Error> {
     let file = file.clone();
     blocking(move || {
         file.write_at(&data, at)
-            .map_err(|e| Error::local(file.temp_path(), e))
+            .map_err(|e| Error::local(file.temp_path(), e))?;
+        data.clear();
+        Ok(data)
     })
     .await
 }

@@ -15,9 +15,11 @@ mod plan;
 mod tree;
 mod upload;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::progress::{self, Progress};
 
 pub use attrs::{FileAttrs, HAUL_MTIME, S3CMD_ATTRS};
 pub use copy::{ObjectRef, copy_object};
@@ -26,17 +28,22 @@ pub use plan::{MAX_PART_BYTES, MAX_PARTS, MIN_PART_BYTES, Part, PartPlan, PlanEr
 pub use tree::{TreeReport, download_tree, upload_tree};
 pub use upload::{blocking as blocking_task, upload_file, upload_reader};
 
-/// How objects are cut into parts and ranges.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How objects are cut into parts and ranges, and where the bytes moved are reported.
+#[derive(Debug, Clone)]
 pub struct TransferOptions {
-    /// Objects at least this large use multipart uploads and ranged downloads. Chosen default:
-    /// 16 MiB; below it one request is cheaper than the multipart handshake.
+    /// Objects larger than this use multipart uploads and ranged downloads. Chosen default:
+    /// 16 MiB; up to it one request is cheaper than the multipart handshake (a 16 MiB WAL
+    /// segment is one PutObject).
     pub multipart_threshold: u64,
     /// Part and range size. Chosen default: 16 MiB (the part size s5cmd and rclone converge on
     /// for loopback and LAN gateways); raised automatically to stay within 10,000 parts.
     pub part_size: u64,
     /// Largest request body a router in front of the gateway accepts (`--max-body`), if known.
     pub max_body: Option<u64>,
+    /// Where [`Event::BytesMoved`](crate::progress::Event::BytesMoved) goes as parts and
+    /// ranges complete (silent by default). Orchestrators that also take a progress handle
+    /// are normally given the same one.
+    pub progress: Progress,
 }
 
 impl Default for TransferOptions {
@@ -45,22 +52,55 @@ impl Default for TransferOptions {
             multipart_threshold: 16 * 1024 * 1024,
             part_size: 16 * 1024 * 1024,
             max_body: None,
+            progress: progress::silent(),
         }
     }
 }
 
 /// Bytes in flight, bounded: a semaphore of KiB units (a tokio semaphore counts in `u32`
-/// per acquisition; KiB units let one reservation cover a 5 GiB part).
+/// per acquisition; KiB units let one reservation cover a 5 GiB part), and a pool of the part
+/// buffers themselves.
+///
+/// The pool matters as much as the semaphore: freeing and allocating 16 MiB buffers over and
+/// over lets glibc's allocator raise its mmap threshold and keep freed parts in its heap, so
+/// a 128 MiB budget measured 278 MiB peak RSS on a 1 GB upload; with reused buffers the
+/// process holds the budget plus its fixed baseline (BENCHMARKS.md).
 #[derive(Debug, Clone)]
 pub struct MemoryBudget {
     sem: Arc<Semaphore>,
     total_kib: u32,
+    pool: Arc<Mutex<Vec<Vec<u8>>>>,
 }
 
 /// A reservation of budget, released on drop.
 #[derive(Debug)]
 pub struct MemoryPermit {
     _permit: Option<OwnedSemaphorePermit>,
+}
+
+/// A pooled buffer inside `Bytes`.
+struct Pooled {
+    buf: Vec<u8>,
+    pool: Arc<Mutex<Vec<Vec<u8>>>>,
+    limit_bytes: u64,
+}
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        let mut pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
+        let held: u64 = pool.iter().map(|b| b.capacity() as u64).sum();
+        // The pool never holds more than the budget; a buffer beyond it is freed.
+        if held + buf.capacity() as u64 <= self.limit_bytes {
+            pool.push(buf);
+        }
+    }
 }
 
 impl MemoryBudget {
@@ -71,7 +111,47 @@ impl MemoryBudget {
         Self {
             sem: Arc::new(Semaphore::new(kib as usize)),
             total_kib: kib,
+            pool: Arc::default(),
         }
+    }
+
+    /// An empty buffer with room for `len` bytes, reused from the pool when one fits. Take it
+    /// only under a reservation of at least `len`.
+    #[must_use]
+    pub fn buffer(&self, len: usize) -> Vec<u8> {
+        let mut pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
+        let best = pool
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.capacity() >= len)
+            .min_by_key(|(_, b)| b.capacity())
+            .map(|(i, _)| i);
+        let mut buf = match best {
+            Some(i) => pool.swap_remove(i),
+            None => Vec::with_capacity(len),
+        };
+        buf.clear();
+        buf
+    }
+
+    /// Returns a buffer to the pool (while the pool holds less than the budget).
+    pub fn give_back(&self, buf: Vec<u8>) {
+        drop(Pooled {
+            buf,
+            pool: self.pool.clone(),
+            limit_bytes: u64::from(self.total_kib) * 1024,
+        });
+    }
+
+    /// Freezes a buffer into `Bytes` that return it to the pool when the last clone is
+    /// dropped (the request that sent it has finished).
+    #[must_use]
+    pub fn freeze(&self, buf: Vec<u8>) -> bytes::Bytes {
+        bytes::Bytes::from_owner(Pooled {
+            buf,
+            pool: self.pool.clone(),
+            limit_bytes: u64::from(self.total_kib) * 1024,
+        })
     }
 
     /// Reserves `bytes`; waits until that much is free. A reservation larger than the whole

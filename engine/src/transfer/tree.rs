@@ -57,6 +57,10 @@ pub async fn upload_tree(
         })
     })
     .await?;
+    progress.emit(Event::Planned {
+        objects: entries.len() as u64,
+        bytes: entries.iter().map(|e| e.size).sum(),
+    });
     let mut report = TreeReport::default();
     let mut tasks = JoinSet::new();
     let put = Arc::new(PutOptions::default());
@@ -70,14 +74,14 @@ pub async fn upload_tree(
         let key = match ObjectKey::new(key_str.clone()) {
             Ok(k) => k,
             Err(e) => {
-                report.failed.push((key_str, e.to_string()));
+                refused(&mut report, key_str, e.to_string(), progress);
                 continue;
             }
         };
         let (client, bucket, opts, budget, put) = (
             client.clone(),
             bucket.clone(),
-            *opts,
+            opts.clone(),
             budget.clone(),
             put.clone(),
         );
@@ -136,7 +140,7 @@ pub async fn download_tree(
                 Ok(r) => r,
                 Err(e) => {
                     tracing::error!("{e}");
-                    report.failed.push((key.to_owned(), e.to_string()));
+                    refused(&mut report, key.to_owned(), e.to_string(), progress);
                     continue;
                 }
             };
@@ -147,15 +151,16 @@ pub async fn download_tree(
             }
             let path = rel.under(dest);
             let (client, bucket, opts, budget) =
-                (client.clone(), bucket.clone(), *opts, budget.clone());
+                (client.clone(), bucket.clone(), opts.clone(), budget.clone());
             progress.emit(Event::TransferStarted {
                 name: key.to_owned(),
                 bytes: Some(obj.size),
             });
-            let key = obj.key;
+            let (key, size) = (obj.key, obj.size);
             tasks.spawn(async move {
                 let started = Instant::now();
-                let res = download_file(&client, &bucket, &key, &path, &opts, &budget).await;
+                let res =
+                    download_file(&client, &bucket, &key, &path, Some(size), &opts, &budget).await;
                 (key.into_string(), res, started)
             });
         }
@@ -201,4 +206,13 @@ fn record(
             report.failed.push((name, e.to_string()));
         }
     }
+}
+
+/// An entry refused before its transfer started.
+fn refused(report: &mut TreeReport, name: String, error: String, progress: &Progress) {
+    progress.emit(Event::TransferFailed {
+        name: name.clone(),
+        error: error.clone(),
+    });
+    report.failed.push((name, error));
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use md5::{Digest, Md5};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::task::JoinSet;
@@ -51,10 +51,10 @@ pub async fn upload_file(
     let mut with_attrs = put.clone();
     attrs.store(&mut with_attrs.metadata);
     let put = &with_attrs;
-    let single_put = len < opts.multipart_threshold && opts.max_body.is_none_or(|m| len <= m);
+    let single_put = len <= opts.multipart_threshold && opts.max_body.is_none_or(|m| len <= m);
     let sent = if single_put {
         let _mem = budget.reserve(len).await;
-        let data = read_range(file.clone(), path.to_path_buf(), 0, len).await?;
+        let data = read_range(file.clone(), path.to_path_buf(), 0, len, budget).await?;
         client.put_object(bucket, key, data, put).await?;
         len
     } else {
@@ -120,11 +120,11 @@ async fn multipart_from_file(
             }
             let (client, file, path) = (client.clone(), file.clone(), path.to_path_buf());
             let (bucket, key, upload_id) = (bucket.clone(), key.clone(), upload_id.clone());
-            let reusable = reusable.clone();
+            let (reusable, budget) = (reusable.clone(), budget.clone());
             tasks.spawn(async move {
                 let _mem = mem;
                 let number = part_number(part.number)?;
-                let data = read_range(file, path, part.offset, part.len).await?;
+                let data = read_range(file, path, part.offset, part.len, &budget).await?;
                 if let Some(etag) = reusable.get(&part.number) {
                     let bytes = data.clone();
                     let md5 = blocking(move || Ok(hex::encode(Md5::digest(&bytes)))).await?;
@@ -217,7 +217,7 @@ pub async fn upload_reader<R: AsyncRead + Unpin>(
     let part_size = PartPlan::multipart(0, opts.part_size, opts.max_body)?.part_size();
     let stdin_path = PathBuf::from("-");
     let mem = budget.reserve(part_size).await;
-    let first = fill(&mut reader, part_size, &stdin_path).await?;
+    let first = fill(&mut reader, part_size, &stdin_path, budget).await?;
     if (first.len() as u64) < part_size {
         // The whole stream fits in one part: one PutObject.
         let len = first.len() as u64;
@@ -237,7 +237,7 @@ pub async fn upload_reader<R: AsyncRead + Unpin>(
                 p
             } else {
                 let mem = budget.reserve(part_size).await;
-                let data = fill(&mut reader, part_size, &stdin_path).await?;
+                let data = fill(&mut reader, part_size, &stdin_path, budget).await?;
                 (data, mem)
             };
             if data.is_empty() && number > 0 {
@@ -289,11 +289,14 @@ async fn fill<R: AsyncRead + Unpin>(
     reader: &mut R,
     want: u64,
     path: &Path,
+    budget: &MemoryBudget,
 ) -> Result<Bytes, Error> {
     let want = usize::try_from(want).unwrap_or(usize::MAX);
-    let mut buf = BytesMut::with_capacity(want);
+    let mut buf = budget.buffer(want);
     while buf.len() < want {
-        let n = reader
+        // `read_buf` on a Vec may grow it past `want`: read into the exact remainder.
+        let mut limited = (&mut *reader).take((want - buf.len()) as u64);
+        let n = limited
             .read_buf(&mut buf)
             .await
             .map_err(|e| Error::local(path, e))?;
@@ -301,20 +304,22 @@ async fn fill<R: AsyncRead + Unpin>(
             break;
         }
     }
-    Ok(buf.freeze())
+    Ok(budget.freeze(buf))
 }
 
-/// Reads `len` bytes at `offset` on a blocking thread.
+/// Reads `len` bytes at `offset` on a blocking thread, into a buffer from the budget's pool.
 async fn read_range(
     file: Arc<fs_err::File>,
     path: PathBuf,
     offset: u64,
     len: u64,
+    budget: &MemoryBudget,
 ) -> Result<Bytes, Error> {
-    blocking(move || {
-        let len = usize::try_from(len)
-            .map_err(|_| Error::local(&path, std::io::Error::other("part larger than memory")))?;
-        let mut buf = vec![0u8; len];
+    let size = usize::try_from(len)
+        .map_err(|_| Error::local(&path, std::io::Error::other("part larger than memory")))?;
+    let mut buf = budget.buffer(size);
+    let buf = blocking(move || {
+        buf.resize(size, 0);
         file.file().read_exact_at(&mut buf, offset).map_err(|e| {
             let e = if e.kind() == std::io::ErrorKind::UnexpectedEof {
                 std::io::Error::new(e.kind(), "file shrank while it was read")
@@ -323,9 +328,10 @@ async fn read_range(
             };
             Error::local(&path, e)
         })?;
-        Ok(Bytes::from(buf))
+        Ok(buf)
     })
-    .await
+    .await?;
+    Ok(budget.freeze(buf))
 }
 
 /// Fails when the file's size or mtime moved while it was uploaded: the object would not be a

@@ -13,6 +13,7 @@
 //! - body idle: while the response body is received, the longest pause between two chunks.
 
 mod body;
+mod quickack;
 mod tls;
 
 use std::fmt;
@@ -225,7 +226,7 @@ impl ResponseBody {
     }
 }
 
-type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+type Connector = hyper_rustls::HttpsConnector<quickack::QuickAckConnector>;
 
 /// A pooled HTTP/1.1 client for one endpoint.
 #[derive(Clone)]
@@ -260,7 +261,7 @@ impl Transport {
             .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
-            .wrap_connector(http);
+            .wrap_connector(quickack::QuickAckConnector(http));
         let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(config.pool_max_idle_per_host)
             .pool_idle_timeout(config.pool_idle_timeout)

@@ -24,7 +24,7 @@
 //! for (below), which is at most one more. So at any time the walk holds:
 //!
 //! - at most `PREFETCH_DIRS + 1` listings ahead of the consumer, with fewer than
-//!   `PREFETCH_ENTRIES` entries plus what the at most `threads + 1` reads in flight add (one
+//!   `PREFETCH_ENTRIES` entries plus what the at most `threads` reads in flight add (one
 //!   directory each: a directory is sorted, so it is read whole);
 //! - queued jobs: one per subdirectory listed but not yet read, i.e. at most one per entry of
 //!   the listings held ahead or on the consumer's stack;
