@@ -56,9 +56,18 @@ pub(crate) struct GlobalArgs {
     /// Do not verify the gateway's TLS certificate (insecure; prints a warning).
     #[arg(long, global = true)]
     pub(crate) no_verify_ssl: bool,
-    /// Most requests in flight at once.
+    /// Most requests in flight at once: the ceiling of the adaptive limit, which grows while the
+    /// gateway keeps up and shrinks when it throttles (503 SlowDown, 429, 5xx, timeouts) or
+    /// slows down.
     #[arg(long, global = true, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub(crate) concurrency: u32,
+    /// Fewest requests in flight the adaptive limit may fall to (default 1); equal to
+    /// --concurrency gives a fixed limit.
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub(crate) min_concurrency: Option<u32>,
+    /// Where the adaptive limit starts (default 16, or --concurrency if lower).
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub(crate) start_concurrency: Option<u32>,
     /// Seconds to wait for a TCP (and TLS) connection.
     #[arg(long, global = true, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=600))]
     pub(crate) connect_timeout: u64,

@@ -61,7 +61,7 @@ pub(crate) async fn run(g: &GlobalArgs, a: &DemoArgs) -> Result<()> {
             endpoint,
             credentials: Some(Credentials::new("haul-demo", secret, None)),
             transport: TransportConfig::default(),
-            concurrency: g.concurrency as usize,
+            controller: engine::congestion::ControllerConfig::with_ceiling(g.concurrency as usize),
             backoff: Backoff::default(),
         },
         engine::progress::silent(),

@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::Result;
 use engine::client::{Client, ClientConfig};
 use engine::config::{AddressingStyle, Overrides, ProcessEnvironment, ResolvedConfig};
-use engine::congestion::Backoff;
+use engine::congestion::{Backoff, ControllerConfig};
 use engine::s3::{self, Addressing, BucketName, Credentials, Endpoint};
 use engine::transport::{TlsOptions, TransportConfig};
 
@@ -133,7 +133,7 @@ fn client_for(g: &GlobalArgs, cfg: &ResolvedConfig) -> Result<Client> {
             endpoint,
             credentials,
             transport,
-            concurrency: g.concurrency as usize,
+            controller: controller_config(g),
             backoff: Backoff::default(),
         },
         engine::progress::silent(),
@@ -148,6 +148,18 @@ pub(crate) fn peak_rss_bytes() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+/// The concurrency controller's settings from the global flags.
+fn controller_config(g: &GlobalArgs) -> ControllerConfig {
+    let mut c = ControllerConfig::with_ceiling(g.concurrency as usize);
+    if let Some(floor) = g.min_concurrency {
+        c.floor = (floor as usize).min(c.ceiling);
+    }
+    if let Some(start) = g.start_concurrency {
+        c.start = (start as usize).clamp(c.floor, c.ceiling);
+    }
+    c
 }
 
 /// `s3://bucket[/key]` or a local path.

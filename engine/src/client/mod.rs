@@ -16,7 +16,10 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
-use crate::congestion::{self, Backoff, Decision, Failure, Limiter, Permit, RetryBudget};
+use crate::congestion::{
+    self, Backoff, ControllerConfig, Decision, Failure, Limiter, Permit, RequestClass, RequestKind,
+    RetryBudget,
+};
 use crate::error::{Error, Target};
 use crate::progress::{self, Event, Progress};
 use crate::s3::{self, Credentials, Endpoint, PayloadHash, ResourceKind, RetryAfter, S3Error};
@@ -42,8 +45,9 @@ pub struct ClientConfig {
     pub credentials: Option<Credentials>,
     /// Timeouts, pool and TLS.
     pub transport: TransportConfig,
-    /// Most requests in flight (`--concurrency`).
-    pub concurrency: usize,
+    /// How many requests may be in flight: the adaptive controller's floor, start and ceiling
+    /// (`--concurrency`).
+    pub controller: ControllerConfig,
     /// Retry backoff.
     pub backoff: Backoff,
 }
@@ -151,6 +155,20 @@ impl Payload {
     }
 }
 
+/// The latency class of a request: object reads, object writes (by body size), the rest.
+fn request_class(operation: &str, payload: &Payload) -> RequestClass {
+    let bytes = match payload {
+        Payload::Bytes(b, _) => b.len() as u64,
+        Payload::Empty => 0,
+    };
+    let kind = match operation {
+        "GetObject" => RequestKind::Read,
+        "PutObject" | "UploadPart" => RequestKind::Write,
+        _ => RequestKind::Meta,
+    };
+    RequestClass::new(kind, bytes)
+}
+
 /// What one call is about, for errors and retry decisions.
 pub(crate) struct Call {
     pub(crate) operation: &'static str,
@@ -166,7 +184,7 @@ impl Client {
     /// When the TLS settings cannot be used (an unreadable CA bundle).
     pub fn new(config: ClientConfig, progress: Progress) -> Result<Self, Error> {
         let mut transport_config = config.transport;
-        transport_config.pool_max_idle_per_host = config.concurrency.max(1);
+        transport_config.pool_max_idle_per_host = config.controller.ceiling.max(1);
         let transport = Transport::new(transport_config).map_err(|source| Error::Transport {
             operation: "connect",
             target: Target::default(),
@@ -177,7 +195,7 @@ impl Client {
                 endpoint: config.endpoint,
                 credentials: config.credentials,
                 transport,
-                limiter: Limiter::new(config.concurrency),
+                limiter: Limiter::with_config(config.controller),
                 backoff: config.backoff,
                 budget: RetryBudget::default(),
                 progress,
@@ -200,7 +218,7 @@ impl Client {
                 endpoint,
                 credentials,
                 transport: TransportConfig::default(),
-                concurrency: 16,
+                controller: ControllerConfig::with_ceiling(16),
                 backoff: Backoff::default(),
             },
             progress::silent(),
@@ -273,6 +291,9 @@ impl Client {
             let (failure, error, retry_after) = match inner.transport.send(req).await {
                 Ok(resp) if resp.status.is_success() => {
                     inner.budget.deposit();
+                    inner
+                        .limiter
+                        .on_success(request_class(call.operation, &payload), permit.elapsed());
                     return Ok(ClientResponse {
                         headers: resp.headers,
                         status: resp.status,

@@ -5,10 +5,12 @@
 //! [`classify`] what to do, waits [`Backoff::delay`], and spends from the [`RetryBudget`].
 //! [`Limiter`] hands out request permits.
 //!
-//! The adaptive controller (AIMD on throttles and latency) is issue 4; today the limit is the
-//! fixed `--concurrency`, behind the same permit interface so callers will not change.
+//! The [`Controller`] adapts the limit: additive increase while requests succeed at normal
+//! latency, multiplicative decrease on throttling and on climbing latency, within
+//! floor..=`--concurrency`.
 //! Read `client` next.
 
+mod controller;
 mod limiter;
 
 use std::sync::{Mutex, PoisonError};
@@ -16,7 +18,8 @@ use std::time::Duration;
 
 use rand::Rng;
 
-pub use limiter::{Limiter, Permit};
+pub use controller::{Controller, ControllerConfig, RequestClass, RequestKind};
+pub use limiter::{Limiter, LimiterState, Permit};
 
 /// What went wrong with one attempt, in the terms the retry policy needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

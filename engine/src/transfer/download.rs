@@ -82,7 +82,7 @@ pub async fn download_file(
     let fetch_all = async {
         let mut tasks = JoinSet::new();
         // At most as many ranges in flight as the gateway's request limit.
-        let max_tasks = client.limiter().limit();
+        let max_tasks = client.limiter().ceiling();
         let mut written = 0u64;
         for part in plan.parts() {
             if part.len == 0 {

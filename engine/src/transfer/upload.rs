@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 use super::{FileAttrs, MemoryBudget, PartPlan, TransferOptions};
 use crate::client::{Client, PutOptions};
 use crate::error::Error;
+use crate::progress::{Event, Progress};
 use crate::s3::{BucketName, CompletedPart, ETag, ObjectKey, PartNumber, UploadId};
 
 /// Uploads the file at `path` to `bucket`/`key`: one `PutObject` below the multipart
@@ -56,6 +57,7 @@ pub async fn upload_file(
         let _mem = budget.reserve(len).await;
         let data = read_range(file.clone(), path.to_path_buf(), 0, len, budget).await?;
         client.put_object(bucket, key, data, put).await?;
+        opts.progress.emit(Event::BytesMoved { bytes: len });
         len
     } else {
         let plan = PartPlan::multipart(len, opts.part_size, opts.max_body)?;
@@ -69,6 +71,7 @@ pub async fn upload_file(
             plan,
             put,
             budget,
+            &opts.progress,
         )
         .await?
     };
@@ -90,6 +93,7 @@ async fn multipart_from_file(
     plan: PartPlan,
     put: &PutOptions,
     budget: &MemoryBudget,
+    progress: &Progress,
 ) -> Result<u64, Error> {
     // An upload a killed run left behind for this key is continued: its parts that match the
     // file's bytes (MD5 against the part ETag) are kept, the rest are sent again.
@@ -120,7 +124,7 @@ async fn multipart_from_file(
             }
             let (client, file, path) = (client.clone(), file.clone(), path.to_path_buf());
             let (bucket, key, upload_id) = (bucket.clone(), key.clone(), upload_id.clone());
-            let (reusable, budget) = (reusable.clone(), budget.clone());
+            let (reusable, budget, progress) = (reusable.clone(), budget.clone(), progress.clone());
             tasks.spawn(async move {
                 let _mem = mem;
                 let number = part_number(part.number)?;
@@ -129,6 +133,8 @@ async fn multipart_from_file(
                     let bytes = data.clone();
                     let md5 = blocking(move || Ok(hex::encode(Md5::digest(&bytes)))).await?;
                     if etag.md5_hex().as_deref() == Some(md5.as_str()) {
+                        // Sent by the interrupted run: counted, as the returned total is.
+                        progress.emit(Event::BytesMoved { bytes: part.len });
                         return Ok::<_, Error>(CompletedPart {
                             part_number: number,
                             etag: etag.clone(),
@@ -138,6 +144,7 @@ async fn multipart_from_file(
                 let etag = client
                     .upload_part(&bucket, &key, &upload_id, number, data)
                     .await?;
+                progress.emit(Event::BytesMoved { bytes: part.len });
                 Ok::<_, Error>(CompletedPart {
                     part_number: number,
                     etag,
@@ -222,6 +229,7 @@ pub async fn upload_reader<R: AsyncRead + Unpin>(
         // The whole stream fits in one part: one PutObject.
         let len = first.len() as u64;
         client.put_object(bucket, key, first, put).await?;
+        opts.progress.emit(Event::BytesMoved { bytes: len });
         drop(mem);
         return Ok(len);
     }
@@ -254,15 +262,18 @@ pub async fn upload_reader<R: AsyncRead + Unpin>(
             while let Some(res) = tasks.try_join_next() {
                 done.push(joined(res)??);
             }
-            let (client, bucket, key, id) = (
+            let (client, bucket, key, id, progress) = (
                 client.clone(),
                 bucket.clone(),
                 key.clone(),
                 upload_id.clone(),
+                opts.progress.clone(),
             );
             tasks.spawn(async move {
                 let _mem = mem;
+                let n = data.len() as u64;
                 let etag = client.upload_part(&bucket, &key, &id, pn, data).await?;
+                progress.emit(Event::BytesMoved { bytes: n });
                 Ok::<_, Error>(CompletedPart {
                     part_number: pn,
                     etag,
