@@ -187,6 +187,10 @@ pub(crate) struct CpArgs {
     /// Most bytes held in memory for parts in flight.
     #[arg(long, default_value = "256MiB", value_parser = parse_size, value_name = "SIZE")]
     pub(crate) memory: u64,
+    /// Largest request body a router or proxy in front of the gateway accepts (bigger files go
+    /// as multipart uploads with parts that fit); learned from a 413 when not given.
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    pub(crate) max_body: Option<u64>,
 }
 
 /// `haul sync`.
@@ -231,6 +235,10 @@ pub(crate) struct SyncArgs {
     /// Most bytes of object data held in memory at once.
     #[arg(long, default_value = "256MiB", value_parser = parse_size, value_name = "SIZE")]
     pub(crate) memory: u64,
+    /// Largest request body a router or proxy in front of the gateway accepts (bigger files go
+    /// as multipart uploads with parts that fit); learned from a 413 when not given.
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    pub(crate) max_body: Option<u64>,
     /// Gateway of an s3:// source, when it differs from --endpoint (cluster to cluster).
     #[arg(long, value_name = "URL")]
     pub(crate) source_endpoint: Option<String>,

@@ -21,7 +21,7 @@ pub(crate) async fn run(g: &GlobalArgs, a: &CpArgs) -> Result<()> {
     let mut opts = TransferOptions {
         multipart_threshold: a.multipart_threshold,
         part_size: a.part_size,
-        max_body: None,
+        max_body: engine::transfer::BodyLimit::new(a.max_body),
         ..TransferOptions::default()
     };
     let budget = MemoryBudget::new(a.memory);

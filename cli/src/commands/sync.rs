@@ -73,7 +73,7 @@ pub(crate) async fn run(g: &GlobalArgs, a: &SyncArgs) -> Result<()> {
         transfer: TransferOptions {
             multipart_threshold: a.multipart_threshold,
             part_size: a.part_size,
-            max_body: None,
+            max_body: engine::transfer::BodyLimit::new(a.max_body),
             progress: progress.sink(),
         },
         parallel: g.concurrency as usize,

@@ -95,7 +95,7 @@ async fn file_matches(
     let Some(parts) = etag.multipart_part_count() else {
         return Ok(false);
     };
-    let Ok(plan) = PartPlan::multipart(size, opts.part_size, opts.max_body) else {
+    let Ok(plan) = PartPlan::multipart(size, opts.part_size, opts.max_body.get()) else {
         return Ok(false);
     };
     if plan.count() != parts {

@@ -5,7 +5,7 @@
 use tokio::task::JoinSet;
 
 use super::upload::{aborting_on_failure, joined};
-use super::{MemoryBudget, PartPlan, TransferOptions};
+use super::{MemoryBudget, PartPlan, TransferOptions, is_body_too_large};
 use crate::client::{Client, PutOptions};
 use crate::error::Error;
 use crate::progress::Event;
@@ -38,6 +38,34 @@ pub async fn copy_object(
     opts: &TransferOptions,
     budget: &MemoryBudget,
 ) -> Result<u64, Error> {
+    // As for uploads: a 413 lowers the run's body limit and the copy starts over.
+    for _ in 0..8 {
+        match copy_object_once(src, dst, opts, budget).await {
+            Err(e) if is_body_too_large(&e) => {
+                let sent = opts
+                    .max_body
+                    .get()
+                    .unwrap_or(opts.part_size.max(opts.multipart_threshold));
+                opts.max_body.lower_below(sent)?;
+            }
+            other => return other,
+        }
+    }
+    Err(Error::Integrity {
+        what: format!(
+            "s3://{}/{}: request bodies refused with 413 eight times",
+            dst.bucket.as_str(),
+            dst.key.as_str()
+        ),
+    })
+}
+
+async fn copy_object_once(
+    src: ObjectRef<'_>,
+    dst: ObjectRef<'_>,
+    opts: &TransferOptions,
+    budget: &MemoryBudget,
+) -> Result<u64, Error> {
     let meta = src.client.head_object(src.bucket, src.key).await?;
     let len = meta.content_length;
     if src.client.endpoint() == dst.client.endpoint() && len <= MAX_COPY_OBJECT_BYTES {
@@ -52,7 +80,7 @@ pub async fn copy_object(
         metadata: meta.metadata.clone(),
     };
     let etag = meta.etag.clone();
-    if len <= opts.multipart_threshold && opts.max_body.is_none_or(|m| len <= m) {
+    if len <= opts.multipart_threshold && opts.max_body.get().is_none_or(|m| len <= m) {
         let _mem = budget.reserve(len).await;
         let data = fetch(src, 0, len, etag.as_ref(), budget).await?;
         dst.client
@@ -61,7 +89,7 @@ pub async fn copy_object(
         opts.progress.emit(Event::BytesMoved { bytes: len });
         return Ok(len);
     }
-    let plan = PartPlan::multipart(len, opts.part_size, opts.max_body)?;
+    let plan = PartPlan::multipart(len, opts.part_size, opts.max_body.get())?;
     let upload_id = dst
         .client
         .create_multipart_upload(dst.bucket, dst.key, &put)

@@ -17,6 +17,8 @@ mod upload;
 
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::error::Error;
+
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::progress::{self, Progress};
@@ -39,7 +41,7 @@ pub struct TransferOptions {
     /// for loopback and LAN gateways); raised automatically to stay within 10,000 parts.
     pub part_size: u64,
     /// Largest request body a router in front of the gateway accepts (`--max-body`), if known.
-    pub max_body: Option<u64>,
+    pub max_body: BodyLimit,
     /// Where [`Event::BytesMoved`](crate::progress::Event::BytesMoved) goes as parts and
     /// ranges complete (silent by default). Orchestrators that also take a progress handle
     /// are normally given the same one.
@@ -51,10 +53,83 @@ impl Default for TransferOptions {
         Self {
             multipart_threshold: 16 * 1024 * 1024,
             part_size: 16 * 1024 * 1024,
-            max_body: None,
+            max_body: BodyLimit::default(),
             progress: progress::silent(),
         }
     }
+}
+
+/// The largest request body the path to the gateway accepts (`--max-body`, or what a 413 from
+/// a router taught), shared by every transfer of a run: once one upload learns it, the others
+/// cut their parts to fit.
+#[derive(Debug, Clone, Default)]
+pub struct BodyLimit {
+    /// Bytes; 0 means no known limit.
+    bytes: Arc<std::sync::atomic::AtomicU64>,
+    announced: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl BodyLimit {
+    /// A limit of `bytes`, or none.
+    #[must_use]
+    pub fn new(bytes: Option<u64>) -> Self {
+        let l = Self::default();
+        l.bytes
+            .store(bytes.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+        l
+    }
+
+    /// The limit in force.
+    #[must_use]
+    pub fn get(&self) -> Option<u64> {
+        match self.bytes.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => None,
+            b => Some(b),
+        }
+    }
+
+    /// After a 413 for a body of `refused` bytes: lower the limit (half the refused size, in
+    /// whole MiB, never below the 5 MiB S3 minimum part) for the rest of the run, and say so
+    /// once. Returns the new limit.
+    ///
+    /// # Errors
+    /// [`PlanError::BodyLimitTooSmall`] when even a 5 MiB body was refused: no multipart upload
+    /// can pass such a router.
+    pub fn lower_below(&self, refused: u64) -> Result<u64, PlanError> {
+        const MIB: u64 = 1024 * 1024;
+        if refused <= MIN_PART_BYTES {
+            return Err(PlanError::BodyLimitTooSmall {
+                limit_bytes: refused.saturating_sub(1),
+            });
+        }
+        let target = (refused / 2 / MIB * MIB).max(MIN_PART_BYTES);
+        let prev = self
+            .bytes
+            .fetch_update(
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+                |cur| (cur == 0 || cur > target).then_some(target),
+            )
+            .unwrap_or(target);
+        let now = self.get().unwrap_or(target);
+        if !self
+            .announced
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            tracing::warn!(
+                "the gateway or a proxy in front of it refused a request body of {refused} bytes \
+                 (413): sending bodies of at most {now} bytes for the rest of the run; raise the \
+                 router's limit (deisctl config router set bodySize=100m) or pass --max-body"
+            );
+        }
+        let _ = prev;
+        Ok(now)
+    }
+}
+
+/// Whether an error is a 413 (request body too large) answer.
+pub(crate) fn is_body_too_large(e: &Error) -> bool {
+    matches!(e, Error::S3 { source, .. } if source.status == 413)
 }
 
 /// Bytes in flight, bounded: a semaphore of KiB units (a tokio semaphore counts in `u32`
@@ -163,5 +238,38 @@ impl MemoryBudget {
         MemoryPermit {
             _permit: self.sem.clone().acquire_many_owned(kib).await.ok(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1024 * 1024;
+
+    #[test]
+    fn body_limit_halves_to_the_part_minimum_then_refuses() {
+        let l = BodyLimit::new(None);
+        assert_eq!(l.get(), None);
+        assert_eq!(l.lower_below(16 * MIB).unwrap(), 8 * MIB);
+        // A later, larger refusal does not raise it again.
+        assert_eq!(l.lower_below(64 * MIB).unwrap(), 8 * MIB);
+        assert_eq!(l.lower_below(8 * MIB).unwrap(), 5 * MIB);
+        assert!(matches!(
+            l.lower_below(5 * MIB),
+            Err(PlanError::BodyLimitTooSmall { .. })
+        ));
+        assert_eq!(BodyLimit::new(Some(7 * MIB)).get(), Some(7 * MIB));
+    }
+
+    #[tokio::test]
+    async fn pooled_buffers_are_reused_within_the_budget() {
+        let b = MemoryBudget::new(8 * MIB);
+        let buf = b.buffer(4 * 1024 * 1024);
+        let ptr = buf.as_ptr();
+        drop(b.freeze(buf));
+        let again = b.buffer(1024);
+        assert_eq!(again.as_ptr(), ptr, "the freed buffer is handed out again");
+        assert!(again.is_empty());
     }
 }

@@ -11,7 +11,7 @@ use md5::{Digest, Md5};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::task::JoinSet;
 
-use super::{FileAttrs, MemoryBudget, PartPlan, TransferOptions};
+use super::{FileAttrs, MemoryBudget, PartPlan, TransferOptions, is_body_too_large};
 use crate::client::{Client, PutOptions};
 use crate::error::Error;
 use crate::progress::{Event, Progress};
@@ -27,6 +27,51 @@ use crate::s3::{BucketName, CompletedPart, ETag, ObjectKey, PartNumber, UploadId
 /// Local read errors naming the file; S3 and transport errors naming the object and part; an
 /// error if the file changed size or mtime while it was read.
 pub async fn upload_file(
+    client: &Client,
+    path: &Path,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    opts: &TransferOptions,
+    put: &PutOptions,
+    budget: &MemoryBudget,
+) -> Result<u64, Error> {
+    // A 413 from a router in front of the gateway lowers the run's body limit, and the file
+    // starts over with parts that fit (the refused upload was aborted). Each retry halves the
+    // body, so a handful reach the 5 MiB floor.
+    for _ in 0..8 {
+        match upload_file_once(client, path, bucket, key, opts, put, budget).await {
+            Err(e) if is_body_too_large(&e) => {
+                let refused = refused_body(path, opts).await?;
+                opts.max_body.lower_below(refused)?;
+            }
+            other => return other,
+        }
+    }
+    Err(Error::Integrity {
+        what: format!(
+            "{}: request bodies refused with 413 eight times",
+            path.display()
+        ),
+    })
+}
+
+/// The size of the body a 413 refused: the whole file for a single PUT, else a part.
+async fn refused_body(path: &Path, opts: &TransferOptions) -> Result<u64, Error> {
+    let owned = path.to_path_buf();
+    let len = blocking(move || {
+        fs_err::metadata(&owned)
+            .map(|m| m.len())
+            .map_err(|e| Error::local(&owned, e))
+    })
+    .await?;
+    let single = len <= opts.multipart_threshold && opts.max_body.get().is_none_or(|m| len <= m);
+    if single {
+        return Ok(len);
+    }
+    Ok(PartPlan::multipart(len, opts.part_size, opts.max_body.get())?.part_size())
+}
+
+async fn upload_file_once(
     client: &Client,
     path: &Path,
     bucket: &BucketName,
@@ -52,7 +97,8 @@ pub async fn upload_file(
     let mut with_attrs = put.clone();
     attrs.store(&mut with_attrs.metadata);
     let put = &with_attrs;
-    let single_put = len <= opts.multipart_threshold && opts.max_body.is_none_or(|m| len <= m);
+    let single_put =
+        len <= opts.multipart_threshold && opts.max_body.get().is_none_or(|m| len <= m);
     let sent = if single_put {
         let _mem = budget.reserve(len).await;
         let data = read_range(file.clone(), path.to_path_buf(), 0, len, budget).await?;
@@ -60,7 +106,7 @@ pub async fn upload_file(
         opts.progress.emit(Event::BytesMoved { bytes: len });
         len
     } else {
-        let plan = PartPlan::multipart(len, opts.part_size, opts.max_body)?;
+        let plan = PartPlan::multipart(len, opts.part_size, opts.max_body.get())?;
         multipart_from_file(
             client,
             file.clone(),
@@ -221,7 +267,7 @@ pub async fn upload_reader<R: AsyncRead + Unpin>(
 ) -> Result<u64, Error> {
     // The length is unknown: parts have the requested size (clamped to the S3 and body
     // limits) and are never raised, which caps the stream at 10,000 parts.
-    let part_size = PartPlan::multipart(0, opts.part_size, opts.max_body)?.part_size();
+    let part_size = PartPlan::multipart(0, opts.part_size, opts.max_body.get())?.part_size();
     let stdin_path = PathBuf::from("-");
     let mem = budget.reserve(part_size).await;
     let first = fill(&mut reader, part_size, &stdin_path, budget).await?;
