@@ -1354,3 +1354,66 @@ fn sync_checksum(gw: &Gateway) -> Result<()> {
     Haul::new(gw, &["rb", "--force", &format!("s3://{b}")])?.ok()?;
     Ok(())
 }
+
+/// `haul sync s3://… s3://…` from one gateway to another, each with its own endpoint and
+/// credentials (AWS profiles), streamed with no local staging; the copy round-trips exactly.
+pub(crate) fn sync_between_two_gateways(a: &Gateway, b: &Gateway) -> Result<()> {
+    let (ba, bb) = (unique_bucket("froma"), unique_bucket("tob"));
+    mb(a, &ba)?;
+    mb(b, &bb)?;
+    let src = tempfile::tempdir()?;
+    let keys = make_tree(src.path())?;
+    sync_json(
+        a,
+        &[src.path().to_str().context("path")?, &format!("s3://{ba}/")],
+    )?;
+    let cross = Haul::bare(&[
+        "--json",
+        "sync",
+        "--part-size",
+        "5MiB",
+        "--multipart-threshold",
+        "5MiB",
+        "--source-endpoint",
+        &a.endpoint,
+        "--source-profile",
+        "clustera",
+        "--dest-endpoint",
+        &b.endpoint,
+        "--dest-profile",
+        "clusterb",
+        &format!("s3://{ba}/"),
+        &format!("s3://{bb}/copy/"),
+    ])?;
+    let aws = cross.home().join(".aws");
+    fs_err::create_dir_all(&aws)?;
+    fs_err::write(
+        aws.join("credentials"),
+        format!(
+            "[clustera]\naws_access_key_id = {}\naws_secret_access_key = {}\n\n\
+             [clusterb]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            a.access_key, a.secret_key, b.access_key, b.secret_key
+        ),
+    )?;
+    let r = summary(&cross.ok()?)?;
+    ensure!(
+        r["transferred"] == keys.len() && r["failed"] == 0,
+        "cross-gateway sync: {r}"
+    );
+    ensure!(
+        r["requests"]["dest"].get("CopyObject").is_none(),
+        "a server-side copy cannot cross gateways: {r}"
+    );
+    let back = tempfile::tempdir()?;
+    sync_json(
+        b,
+        &[
+            &format!("s3://{bb}/copy/"),
+            back.path().to_str().context("path")?,
+        ],
+    )?;
+    same_tree(src.path(), back.path(), &keys)?;
+    Haul::new(a, &["rb", "--force", &format!("s3://{ba}")])?.ok()?;
+    Haul::new(b, &["rb", "--force", &format!("s3://{bb}")])?.ok()?;
+    Ok(())
+}

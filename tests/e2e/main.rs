@@ -64,6 +64,22 @@ fn trials_for(gateways: &[Arc<gateway::Gateway>]) -> Vec<Trial> {
             run().map_err(|e| Failed::from(format!("{e:#}")))
         }));
     }
+    // Cluster to cluster: every ordered pair of distinct gateways.
+    for a in gateways {
+        for b in gateways {
+            if a.name == b.name {
+                continue;
+            }
+            let (a, b) = (Arc::clone(a), Arc::clone(b));
+            let name = format!(
+                "{}-to-{}::issue_3_sync_between_two_gateways",
+                a.name, b.name
+            );
+            trials.push(Trial::test(name, move || {
+                cases::sync_between_two_gateways(&a, &b).map_err(|e| Failed::from(format!("{e:#}")))
+            }));
+        }
+    }
     for gw in gateways {
         for case in cases::ALL.iter().chain(progress::ALL) {
             let gw = Arc::clone(gw);
