@@ -177,6 +177,13 @@ pub(crate) struct CpArgs {
     /// Copy a directory tree or every object under a prefix.
     #[arg(short, long)]
     pub(crate) recursive: bool,
+    #[command(flatten)]
+    pub(crate) transfer: TransferArgs,
+}
+
+/// How objects are cut into parts and how much memory their bytes may take (cp, sync).
+#[derive(Debug, Args)]
+pub(crate) struct TransferArgs {
     /// Objects larger than this use multipart uploads and parallel ranged downloads.
     #[arg(long, default_value = "16MiB", value_parser = parse_size, value_name = "SIZE")]
     pub(crate) multipart_threshold: u64,
@@ -184,13 +191,25 @@ pub(crate) struct CpArgs {
     /// to stay within 10,000 parts).
     #[arg(long, default_value = "16MiB", value_parser = parse_size, value_name = "SIZE")]
     pub(crate) part_size: u64,
-    /// Most bytes held in memory for parts in flight.
+    /// Most bytes of object data held in memory at once.
     #[arg(long, default_value = "256MiB", value_parser = parse_size, value_name = "SIZE")]
     pub(crate) memory: u64,
     /// Largest request body a router or proxy in front of the gateway accepts (bigger files go
     /// as multipart uploads with parts that fit); learned from a 413 when not given.
     #[arg(long, value_parser = parse_size, value_name = "SIZE")]
     pub(crate) max_body: Option<u64>,
+}
+
+impl TransferArgs {
+    /// The engine's transfer options for these flags (progress silent; callers set it).
+    pub(crate) fn options(&self) -> engine::transfer::TransferOptions {
+        engine::transfer::TransferOptions {
+            multipart_threshold: self.multipart_threshold,
+            part_size: self.part_size,
+            max_body: engine::transfer::BodyLimit::new(self.max_body),
+            ..engine::transfer::TransferOptions::default()
+        }
+    }
 }
 
 /// `haul sync`.
@@ -226,19 +245,8 @@ pub(crate) struct SyncArgs {
     /// Follow symlinks in a local source (else they are skipped with a warning).
     #[arg(long)]
     pub(crate) follow_symlinks: bool,
-    /// Objects larger than this use multipart uploads and ranged downloads.
-    #[arg(long, default_value = "16MiB", value_parser = parse_size, value_name = "SIZE")]
-    pub(crate) multipart_threshold: u64,
-    /// Part size for multipart uploads and ranged downloads (5MiB..5GiB).
-    #[arg(long, default_value = "16MiB", value_parser = parse_size, value_name = "SIZE")]
-    pub(crate) part_size: u64,
-    /// Most bytes of object data held in memory at once.
-    #[arg(long, default_value = "256MiB", value_parser = parse_size, value_name = "SIZE")]
-    pub(crate) memory: u64,
-    /// Largest request body a router or proxy in front of the gateway accepts (bigger files go
-    /// as multipart uploads with parts that fit); learned from a 413 when not given.
-    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
-    pub(crate) max_body: Option<u64>,
+    #[command(flatten)]
+    pub(crate) transfer: TransferArgs,
     /// Gateway of an s3:// source, when it differs from --endpoint (cluster to cluster).
     #[arg(long, value_name = "URL")]
     pub(crate) source_endpoint: Option<String>,
@@ -311,6 +319,30 @@ pub(crate) enum GatewayCommand {
         after_help = "Examples:\n  HAUL_GATEWAY_SECRET_KEY=devsecret haul gateway serve --root /tmp/s3 --access-key dev\n  haul gateway serve --root /tmp/s3 --tls-cert cert.pem --tls-key key.pem"
     )]
     Serve(GatewayServeArgs),
+    /// Run a fault-injecting S3 proxy in front of a gateway until interrupted; prints
+    /// `endpoint=URL` and `control=URL` first. Faults are switched at run time with
+    /// `PUT CONTROL/__fault/mode` (JSON) and counted at `GET CONTROL/__fault/stats`.
+    #[command(
+        after_help = "Examples:\n  haul gateway fault-proxy --upstream http://127.0.0.1:7480\n  haul gateway fault-proxy --upstream http://127.0.0.1:7480 --mode '{\"max_concurrent\": 4}'\n  curl -X PUT -d '{\"error_rate\": 0.1, \"seed\": 7}' http://127.0.0.1:PORT/__fault/mode\n\nMode fields (all optional, all combinable): max_concurrent (503 SlowDown above N requests in flight), error_rate (500 InternalError), reset_rate (connection reset mid-request or mid-response), truncate_rate (response body cut short of its Content-Length), first_byte_delay_ms, max_body (413 EntityTooLarge above this Content-Length), seed."
+    )]
+    FaultProxy(GatewayFaultProxyArgs),
+}
+
+/// `haul gateway fault-proxy`.
+#[derive(Debug, Args)]
+pub(crate) struct GatewayFaultProxyArgs {
+    /// The gateway to forward to (plain http://host:port).
+    #[arg(long, value_name = "URL")]
+    pub(crate) upstream: String,
+    /// Address S3 clients connect to; port 0 takes a free one.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub(crate) listen: SocketAddr,
+    /// Address of the control API (loopback only: it has no authentication).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub(crate) control_listen: SocketAddr,
+    /// Faults from the start, as the JSON of PUT /__fault/mode, e.g. '{"error_rate": 0.1}'.
+    #[arg(long, value_name = "JSON")]
+    pub(crate) mode: Option<haul_gateway::FaultMode>,
 }
 
 /// `haul gateway serve`.

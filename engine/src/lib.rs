@@ -14,12 +14,14 @@
     clippy::print_stderr
 )]
 
+pub mod archive;
 pub mod cancel;
 pub mod client;
 pub mod config;
 pub mod congestion;
 pub mod error;
 pub mod local;
+pub mod manifest;
 pub mod progress;
 pub mod s3;
 pub mod sync;

@@ -17,6 +17,13 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &["s3", "transport", "congestion", "error", "progress"],
     ),
     ("transfer", &["client", "local", "s3", "error", "progress"]),
+    (
+        "archive",
+        &[
+            "transfer", "local", "client", "s3", "error", "progress", "cancel",
+        ],
+    ),
+    ("manifest", &["local", "s3", "client", "error", "progress"]),
 ];
 
 const MODULES: &[&str] = &[
@@ -28,6 +35,7 @@ const MODULES: &[&str] = &[
     "progress",
     "client",
     "transfer",
+    "manifest",
     "error",
 ];
 

@@ -11,6 +11,10 @@
 //! - `haul demo` and `haul gateway serve --root DIR`: a gateway that needs nothing installed;
 //! - the test suite, as the second real S3 implementation next to Ceph's RADOS Gateway.
 //!
+//! It also holds [`fault`], a fault-injecting proxy put in front of either gateway (`haul
+//! gateway fault-proxy`) to test how a client copes with throttling, errors, resets, truncated
+//! bodies, a slow first byte and a body size limit.
+//!
 //! # What this crate adds to s3s-fs
 //!
 //! - **Relaxed bucket names** ([`GatewayConfig::relaxed_bucket_names`]). s3s rejects bucket
@@ -75,6 +79,7 @@
 //! `store.rs`, TLS in `tls.rs`.
 
 mod bucket_name;
+pub mod fault;
 mod server;
 mod store;
 mod tls;
@@ -90,6 +95,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::bucket_name::BucketNaming;
+
+pub use crate::fault::{FaultMode, FaultProxy, FaultProxyConfig, FaultProxyError, FaultStats};
 
 /// How to start a [`Gateway`].
 #[derive(Clone)]

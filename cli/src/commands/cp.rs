@@ -18,13 +18,8 @@ use crate::output::{Out, human_bytes};
 pub(crate) async fn run(g: &GlobalArgs, a: &CpArgs) -> Result<()> {
     let src = parse_location(&a.source)?;
     let dst = parse_location(&a.dest)?;
-    let mut opts = TransferOptions {
-        multipart_threshold: a.multipart_threshold,
-        part_size: a.part_size,
-        max_body: engine::transfer::BodyLimit::new(a.max_body),
-        ..TransferOptions::default()
-    };
-    let budget = MemoryBudget::new(a.memory);
+    let mut opts = a.transfer.options();
+    let budget = MemoryBudget::new(a.transfer.memory);
     let mut out = Out::new(g.json);
     let started = Instant::now();
     match (src, dst) {

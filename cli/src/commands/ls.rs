@@ -1,16 +1,13 @@
 //! `haul ls`.
 
 use anyhow::Result;
-use engine::client::ListCursor;
+use engine::client::ListPager;
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 
 use super::{Location, client, parse_location};
 use crate::args::{GlobalArgs, LsArgs};
 use crate::output::Out;
-
-/// Most pages one `ls` follows before it assumes the gateway loops (a billion keys).
-const MAX_PAGES: u64 = 1_000_000;
 
 pub(crate) async fn run(g: &GlobalArgs, a: &LsArgs) -> Result<()> {
     let client = client(g)?;
@@ -37,12 +34,8 @@ pub(crate) async fn run(g: &GlobalArgs, a: &LsArgs) -> Result<()> {
         );
     };
     let delimiter = (!a.recursive).then_some("/");
-    let prefix_opt = (!prefix.is_empty()).then_some(prefix.as_str());
-    let mut cursor = ListCursor::Start;
-    for _ in 0..MAX_PAGES {
-        let (page, next) = client
-            .list_objects_page(&bucket, prefix_opt, delimiter, &cursor)
-            .await?;
+    let mut pager = ListPager::new(&client, &bucket, &prefix, delimiter);
+    while let Some(page) = pager.next_page().await? {
         for p in &page.common_prefixes {
             out.line(&format!("{:>31} s3://{}/{p}", "PRE", bucket.as_str()))?;
             out.record(&json!({"prefix": p}))?;
@@ -62,18 +55,6 @@ pub(crate) async fn run(g: &GlobalArgs, a: &LsArgs) -> Result<()> {
                 "last_modified": when,
                 "etag": o.etag.as_ref().map(|e| e.unquoted().to_owned()),
             }))?;
-        }
-        match next {
-            Some(n) if n == cursor => {
-                return Err(engine::Error::Integrity {
-                    what: format!(
-                        "listing {target}: the gateway returned the same page cursor twice"
-                    ),
-                }
-                .into());
-            }
-            Some(n) => cursor = n,
-            None => break,
         }
     }
     out.flush()?;

@@ -40,6 +40,7 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Gateway(GatewayCommand::Serve(a)) => gateway::serve(&a).await,
+        Command::Gateway(GatewayCommand::FaultProxy(a)) => gateway::fault_proxy(&a).await,
         Command::Demo(a) => demo::run(g, &a).await,
     }
 }

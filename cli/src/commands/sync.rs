@@ -71,13 +71,11 @@ pub(crate) async fn run(g: &GlobalArgs, a: &SyncArgs) -> Result<()> {
         dry_run: a.dry_run,
         filter,
         transfer: TransferOptions {
-            multipart_threshold: a.multipart_threshold,
-            part_size: a.part_size,
-            max_body: engine::transfer::BodyLimit::new(a.max_body),
             progress: progress.sink(),
+            ..a.transfer.options()
         },
         parallel: g.concurrency as usize,
-        memory_bytes: a.memory,
+        memory_bytes: a.transfer.memory,
         follow_symlinks: a.follow_symlinks,
     };
     let started = Instant::now();

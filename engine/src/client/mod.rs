@@ -25,7 +25,7 @@ use crate::progress::{self, Event, Progress};
 use crate::s3::{self, Credentials, Endpoint, PayloadHash, ResourceKind, RetryAfter, S3Error};
 use crate::transport::{Body, FailureKind, ResponseBody, Transport, TransportConfig};
 
-pub use operations::{BucketInfo, GetObject, ListCursor, PutOptions};
+pub use operations::{BucketInfo, GetObject, ListCursor, ListPager, PutOptions};
 
 /// Largest error body read from a failed response. S3 error documents are a few hundred
 /// bytes; a proxy's HTML error page a few KiB. Chosen: 64 KiB.

@@ -77,6 +77,22 @@ fn parse_err(call: &Call) -> impl Fn(s3::ParseError) -> Error + '_ {
     }
 }
 
+/// Maps the answer of an operation that can fail inside a 200 body.
+fn response_err(call: &Call) -> impl Fn(s3::ResponseError) -> Error + '_ {
+    move |e| match e {
+        s3::ResponseError::Parse(source) => Error::Parse {
+            operation: call.operation,
+            target: call.target.clone(),
+            source: Box::new(source),
+        },
+        s3::ResponseError::Service(source) => Error::S3 {
+            operation: call.operation,
+            target: call.target.clone(),
+            source,
+        },
+    }
+}
+
 impl Client {
     /// `ListBuckets`.
     ///
@@ -479,19 +495,9 @@ impl Client {
             .execute(&c, |ep| op.request(ep), Payload::Bytes(body, hash))
             .await?;
         let answer = resp.bytes(MAX_XML_BODY_BYTES).await?;
-        match s3::parse_complete_multipart_upload(&answer) {
-            Ok(done) => Ok(done.etag),
-            Err(s3::ResponseError::Parse(source)) => Err(Error::Parse {
-                operation: c.operation,
-                target: c.target.clone(),
-                source: Box::new(source),
-            }),
-            Err(s3::ResponseError::Service(source)) => Err(Error::S3 {
-                operation: c.operation,
-                target: c.target.clone(),
-                source,
-            }),
-        }
+        s3::parse_complete_multipart_upload(&answer)
+            .map(|done| done.etag)
+            .map_err(response_err(&c))
     }
 
     /// Every multipart upload in progress under `prefix`, all pages.
@@ -609,19 +615,9 @@ impl Client {
             .execute(&c, |ep| op.request(ep), Payload::Empty)
             .await?;
         let answer = resp.bytes(MAX_XML_BODY_BYTES).await?;
-        match s3::parse_copy_object(&answer) {
-            Ok(_) => Ok(()),
-            Err(s3::ResponseError::Parse(source)) => Err(Error::Parse {
-                operation: c.operation,
-                target: c.target.clone(),
-                source: Box::new(source),
-            }),
-            Err(s3::ResponseError::Service(source)) => Err(Error::S3 {
-                operation: c.operation,
-                target: c.target.clone(),
-                source,
-            }),
-        }
+        s3::parse_copy_object(&answer)
+            .map(|_| ())
+            .map_err(response_err(&c))
     }
 
     /// Every part uploaded so far to a multipart upload, all pages, in part order.
@@ -672,5 +668,72 @@ impl Client {
                 key.as_str()
             ),
         })
+    }
+}
+
+/// Most pages one listing may take before haul assumes the gateway loops: ten billion keys at
+/// 1,000 a page, far beyond any real bucket.
+const MAX_LIST_PAGES: u64 = 10_000_000;
+
+/// Pages through a whole listing in key order, refusing a gateway that repeats a page cursor
+/// or never ends.
+#[derive(Debug)]
+pub struct ListPager<'a> {
+    client: &'a Client,
+    bucket: &'a BucketName,
+    prefix: Option<&'a str>,
+    delimiter: Option<&'a str>,
+    cursor: Option<ListCursor>,
+    pages: u64,
+}
+
+impl<'a> ListPager<'a> {
+    /// A listing of `bucket` under `prefix` (empty for all), grouped by `delimiter` if given.
+    #[must_use]
+    pub fn new(
+        client: &'a Client,
+        bucket: &'a BucketName,
+        prefix: &'a str,
+        delimiter: Option<&'a str>,
+    ) -> Self {
+        Self {
+            client,
+            bucket,
+            prefix: (!prefix.is_empty()).then_some(prefix),
+            delimiter,
+            cursor: Some(ListCursor::Start),
+            pages: 0,
+        }
+    }
+
+    /// The next page, `None` after the last.
+    ///
+    /// # Errors
+    /// As [`Client::list_objects_page`]; an integrity error when the gateway repeats a cursor
+    /// or the listing exceeds [`MAX_LIST_PAGES`].
+    pub async fn next_page(&mut self) -> Result<Option<ListPage>, Error> {
+        let Some(cursor) = self.cursor.take() else {
+            return Ok(None);
+        };
+        self.pages += 1;
+        let looping = |what: &str| Error::Integrity {
+            what: format!(
+                "listing s3://{}/{}: {what}",
+                self.bucket.as_str(),
+                self.prefix.unwrap_or("")
+            ),
+        };
+        if self.pages > MAX_LIST_PAGES {
+            return Err(looping("more pages than any bucket holds"));
+        }
+        let (page, next) = self
+            .client
+            .list_objects_page(self.bucket, self.prefix, self.delimiter, &cursor)
+            .await?;
+        if next.as_ref() == Some(&cursor) {
+            return Err(looping("the gateway returned the same page cursor twice"));
+        }
+        self.cursor = next;
+        Ok(Some(page))
     }
 }

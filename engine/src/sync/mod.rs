@@ -22,7 +22,7 @@ use tokio::task::JoinSet;
 pub use diff::{Compare, Decision, Entry};
 pub use filter::{Filter, FilterError, RuleKind};
 
-use crate::client::{Client, ListCursor, PutOptions};
+use crate::client::{Client, ListPager, PutOptions};
 use crate::error::Error;
 use crate::local::{PARTIAL_MARKER, SafeRelPath, SyncedFrom, WalkItem, WalkOptions};
 use crate::progress::{Event, Progress};
@@ -32,9 +32,6 @@ use crate::transfer::{self, MemoryBudget, ObjectRef, TransferOptions};
 /// Entries buffered between a lister and the merge. Chosen: one listing page (1,000 keys),
 /// so the next page is fetched while the current one is merged.
 const LISTING_CHANNEL_BOUND: usize = 1000;
-
-/// Most pages one listing may take before haul assumes the gateway loops.
-const MAX_LIST_PAGES: u64 = 10_000_000;
 
 /// What one transfer task ends with: its key, the bytes moved (`None` when `--checksum`
 /// found the content identical), and when it started.
@@ -658,13 +655,9 @@ async fn list_s3(
     filter: &Filter,
     tx: &mpsc::Sender<Result<Listed, Error>>,
 ) -> Result<(), Error> {
-    let mut cursor = ListCursor::Start;
-    let prefix_opt = (!prefix.is_empty()).then_some(prefix);
+    let mut pager = ListPager::new(client, bucket, prefix, None);
     let mut last: Option<String> = None;
-    for _ in 0..MAX_LIST_PAGES {
-        let (page, next) = client
-            .list_objects_page(bucket, prefix_opt, None, &cursor)
-            .await?;
+    while let Some(page) = pager.next_page().await? {
         for o in page.objects {
             let key = o.key.into_string();
             let Some(rel) = key.strip_prefix(prefix) else {
@@ -701,23 +694,6 @@ async fn list_s3(
                 return Ok(());
             }
         }
-        match next {
-            Some(n) if n == cursor => {
-                return Err(Error::Integrity {
-                    what: format!(
-                        "listing s3://{}/{prefix}: the gateway returned the same page cursor twice",
-                        bucket.as_str()
-                    ),
-                });
-            }
-            Some(n) => cursor = n,
-            None => return Ok(()),
-        }
     }
-    Err(Error::Integrity {
-        what: format!(
-            "listing s3://{}/{prefix}: more than {MAX_LIST_PAGES} pages",
-            bucket.as_str()
-        ),
-    })
+    Ok(())
 }

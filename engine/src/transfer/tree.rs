@@ -9,15 +9,11 @@ use tokio::task::JoinSet;
 
 use super::upload::joined;
 use super::{MemoryBudget, TransferOptions, download_file, upload_file};
-use crate::client::{Client, ListCursor, PutOptions};
+use crate::client::{Client, ListPager, PutOptions};
 use crate::error::Error;
 use crate::local::{SafeRelPath, walk_sorted};
 use crate::progress::{Event, Progress};
 use crate::s3::{BucketName, ObjectKey};
-
-/// Most pages a single listing may take before haul assumes the gateway loops. A billion keys
-/// at 1,000 per page; chosen so that no real bucket reaches it.
-const MAX_LIST_PAGES: u64 = 1_000_000;
 
 /// What a tree copy did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -124,12 +120,8 @@ pub async fn download_tree(
 ) -> Result<TreeReport, Error> {
     let mut report = TreeReport::default();
     let mut tasks = JoinSet::new();
-    let mut cursor = ListCursor::Start;
-    let prefix_opt = (!prefix.is_empty()).then_some(prefix);
-    for _ in 0..MAX_LIST_PAGES {
-        let (page, next) = client
-            .list_objects_page(bucket, prefix_opt, None, &cursor)
-            .await?;
+    let mut pager = ListPager::new(client, bucket, prefix, None);
+    while let Some(page) = pager.next_page().await? {
         for obj in page.objects {
             let key = obj.key.as_str();
             let rel = key.strip_prefix(prefix).unwrap_or(key);
@@ -163,18 +155,6 @@ pub async fn download_tree(
                     download_file(&client, &bucket, &key, &path, Some(size), &opts, &budget).await;
                 (key.into_string(), res, started)
             });
-        }
-        match next {
-            Some(n) if n == cursor => {
-                return Err(Error::Integrity {
-                    what: format!(
-                        "listing s3://{}/{prefix}: the gateway returned the same page cursor twice",
-                        bucket.as_str()
-                    ),
-                });
-            }
-            Some(n) => cursor = n,
-            None => break,
         }
     }
     while let Some(res) = tasks.join_next().await {

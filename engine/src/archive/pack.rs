@@ -1,0 +1,395 @@
+//! The packer: a directory walked in a fixed order into tar entries.
+//!
+//! Order: the root's entries sorted bytewise by name, each directory's entry written before
+//! its contents (depth first), so two runs over the same tree give the same archive. Only
+//! one directory listing is held per level of depth.
+//!
+//! A live directory (the runbook's `/var/lib/deis/store`) is archived consistently: a
+//! regular file's header declares the size `fstat` gave when the file was opened, and exactly
+//! that many bytes follow it: a file that shrank is padded with zeros, one that grew is cut
+//! off, and either is reported as [`PackWarning::Changed`] (GNU tar's "file changed as we read
+//! it"). A file or directory that vanishes between listing and opening is skipped with
+//! [`PackWarning::Vanished`]. Sockets cannot be archived and are skipped with
+//! [`PackWarning::Socket`], as GNU tar does.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use tar::{Builder, EntryType, Header};
+
+use super::ArchiveError;
+
+/// What went wrong with one path without stopping the archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PackWarning {
+    /// The file's size or mtime changed while it was read; the archive holds the size its
+    /// header declared (padded with zeros or cut off).
+    Changed(PathBuf),
+    /// The path vanished between the listing and the read; it is not in the archive.
+    Vanished(PathBuf),
+    /// A socket, which tar cannot hold; not in the archive.
+    Socket(PathBuf),
+}
+
+impl std::fmt::Display for PackWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Changed(p) => write!(f, "{}: file changed as we read it", p.display()),
+            Self::Vanished(p) => write!(f, "{}: file vanished before it was read", p.display()),
+            Self::Socket(p) => write!(f, "{}: socket ignored", p.display()),
+        }
+    }
+}
+
+/// What a pack wrote.
+#[derive(Debug, Default, Clone)]
+pub struct PackReport {
+    /// Entries written (every kind).
+    pub entries: u64,
+    /// Bytes of file content written (before compression).
+    pub content_bytes: u64,
+    /// Paths archived with a warning, or skipped.
+    pub warnings: Vec<PackWarning>,
+}
+
+/// Packs the tree under `root` into `out` as a tar stream (GNU headers), returning the
+/// report and `out` (to be finished by the caller, e.g. the compressor's trailer).
+///
+/// Paths in the archive are relative to `root`, directories end with `/`; `root` itself is
+/// not an entry (as `tar -C root .` without the `./` prefix).
+///
+/// # Errors
+/// [`ArchiveError::Io`] when `root` cannot be read or `out` cannot be written; paths that
+/// vanish or change are warnings, not errors.
+pub fn pack<W: Write>(root: &Path, out: W) -> Result<(PackReport, W), ArchiveError> {
+    let meta = fs_err::metadata(root).map_err(|source| io_at(root, source))?;
+    if !meta.is_dir() {
+        return Err(io_at(
+            root,
+            io::Error::new(io::ErrorKind::InvalidInput, "not a directory"),
+        ));
+    }
+    let mut packer = Packer {
+        builder: Builder::new(out),
+        report: PackReport::default(),
+        links: HashMap::new(),
+        names: Names::load(),
+    };
+    packer.builder.follow_symlinks(false);
+    packer.dir(root, Path::new(""))?;
+    let out = packer
+        .builder
+        .into_inner()
+        .map_err(|source| io_at(Path::new("-"), source))?;
+    Ok((packer.report, out))
+}
+
+fn io_at(path: &Path, source: io::Error) -> ArchiveError {
+    ArchiveError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+struct Packer<W: Write> {
+    builder: Builder<W>,
+    report: PackReport,
+    /// (device, inode) of files with more than one link → their first path in the archive.
+    links: HashMap<(u64, u64), PathBuf>,
+    names: Names,
+}
+
+impl<W: Write> Packer<W> {
+    /// Writes the entries of the directory `dir` (archive path `rel`), sorted by name.
+    fn dir(&mut self, dir: &Path, rel: &Path) -> Result<(), ArchiveError> {
+        let listing = match fs_err::read_dir(dir) {
+            Ok(l) => l,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !rel.as_os_str().is_empty() => {
+                self.warn(PackWarning::Vanished(dir.to_path_buf()));
+                return Ok(());
+            }
+            Err(e) => return Err(io_at(dir, e)),
+        };
+        let mut names: Vec<OsString> = Vec::new();
+        for entry in listing {
+            let entry = entry.map_err(|e| io_at(dir, e))?;
+            names.push(entry.file_name());
+        }
+        names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        for name in names {
+            let path = dir.join(&name);
+            let rel = rel.join(&name);
+            self.entry(&path, &rel)?;
+        }
+        Ok(())
+    }
+
+    fn warn(&mut self, w: PackWarning) {
+        tracing::warn!("{w}");
+        self.report.warnings.push(w);
+    }
+
+    fn header(&self, meta: &std::fs::Metadata, kind: EntryType) -> Header {
+        let mut h = Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_mode(meta.mode() & 0o7777);
+        h.set_uid(u64::from(meta.uid()));
+        h.set_gid(u64::from(meta.gid()));
+        h.set_mtime(u64::try_from(meta.mtime()).unwrap_or(0));
+        if let Some(n) = self.names.user(meta.uid()) {
+            // A name longer than the field is left out: the numeric id still restores.
+            let _ = h.set_username(n);
+        }
+        if let Some(n) = self.names.group(meta.gid()) {
+            let _ = h.set_groupname(n);
+        }
+        h.set_size(0);
+        h
+    }
+
+    fn entry(&mut self, path: &Path, rel: &Path) -> Result<(), ArchiveError> {
+        let meta = match fs_err::symlink_metadata(path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.warn(PackWarning::Vanished(path.to_path_buf()));
+                return Ok(());
+            }
+            Err(e) => return Err(io_at(path, e)),
+        };
+        let ft = meta.file_type();
+        let w = |e| io_at(path, e);
+        if ft.is_dir() {
+            let mut h = self.header(&meta, EntryType::Directory);
+            self.builder
+                .append_data(&mut h, dir_name(rel), io::empty())
+                .map_err(w)?;
+            self.report.entries += 1;
+            return self.dir(path, rel);
+        }
+        if ft.is_symlink() {
+            let target = match fs_err::read_link(path) {
+                Ok(t) => t,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    self.warn(PackWarning::Vanished(path.to_path_buf()));
+                    return Ok(());
+                }
+                Err(e) => return Err(w(e)),
+            };
+            let mut h = self.header(&meta, EntryType::Symlink);
+            self.builder.append_link(&mut h, rel, target).map_err(w)?;
+            self.report.entries += 1;
+            return Ok(());
+        }
+        if ft.is_socket() {
+            self.warn(PackWarning::Socket(path.to_path_buf()));
+            return Ok(());
+        }
+        if ft.is_fifo() || ft.is_char_device() || ft.is_block_device() {
+            let kind = if ft.is_fifo() {
+                EntryType::Fifo
+            } else if ft.is_char_device() {
+                EntryType::Char
+            } else {
+                EntryType::Block
+            };
+            let mut h = self.header(&meta, kind);
+            let dev = meta.rdev();
+            h.set_device_major(dev_major(dev)).map_err(w)?;
+            h.set_device_minor(dev_minor(dev)).map_err(w)?;
+            self.builder
+                .append_data(&mut h, rel, io::empty())
+                .map_err(w)?;
+            self.report.entries += 1;
+            return Ok(());
+        }
+        self.file(path, rel)
+    }
+
+    fn file(&mut self, path: &Path, rel: &Path) -> Result<(), ArchiveError> {
+        let w = |e| io_at(path, e);
+        let mut file = match fs_err::File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.warn(PackWarning::Vanished(path.to_path_buf()));
+                return Ok(());
+            }
+            Err(e) => return Err(w(e)),
+        };
+        // The open file's own metadata: what is read is this inode, whatever the path names
+        // by now.
+        let meta = file.metadata().map_err(w)?;
+        if meta.nlink() > 1 {
+            let id = (meta.dev(), meta.ino());
+            if let Some(first) = self.links.get(&id) {
+                let mut h = self.header(&meta, EntryType::Link);
+                let first = first.clone();
+                self.builder.append_link(&mut h, rel, first).map_err(w)?;
+                self.report.entries += 1;
+                return Ok(());
+            }
+            self.links.insert(id, rel.to_path_buf());
+        }
+        let size = meta.len();
+        let mut h = self.header(&meta, EntryType::Regular);
+        h.set_size(size);
+        let mut body = Exactly {
+            inner: &mut file,
+            left: size,
+            short: false,
+        };
+        self.builder
+            .append_data(&mut h, rel, &mut body)
+            .map_err(w)?;
+        let short = body.short;
+        self.report.entries += 1;
+        self.report.content_bytes += size;
+        // Grown, shrunk (a short read was padded) or rewritten while read?
+        let after = file.metadata().map_err(w)?;
+        if short
+            || after.len() != size
+            || after.mtime() != meta.mtime()
+            || after.mtime_nsec() != meta.mtime_nsec()
+        {
+            self.warn(PackWarning::Changed(path.to_path_buf()));
+        }
+        Ok(())
+    }
+}
+
+/// A directory's name in the archive: with a trailing `/`, as GNU tar writes it.
+fn dir_name(rel: &Path) -> PathBuf {
+    let mut s = rel.as_os_str().to_os_string();
+    s.push("/");
+    PathBuf::from(s)
+}
+
+/// Exactly `left` bytes of `inner`: cut off where the file grew, zeros where it shrank.
+struct Exactly<R> {
+    inner: R,
+    left: u64,
+    short: bool,
+}
+
+impl<R: Read> Read for Exactly<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let want = out
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let Some(out) = out.get_mut(..want) else {
+            return Ok(0);
+        };
+        let n = if self.short {
+            0
+        } else {
+            loop {
+                match self.inner.read(out) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    r => break r?,
+                }
+            }
+        };
+        if n == 0 {
+            // The file ended before its declared size: pad with zeros.
+            self.short = true;
+            out.fill(0);
+            self.left -= want as u64;
+            return Ok(want);
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// The major number of a `dev_t` (glibc's `gnu_dev_major`).
+fn dev_major(dev: u64) -> u32 {
+    (((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff)) as u32
+}
+
+/// The minor number of a `dev_t` (glibc's `gnu_dev_minor`).
+fn dev_minor(dev: u64) -> u32 {
+    ((dev & 0xff) | ((dev >> 12) & !0xff)) as u32
+}
+
+/// User and group names by id, from `/etc/passwd` and `/etc/group` (what GNU tar puts in
+/// `uname`/`gname`; no NSS lookups: a missing file gives numeric ids only).
+struct Names {
+    users: HashMap<u32, String>,
+    groups: HashMap<u32, String>,
+}
+
+impl Names {
+    fn load() -> Self {
+        Self {
+            users: id_names("/etc/passwd"),
+            groups: id_names("/etc/group"),
+        }
+    }
+
+    fn user(&self, uid: u32) -> Option<&str> {
+        self.users.get(&uid).map(String::as_str)
+    }
+
+    fn group(&self, gid: u32) -> Option<&str> {
+        self.groups.get(&gid).map(String::as_str)
+    }
+}
+
+/// `name:x:id:...` lines of a passwd or group file.
+fn id_names(file: &str) -> HashMap<u32, String> {
+    let text = fs_err::read_to_string(file).unwrap_or_default();
+    let mut map = HashMap::new();
+    for line in text.lines() {
+        let mut fields = line.split(':');
+        let (Some(name), Some(_), Some(id)) = (fields.next(), fields.next(), fields.next()) else {
+            continue;
+        };
+        if let Ok(id) = id.parse::<u32>() {
+            map.entry(id).or_insert_with(|| name.to_owned());
+        }
+    }
+    map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exactly_pads_and_cuts() {
+        let mut out = Vec::new();
+        let mut short = Exactly {
+            inner: &b"abc"[..],
+            left: 6,
+            short: false,
+        };
+        short.read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"abc\0\0\0");
+        assert!(short.short);
+        let mut out = Vec::new();
+        let mut long = Exactly {
+            inner: &b"abcdef"[..],
+            left: 4,
+            short: false,
+        };
+        long.read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"abcd");
+    }
+
+    #[test]
+    fn device_numbers() {
+        // makedev(8, 1) and makedev(259, 65537).
+        assert_eq!((dev_major(0x801), dev_minor(0x801)), (8, 1));
+        let dev = (259u64 & 0xfff) << 8
+            | (259u64 & !0xfff) << 32
+            | (65537u64 & 0xff)
+            | (65537u64 & !0xff) << 12;
+        assert_eq!((dev_major(dev), dev_minor(dev)), (259, 65537));
+    }
+}

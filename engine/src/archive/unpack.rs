@@ -1,0 +1,502 @@
+//! The unpacker: a tar stream extracted under one directory, which nothing in the archive
+//! may leave.
+//!
+//! Every entry passes these rules; one that breaks a rule stops the extraction with
+//! [`ArchiveError::Refused`] naming the entry and the rule (the CVE class each prevents in
+//! brackets):
+//!
+//! | rule | refuses |
+//! | --- | --- |
+//! | `parent-dir` | a path with a `..` component (path traversal, "zip slip") |
+//! | `absolute-path` | an absolute path (`/etc/passwd`) |
+//! | `through-symlink` | any entry whose parent directory is a symlink on disk, whether the archive or the directory put it there (write through a planted symlink, CVE-2007-4131 class) |
+//! | `symlink-outside` | a symlink whose target is absolute or climbs above DIR (a later entry or user would follow it out) |
+//! | `hardlink-outside` | a hardlink whose target is absolute, has `..`, is reached through a symlink, or does not exist under DIR (link to `/etc/shadow`) |
+//! | `device` | a character or block device without `allow_devices` |
+//! | `setid` | a mode with the setuid or setgid bit without `allow_setid` |
+//! | `unsupported-type` | an entry type haul does not extract (e.g. a GNU volume header) |
+//!
+//! Files are written to a temporary name (`.haul-tar.PID.N`) beside their final name and
+//! renamed when complete, so a truncated or corrupt archive leaves no half-written file under
+//! a final name: the error names the entry being read. Directories get their mode and mtime
+//! after everything under them is written (a read-only directory would refuse its
+//! children), in reverse order, as GNU tar does. Ownership is restored from the numeric
+//! ids (as `--numeric-owner`) with `same_owner`.
+
+use std::io::{self, Read};
+use std::os::unix::fs::PermissionsExt;
+
+use fs_err::os::unix::fs::OpenOptionsExt;
+use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use tar::{Archive, EntryType};
+
+use super::ArchiveError;
+
+/// An extraction rule (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExtractRule {
+    /// A `..` component.
+    ParentDir,
+    /// An absolute path.
+    AbsolutePath,
+    /// Written through a symlink.
+    ThroughSymlink,
+    /// A symlink pointing outside the directory.
+    SymlinkOutside,
+    /// A hardlink to a target outside the directory (or not in it).
+    HardlinkOutside,
+    /// A device node without `allow_devices`.
+    Device,
+    /// A setuid or setgid bit without `allow_setid`.
+    SetId,
+    /// An entry type haul does not extract (its type byte).
+    UnsupportedType(u8),
+}
+
+impl std::fmt::Display for ExtractRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ParentDir => {
+                f.write_str("rule parent-dir: a `..` component would leave the directory")
+            }
+            Self::AbsolutePath => {
+                f.write_str("rule absolute-path: absolute paths are not extracted")
+            }
+            Self::ThroughSymlink => {
+                f.write_str("rule through-symlink: a parent directory is a symlink")
+            }
+            Self::SymlinkOutside => f.write_str(
+                "rule symlink-outside: the symlink's target is absolute or outside the directory",
+            ),
+            Self::HardlinkOutside => f.write_str(
+                "rule hardlink-outside: the hardlink's target is not a path inside the directory",
+            ),
+            Self::Device => {
+                f.write_str("rule device: device nodes are extracted only with --allow-devices")
+            }
+            Self::SetId => {
+                f.write_str("rule setid: setuid/setgid modes are extracted only with --allow-setid")
+            }
+            Self::UnsupportedType(t) => write!(
+                f,
+                "rule unsupported-type: entry type {:?} is not extracted",
+                char::from(*t)
+            ),
+        }
+    }
+}
+
+/// How to extract.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UnpackOptions {
+    /// Restore owners from the archive's numeric uid/gid (needs root).
+    pub same_owner: bool,
+    /// Create character and block devices.
+    pub allow_devices: bool,
+    /// Keep setuid and setgid bits.
+    pub allow_setid: bool,
+}
+
+/// What an extraction wrote.
+#[derive(Debug, Default, Clone)]
+pub struct UnpackReport {
+    /// Entries extracted.
+    pub entries: u64,
+    /// Bytes of file content written.
+    pub content_bytes: u64,
+}
+
+/// Attributes of one entry to restore.
+#[derive(Debug, Clone, Copy)]
+struct Attrs {
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    mtime: u64,
+}
+
+/// Extracts the (decompressed) tar stream `input` under `dir`, created if missing, by the
+/// rules of this module.
+///
+/// # Errors
+/// [`ArchiveError::Refused`] for an entry breaking a rule, [`ArchiveError::Corrupt`] for a
+/// truncated or corrupt archive (naming the entry), [`ArchiveError::Io`] for local failures.
+pub fn unpack<R: Read>(
+    input: R,
+    dir: &Path,
+    opts: UnpackOptions,
+) -> Result<UnpackReport, ArchiveError> {
+    fs_err::create_dir_all(dir).map_err(|source| io_at(dir, source))?;
+    let mut x = Extractor {
+        root: dir.to_path_buf(),
+        opts,
+        report: UnpackReport::default(),
+        dirs: Vec::new(),
+        temps: 0,
+    };
+    let mut archive = Archive::new(input);
+    let mut last = String::from("the start of the archive");
+    {
+        let entries = archive.entries().map_err(|source| ArchiveError::Corrupt {
+            entry: last.clone(),
+            source,
+        })?;
+        for entry in entries {
+            let mut entry = entry.map_err(|source| ArchiveError::Corrupt {
+                entry: format!("the entry after {last}"),
+                source,
+            })?;
+            let raw = entry
+                .path()
+                .map_err(|source| ArchiveError::Corrupt {
+                    entry: format!("the entry after {last}"),
+                    source,
+                })?
+                .into_owned();
+            last = raw.display().to_string();
+            x.entry(&mut entry, &raw, &last)?;
+        }
+    }
+    // Read the rest of the stream: a compressor checks its trailer only at its end, so a
+    // truncated .tar.gz fails here rather than passing as a shorter archive.
+    io::copy(&mut archive.into_inner(), &mut io::sink()).map_err(|source| {
+        ArchiveError::Corrupt {
+            entry: format!("the end of the archive, after {last}"),
+            source,
+        }
+    })?;
+    x.finish_dirs()?;
+    Ok(x.report)
+}
+
+fn io_at(path: &Path, source: io::Error) -> ArchiveError {
+    ArchiveError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// `raw` as a relative path of normal components (`.` dropped), or the rule it breaks.
+fn relative(raw: &Path) -> Result<PathBuf, ExtractRule> {
+    let mut out = PathBuf::new();
+    for c in raw.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::CurDir => {}
+            Component::ParentDir => return Err(ExtractRule::ParentDir),
+            Component::RootDir | Component::Prefix(_) => return Err(ExtractRule::AbsolutePath),
+        }
+    }
+    Ok(out)
+}
+
+/// Whether the symlink target `target`, in the directory `parent` (relative to the root),
+/// stays inside the root when resolved lexically. Every symlink in the root is checked by
+/// this rule as it is made, and nothing is written through one, so lexical resolution is
+/// enough.
+fn symlink_stays_inside(parent: &Path, target: &Path) -> bool {
+    let mut depth = parent.components().count();
+    for c in target.components() {
+        match c {
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if depth == 0 {
+                    return false;
+                }
+                depth -= 1;
+            }
+            Component::RootDir | Component::Prefix(_) => return false,
+        }
+    }
+    true
+}
+
+struct Extractor {
+    root: PathBuf,
+    opts: UnpackOptions,
+    report: UnpackReport,
+    /// Directories extracted, with what to restore once their contents are in.
+    dirs: Vec<(PathBuf, Attrs)>,
+    temps: u64,
+}
+
+impl Extractor {
+    fn refuse(name: &str, rule: ExtractRule) -> ArchiveError {
+        ArchiveError::Refused {
+            entry: name.to_owned(),
+            rule,
+        }
+    }
+
+    /// Makes the parents of `rel` (each a real directory, never a symlink) and returns the
+    /// full path of `rel`.
+    fn prepare(&self, rel: &Path, name: &str) -> Result<PathBuf, ArchiveError> {
+        let mut at = self.root.clone();
+        let parents: Vec<_> = rel
+            .parent()
+            .map(|p| p.components().collect())
+            .unwrap_or_default();
+        for c in parents {
+            at.push(c);
+            match fs_err::symlink_metadata(&at) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(Self::refuse(name, ExtractRule::ThroughSymlink));
+                }
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
+                    return Err(io_at(
+                        &at,
+                        io::Error::new(io::ErrorKind::NotADirectory, "a parent is not a directory"),
+                    ));
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    fs_err::create_dir(&at).map_err(|source| io_at(&at, source))?;
+                }
+                Err(e) => return Err(io_at(&at, e)),
+            }
+        }
+        Ok(self.root.join(rel))
+    }
+
+    fn entry<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        raw: &Path,
+        name: &str,
+    ) -> Result<(), ArchiveError> {
+        let rel = relative(raw).map_err(|rule| Self::refuse(name, rule))?;
+        let h = entry.header();
+        let kind = h.entry_type();
+        if matches!(
+            kind,
+            EntryType::XGlobalHeader
+                | EntryType::XHeader
+                | EntryType::GNULongName
+                | EntryType::GNULongLink
+        ) {
+            return Ok(());
+        }
+        let corrupt = |source| ArchiveError::Corrupt {
+            entry: name.to_owned(),
+            source,
+        };
+        let attrs = Attrs {
+            mode: h.mode().map_err(corrupt)? & 0o7777,
+            uid: u32::try_from(h.uid().map_err(corrupt)?).unwrap_or(u32::MAX),
+            gid: u32::try_from(h.gid().map_err(corrupt)?).unwrap_or(u32::MAX),
+            mtime: h.mtime().map_err(corrupt)?,
+        };
+        if attrs.mode & 0o6000 != 0 && !self.opts.allow_setid {
+            return Err(Self::refuse(name, ExtractRule::SetId));
+        }
+        if rel.as_os_str().is_empty() {
+            // `./`: the directory itself; its attributes are the caller's.
+            return Ok(());
+        }
+        let path = self.prepare(&rel, name)?;
+        match kind {
+            EntryType::Directory => {
+                match fs_err::symlink_metadata(&path) {
+                    Ok(m) if m.is_dir() => {}
+                    Ok(m) if m.file_type().is_symlink() => {
+                        return Err(Self::refuse(name, ExtractRule::ThroughSymlink));
+                    }
+                    Ok(_) => {
+                        fs_err::remove_file(&path).map_err(|e| io_at(&path, e))?;
+                        fs_err::create_dir(&path).map_err(|e| io_at(&path, e))?;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        fs_err::create_dir(&path).map_err(|e| io_at(&path, e))?;
+                    }
+                    Err(e) => return Err(io_at(&path, e)),
+                }
+                self.dirs.push((path, attrs));
+            }
+            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
+                let size = entry.size();
+                self.file(entry, &path, name, attrs, size)?;
+            }
+            EntryType::Symlink => {
+                let target = entry
+                    .link_name()
+                    .map_err(corrupt)?
+                    .ok_or_else(|| Self::refuse(name, ExtractRule::SymlinkOutside))?
+                    .into_owned();
+                let parent = rel.parent().unwrap_or(Path::new(""));
+                if !symlink_stays_inside(parent, &target) {
+                    return Err(Self::refuse(name, ExtractRule::SymlinkOutside));
+                }
+                replace_non_dir(&path)?;
+                std::os::unix::fs::symlink(&target, &path).map_err(|e| io_at(&path, e))?;
+                self.restore_nofollow(&path, attrs, false)?;
+            }
+            EntryType::Link => {
+                let target = entry
+                    .link_name()
+                    .map_err(corrupt)?
+                    .ok_or_else(|| Self::refuse(name, ExtractRule::HardlinkOutside))?
+                    .into_owned();
+                let target_rel = relative(&target)
+                    .map_err(|_| Self::refuse(name, ExtractRule::HardlinkOutside))?;
+                if target_rel.as_os_str().is_empty() {
+                    return Err(Self::refuse(name, ExtractRule::HardlinkOutside));
+                }
+                let source = self
+                    .prepare_existing(&target_rel)
+                    .ok_or_else(|| Self::refuse(name, ExtractRule::HardlinkOutside))?;
+                replace_non_dir(&path)?;
+                fs_err::hard_link(&source, &path).map_err(|e| io_at(&path, e))?;
+            }
+            EntryType::Char | EntryType::Block | EntryType::Fifo => {
+                if kind != EntryType::Fifo && !self.opts.allow_devices {
+                    return Err(Self::refuse(name, ExtractRule::Device));
+                }
+                let ft = match kind {
+                    EntryType::Char => rustix::fs::FileType::CharacterDevice,
+                    EntryType::Block => rustix::fs::FileType::BlockDevice,
+                    _ => rustix::fs::FileType::Fifo,
+                };
+                let major = h.device_major().map_err(corrupt)?.unwrap_or(0);
+                let minor = h.device_minor().map_err(corrupt)?.unwrap_or(0);
+                replace_non_dir(&path)?;
+                rustix::fs::mknodat(
+                    rustix::fs::CWD,
+                    &path,
+                    ft,
+                    rustix::fs::Mode::from_raw_mode(attrs.mode & 0o777),
+                    rustix::fs::makedev(major, minor),
+                )
+                .map_err(|e| io_at(&path, e.into()))?;
+                self.restore_nofollow(&path, attrs, true)?;
+            }
+            other => {
+                return Err(Self::refuse(
+                    name,
+                    ExtractRule::UnsupportedType(other.as_byte()),
+                ));
+            }
+        }
+        self.report.entries += 1;
+        Ok(())
+    }
+
+    /// The full path of an existing entry `rel` reached without passing a symlink.
+    fn prepare_existing(&self, rel: &Path) -> Option<PathBuf> {
+        let mut at = self.root.clone();
+        let mut comps = rel.components().peekable();
+        while let Some(c) = comps.next() {
+            at.push(c);
+            let m = fs_err::symlink_metadata(&at).ok()?;
+            if comps.peek().is_some() && !m.is_dir() {
+                return None;
+            }
+        }
+        Some(at)
+    }
+
+    fn file<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        path: &Path,
+        name: &str,
+        attrs: Attrs,
+        size: u64,
+    ) -> Result<(), ArchiveError> {
+        let dir = path.parent().unwrap_or(&self.root);
+        self.temps += 1;
+        let temp = dir.join(format!(".haul-tar.{}.{}", std::process::id(), self.temps));
+        let result = (|| {
+            let mut f = fs_err::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&temp)
+                .map_err(|e| io_at(&temp, e))?;
+            let copied = io::copy(entry, &mut f).map_err(|source| ArchiveError::Corrupt {
+                entry: name.to_owned(),
+                source,
+            })?;
+            if copied != size {
+                return Err(ArchiveError::Corrupt {
+                    entry: name.to_owned(),
+                    source: io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("archive ended {copied} bytes into a {size}-byte file"),
+                    ),
+                });
+            }
+            if self.opts.same_owner {
+                std::os::unix::fs::fchown(f.file(), Some(attrs.uid), Some(attrs.gid))
+                    .map_err(|e| io_at(path, e))?;
+            }
+            // After chown, which clears setuid/setgid bits.
+            f.file()
+                .set_permissions(std::fs::Permissions::from_mode(attrs.mode))
+                .map_err(|e| io_at(path, e))?;
+            f.file()
+                .set_modified(mtime(attrs.mtime))
+                .map_err(|e| io_at(path, e))?;
+            replace_non_dir(path)?;
+            fs_err::rename(&temp, path).map_err(|e| io_at(path, e))?;
+            Ok(())
+        })();
+        if result.is_err() {
+            let _ = fs_err::remove_file(&temp);
+        }
+        result?;
+        self.report.content_bytes += size;
+        Ok(())
+    }
+
+    /// Owner, mode (unless a symlink) and mtime of a non-regular entry, without following
+    /// a symlink.
+    fn restore_nofollow(&self, path: &Path, attrs: Attrs, chmod: bool) -> Result<(), ArchiveError> {
+        if self.opts.same_owner {
+            std::os::unix::fs::lchown(path, Some(attrs.uid), Some(attrs.gid))
+                .map_err(|e| io_at(path, e))?;
+        }
+        if chmod {
+            fs_err::set_permissions(path, std::fs::Permissions::from_mode(attrs.mode))
+                .map_err(|e| io_at(path, e))?;
+        }
+        let t = rustix::fs::Timespec {
+            tv_sec: i64::try_from(attrs.mtime).unwrap_or(i64::MAX),
+            tv_nsec: 0,
+        };
+        rustix::fs::utimensat(
+            rustix::fs::CWD,
+            path,
+            &rustix::fs::Timestamps {
+                last_access: t,
+                last_modification: t,
+            },
+            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| io_at(path, e.into()))
+    }
+
+    /// Directories' owners, modes and mtimes, deepest (last extracted) first.
+    fn finish_dirs(&mut self) -> Result<(), ArchiveError> {
+        let dirs = std::mem::take(&mut self.dirs);
+        for (path, attrs) in dirs.into_iter().rev() {
+            self.restore_nofollow(&path, attrs, true)?;
+        }
+        Ok(())
+    }
+}
+
+/// Removes a file or symlink at `path` (a new entry replaces it, as GNU tar does); a
+/// directory stays and makes the caller's create fail.
+fn replace_non_dir(path: &Path) -> Result<(), ArchiveError> {
+    match fs_err::symlink_metadata(path) {
+        Ok(m) if !m.is_dir() => fs_err::remove_file(path).map_err(|e| io_at(path, e)),
+        _ => Ok(()),
+    }
+}
+
+fn mtime(secs: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+}

@@ -1,0 +1,243 @@
+//! The entries of a bucket (under a prefix), in key order: the listing is paged on a task,
+//! objects are read with `GetObject` a window at a time, and their bytes are hashed as they
+//! arrive — on a blocking thread for all but small objects, so the reactor never hashes
+//! more than [`INLINE_HASH_MAX_BYTES`] at a time. No temporary files.
+//!
+//! With [`RemoteSource::trust_metadata`], an object's hash is taken from its
+//! `x-amz-meta-blake3` (one `HeadObject`) instead of reading it; objects without it are read.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::{Entry, ManifestError};
+use crate::client::{Client, ListPager};
+use crate::error::Error;
+use crate::s3::{BucketName, ObjectEntry};
+
+/// Objects up to this size are hashed on the task that reads them: hashing 64 KiB takes
+/// tens of microseconds, less than handing the bytes to another thread (chosen, issue 5).
+pub const INLINE_HASH_MAX_BYTES: u64 = 64 * 1024;
+
+/// Chunks queued between a download and its blocking hasher: a few response chunks (each
+/// at most a socket read, typically 16–64 KiB), enough to keep both sides busy (chosen).
+pub const HASH_CHUNKS_IN_FLIGHT: usize = 8;
+
+/// Listed objects waiting to be read: one listing page (chosen, as sync's listers).
+pub const LIST_CHANNEL: usize = 1000;
+
+/// The metadata name (after `x-amz-meta-`) holding an object's BLAKE3, hex.
+pub const BLAKE3_METADATA: &str = "blake3";
+
+/// A bucket and prefix to hash.
+#[derive(Clone)]
+pub struct RemoteSource {
+    /// The gateway.
+    pub client: Client,
+    /// The bucket.
+    pub bucket: BucketName,
+    /// The prefix: empty, or ending in `/` (see [`RemoteSource::new`]).
+    pub prefix: String,
+    /// Take `x-amz-meta-blake3` from `HeadObject` instead of reading the object.
+    pub trust_metadata: bool,
+    /// Objects read at once (at least 1).
+    pub concurrency: usize,
+}
+
+impl std::fmt::Debug for RemoteSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteSource")
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .field("trust_metadata", &self.trust_metadata)
+            .field("concurrency", &self.concurrency)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RemoteSource {
+    /// `s3://bucket/prefix`; a non-empty prefix gets a trailing `/`, so keys in the manifest
+    /// are relative to a "directory", as a local build's are to its root.
+    #[must_use]
+    pub fn new(client: Client, bucket: BucketName, prefix: &str, concurrency: usize) -> Self {
+        let mut prefix = prefix.to_owned();
+        if !prefix.is_empty() && !prefix.ends_with('/') {
+            prefix.push('/');
+        }
+        RemoteSource {
+            client,
+            bucket,
+            prefix,
+            trust_metadata: false,
+            concurrency: concurrency.max(1),
+        }
+    }
+
+    /// `s3://bucket/prefix` for headers and messages.
+    #[must_use]
+    pub fn url(&self) -> String {
+        format!("s3://{}/{}", self.bucket.as_str(), self.prefix)
+    }
+}
+
+/// Sends the entries of `src` to `tx` in key order. Stops at the first error (which is sent)
+/// or when the receiver is dropped.
+pub async fn stream(src: RemoteSource, tx: mpsc::Sender<Result<Entry, ManifestError>>) {
+    let (list_tx, mut list_rx) = mpsc::channel::<Result<ObjectEntry, Error>>(LIST_CHANNEL);
+    let lister = {
+        let src = src.clone();
+        tokio::spawn(async move {
+            let mut pager = ListPager::new(&src.client, &src.bucket, &src.prefix, None);
+            loop {
+                match pager.next_page().await {
+                    Ok(Some(page)) => {
+                        for obj in page.objects {
+                            if list_tx.send(Ok(obj)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Ok(None) => return,
+                    Err(e) => {
+                        let _ = list_tx.send(Err(e)).await;
+                        return;
+                    }
+                }
+            }
+        })
+    };
+    let mut pending: VecDeque<JoinHandle<Result<Entry, ManifestError>>> = VecDeque::new();
+    let mut listed_all = false;
+    loop {
+        while !listed_all && pending.len() < src.concurrency {
+            match list_rx.recv().await {
+                Some(Ok(obj)) => {
+                    let Some(rel) = obj.key.as_str().strip_prefix(src.prefix.as_str()) else {
+                        continue;
+                    };
+                    // Directory markers (`dir/`, empty) made by other tools hold no file.
+                    if rel.is_empty() || rel.ends_with('/') {
+                        continue;
+                    }
+                    let rel = rel.to_owned();
+                    let src = src.clone();
+                    pending.push_back(tokio::spawn(
+                        async move { hash_object(&src, obj, rel).await },
+                    ));
+                }
+                Some(Err(e)) => {
+                    pending.push_back(tokio::spawn(async move { Err(ManifestError::from(e)) }));
+                    listed_all = true;
+                }
+                None => listed_all = true,
+            }
+        }
+        let Some(next) = pending.pop_front() else {
+            break;
+        };
+        let result = next
+            .await
+            .unwrap_or(Err(ManifestError::Worker("object hash task")));
+        let failed = result.is_err();
+        if tx.send(result).await.is_err() || failed {
+            break;
+        }
+    }
+    for task in pending {
+        task.abort();
+    }
+    lister.abort();
+}
+
+/// The entry of one listed object.
+async fn hash_object(
+    src: &RemoteSource,
+    obj: ObjectEntry,
+    rel: String,
+) -> Result<Entry, ManifestError> {
+    let mtime_ns = i64::try_from(obj.last_modified.unix_timestamp_nanos()).unwrap_or(i64::MAX);
+    let etag = obj.etag.as_ref().map(|t| t.unquoted().to_owned());
+    if src.trust_metadata {
+        let meta = src.client.head_object(&src.bucket, &obj.key).await?;
+        if let Some(hash) = meta
+            .metadata
+            .get(BLAKE3_METADATA)
+            .and_then(|h| blake3::Hash::from_hex(h.trim()).ok())
+        {
+            return Ok(Entry {
+                key: rel,
+                size: meta.content_length,
+                mtime_ns,
+                mode: None,
+                hash,
+                etag,
+            });
+        }
+        tracing::debug!(
+            key = obj.key.as_str(),
+            "no x-amz-meta-blake3; reading the object"
+        );
+    }
+    let mut get = src
+        .client
+        .get_object(&src.bucket, &obj.key, None, None)
+        .await?;
+    let size = get.meta.content_length;
+    let mut received = 0u64;
+    let hash = if size <= INLINE_HASH_MAX_BYTES {
+        let mut hasher = blake3::Hasher::new();
+        while let Some(chunk) = get.response.chunk().await {
+            let chunk = chunk?;
+            received += chunk.len() as u64;
+            if received > INLINE_HASH_MAX_BYTES {
+                break;
+            }
+            hasher.update(&chunk);
+        }
+        hasher.finalize()
+    } else {
+        let (chunk_tx, mut chunk_rx) = mpsc::channel::<Bytes>(HASH_CHUNKS_IN_FLIGHT);
+        let hasher = tokio::task::spawn_blocking(move || {
+            let mut hasher = blake3::Hasher::new();
+            while let Some(chunk) = chunk_rx.blocking_recv() {
+                // `update_rayon` pays off only on large inputs (BLAKE3 docs: 128 KiB).
+                if chunk.len() >= 128 * 1024 {
+                    hasher.update_rayon(&chunk);
+                } else {
+                    hasher.update(&chunk);
+                }
+            }
+            hasher.finalize()
+        });
+        while let Some(chunk) = get.response.chunk().await {
+            let chunk = chunk?;
+            received += chunk.len() as u64;
+            if chunk_tx.send(chunk).await.is_err() {
+                break;
+            }
+        }
+        drop(chunk_tx);
+        hasher
+            .await
+            .map_err(|_| ManifestError::Worker("object hasher"))?
+    };
+    if received != size {
+        return Err(ManifestError::from(Error::Integrity {
+            what: format!(
+                "s3://{}/{}: GetObject sent {received} bytes of {size}",
+                src.bucket.as_str(),
+                obj.key.as_str()
+            ),
+        }));
+    }
+    Ok(Entry {
+        key: rel,
+        size,
+        mtime_ns,
+        mode: None,
+        hash,
+        etag,
+    })
+}
