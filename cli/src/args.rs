@@ -341,8 +341,14 @@ pub(crate) struct GatewayFaultProxyArgs {
     #[arg(long, default_value = "127.0.0.1:0")]
     pub(crate) control_listen: SocketAddr,
     /// Faults from the start, as the JSON of PUT /__fault/mode, e.g. '{"error_rate": 0.1}'.
-    #[arg(long, value_name = "JSON")]
+    #[arg(long, value_name = "JSON", value_parser = parse_fault_mode)]
     pub(crate) mode: Option<haul_gateway::FaultMode>,
+}
+
+/// Parses a fault mode's JSON; a refusal names every cause (the field, the JSON error).
+fn parse_fault_mode(s: &str) -> Result<haul_gateway::FaultMode, String> {
+    s.parse()
+        .map_err(|e: haul_gateway::fault::FaultModeError| format!("{:#}", anyhow::Error::new(e)))
 }
 
 /// `haul gateway serve`.

@@ -1,10 +1,11 @@
 //! `haul gateway serve`: the embedded S3 gateway in the foreground, over HTTP or, with
-//! `--tls-cert` and `--tls-key`, HTTPS.
+//! `--tls-cert` and `--tls-key`, HTTPS. `haul gateway fault-proxy`: the fault-injecting proxy
+//! (`haul_gateway::fault`) in front of a gateway.
 
 use anyhow::Result;
-use haul_gateway::{Gateway, GatewayConfig, TlsFiles};
+use haul_gateway::{FaultProxy, FaultProxyConfig, Gateway, GatewayConfig, TlsFiles};
 
-use crate::args::GatewayServeArgs;
+use crate::args::{GatewayFaultProxyArgs, GatewayServeArgs};
 
 pub(crate) async fn serve(a: &GatewayServeArgs) -> Result<()> {
     let mut cfg = GatewayConfig::new(a.root.clone(), a.access_key.clone(), a.secret_key.clone());
@@ -28,5 +29,36 @@ pub(crate) async fn serve(a: &GatewayServeArgs) -> Result<()> {
     // main cancels the token on SIGINT or SIGTERM.
     engine::cancel::token().cancelled().await;
     gw.shutdown().await;
+    Ok(())
+}
+
+/// `haul gateway fault-proxy`: the fault-injecting proxy in the foreground; its counters are
+/// printed to stderr when it stops.
+pub(crate) async fn fault_proxy(a: &GatewayFaultProxyArgs) -> Result<()> {
+    let mut cfg = FaultProxyConfig::new(a.upstream.clone(), a.listen);
+    cfg.control_listen = a.control_listen;
+    if let Some(mode) = &a.mode {
+        cfg.mode = mode.clone();
+    }
+    let proxy = FaultProxy::start_with(cfg).await?;
+    // The first two stdout lines are the contract with scripts and tests.
+    println!("endpoint={}", proxy.endpoint_url());
+    println!("control={}", proxy.control_url());
+    eprintln!(
+        "haul gateway fault-proxy: {} -> {}, mode {} (PUT {}/__fault/mode to change, GET {}/__fault/stats to count); Ctrl-C stops",
+        proxy.endpoint_url(),
+        a.upstream,
+        proxy.mode(),
+        proxy.control_url(),
+        proxy.control_url(),
+    );
+    // main cancels the token on SIGINT or SIGTERM.
+    engine::cancel::token().cancelled().await;
+    let stats = proxy.stats();
+    proxy.shutdown().await;
+    eprintln!(
+        "haul gateway fault-proxy: stopped; stats {}",
+        stats.to_json()
+    );
     Ok(())
 }

@@ -216,7 +216,9 @@ mod tests {
             w.flush().unwrap();
             drop(w);
         });
-        let err = AsyncReadExt::read_to_end(&mut r, &mut Vec::new()).await.unwrap_err();
+        let err = AsyncReadExt::read_to_end(&mut r, &mut Vec::new())
+            .await
+            .unwrap_err();
         writer.await.unwrap();
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
     }

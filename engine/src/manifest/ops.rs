@@ -233,7 +233,7 @@ mod tests {
         assert!(!partial_path(&m).exists());
         let mut changes = Vec::new();
         let v = verify_local(&m, &root, TreeOptions::default(), &mut |c| {
-            changes.push(c.clone())
+            changes.push(c.clone());
         })
         .unwrap();
         assert!(v.is_clean(), "{changes:?}");

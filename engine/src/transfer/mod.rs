@@ -28,7 +28,7 @@ pub use copy::{ObjectRef, copy_object};
 pub use download::{download_file, download_to_writer};
 pub use plan::{MAX_PART_BYTES, MAX_PARTS, MIN_PART_BYTES, Part, PartPlan, PlanError};
 pub use tree::{TreeReport, download_tree, upload_tree};
-pub use upload::{blocking as blocking_task, upload_file, upload_reader};
+pub use upload::{BLAKE3_META, blocking as blocking_task, upload_file, upload_reader};
 
 /// How objects are cut into parts and ranges, and where the bytes moved are reported.
 #[derive(Debug, Clone)]

@@ -102,7 +102,16 @@ async fn upload_file_once(
     let sent = if single_put {
         let _mem = budget.reserve(len).await;
         let data = read_range(file.clone(), path.to_path_buf(), 0, len, budget).await?;
-        client.put_object(bucket, key, data, put).await?;
+        // The object carries the BLAKE3 of its bytes, hashed from the buffer being sent (not
+        // a second read), so manifests and `--checksum` can trust it without reading the
+        // object back. Multipart objects do not get it yet: metadata is fixed when the upload
+        // is created, before the bytes are read.
+        let hashed = data.clone();
+        let digest = blocking(move || Ok(blake3::hash(&hashed).to_hex().to_string())).await?;
+        let mut with_hash = put.clone();
+        // A 64-character hex string is always valid metadata.
+        let _ = with_hash.metadata.insert(BLAKE3_META, digest);
+        client.put_object(bucket, key, data, &with_hash).await?;
         opts.progress.emit(Event::BytesMoved { bytes: len });
         len
     } else {
@@ -208,6 +217,9 @@ async fn multipart_from_file(
     })
     .await
 }
+
+/// Metadata name (after `x-amz-meta-`) of the BLAKE3 hex digest of an object's bytes.
+pub const BLAKE3_META: &str = "blake3";
 
 /// The newest multipart upload in progress for `key` that a rerun can continue: started after
 /// the file was last modified (so the metadata it was created with still describes the file),
