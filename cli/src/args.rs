@@ -137,6 +137,90 @@ pub(crate) enum Command {
     /// Run the quickstart: a sample store synced to an embedded gateway and back, verified.
     #[command(after_help = "Example:\n  haul demo")]
     Demo(DemoArgs),
+    /// Build, show, diff and verify BLAKE3 content manifests (proof of what a backup holds).
+    #[command(subcommand)]
+    Manifest(ManifestCommand),
+    /// Stream a directory as a tar archive to S3, a file or stdout, and back.
+    #[command(subcommand)]
+    Tar(TarCommand),
+}
+
+/// `haul tar push|pull`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum TarCommand {
+    /// Archive DIR (tar, gzip by default) straight into an object, a file or stdout.
+    ///
+    /// Files that change while read are archived as of their size when their entry was
+    /// started and listed as "file changed as we read it"; files that vanish are skipped with
+    /// a warning. Exit codes: 0 done; 1 done with warnings (the archive is valid); 2 failed
+    /// (nothing usable written; an upload is aborted); 3, 4, 5 and 130 as for every command.
+    #[command(
+        after_help = "Examples:\n  haul tar push /var/lib/deis/store s3://backups/store.tar.gz\n  haul tar push --compress zstd ./logs logs.tar.zst\n  haul tar push ./logs - | tar -tzvf -"
+    )]
+    Push(TarPushArgs),
+    /// Extract an archive (an object, a file or stdin) into DIR, never writing outside it.
+    ///
+    /// gzip, zstd and plain tar are recognised by their first bytes. Refused, each with its
+    /// rule named: `..` components (parent-dir), absolute paths (absolute-path), anything
+    /// under a symlink (through-symlink), symlinks that point outside DIR (symlink-outside),
+    /// hardlinks to anything not already inside DIR (hardlink-outside), device nodes
+    /// without --allow-devices (device), setuid/setgid modes without --allow-setid (setid).
+    /// Files are written under a temporary name and renamed when complete.
+    #[command(
+        after_help = "Examples:\n  haul tar pull s3://backups/store.tar.gz /var/lib/deis/store\n  haul tar pull store.tar.gz ./restore\n  tar -czpf - ./logs | haul tar pull - ./restore"
+    )]
+    Pull(TarPullArgs),
+}
+
+/// Compression of a pushed archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum CompressArg {
+    /// gzip (single-threaded), what `tar -xzf` reads.
+    Gzip,
+    /// zstd (single-threaded), what `tar --zstd -xf` reads.
+    Zstd,
+    /// A plain tar stream.
+    None,
+}
+
+/// `haul tar push`.
+#[derive(Debug, Args)]
+pub(crate) struct TarPushArgs {
+    /// The directory to archive.
+    pub(crate) dir: PathBuf,
+    /// s3://bucket/key, a file, or - for stdout.
+    pub(crate) dest: String,
+    /// Compression of the stream.
+    #[arg(long, value_enum, default_value_t = CompressArg::Gzip)]
+    pub(crate) compress: CompressArg,
+    #[command(flatten)]
+    pub(crate) transfer: TransferArgs,
+}
+
+/// `haul tar pull`.
+#[derive(Debug, Args)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "each is one independent command-line switch"
+)]
+pub(crate) struct TarPullArgs {
+    /// s3://bucket/key, a file, or - for stdin.
+    pub(crate) source: String,
+    /// The directory to extract into (created if missing).
+    pub(crate) dir: PathBuf,
+    /// Restore owners from the archive's numeric uid/gid (the default when run as root, as
+    /// GNU tar).
+    #[arg(long, overrides_with = "no_same_owner")]
+    pub(crate) same_owner: bool,
+    /// Leave files owned by the user running haul (the default when not root).
+    #[arg(long)]
+    pub(crate) no_same_owner: bool,
+    /// Create character and block device nodes.
+    #[arg(long)]
+    pub(crate) allow_devices: bool,
+    /// Keep setuid and setgid bits.
+    #[arg(long)]
+    pub(crate) allow_setid: bool,
 }
 
 /// `haul ls`.
@@ -282,6 +366,58 @@ pub(crate) enum MultipartCommand {
         /// every upload, including ones another client may still be sending.
         #[arg(long, value_parser = parse_age, value_name = "AGE")]
         older_than: Option<std::time::Duration>,
+    },
+}
+
+/// `haul manifest build|show|diff|verify`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ManifestCommand {
+    /// Hash every file of DIR (or object under s3://bucket[/prefix]) into a manifest.
+    #[command(
+        after_help = "Examples:\n  haul manifest build ./db_wal -o db_wal.manifest\n  haul manifest build s3://registry -o registry.manifest"
+    )]
+    Build {
+        /// A directory or s3://bucket[/prefix].
+        source: String,
+        /// The manifest file to write.
+        #[arg(short, long, default_value = "manifest.haul", value_name = "FILE")]
+        output: PathBuf,
+        /// Remote: take each object's hash from `x-amz-meta-blake3` (one HEAD) instead of
+        /// reading it; objects without it are read.
+        #[arg(long)]
+        trust_metadata: bool,
+        /// Local: read large files instead of memory-mapping them (for a live volume, where
+        /// a file truncated while mapped would kill haul with SIGBUS).
+        #[arg(long)]
+        no_mmap: bool,
+    },
+    /// Print a manifest: its header, then one line per entry (JSON objects with --json).
+    #[command(after_help = "Example:\n  haul manifest show db_wal.manifest")]
+    Show {
+        /// The manifest file.
+        file: PathBuf,
+    },
+    /// List entries added, removed and changed (size or hash) from A to B; exit 1 if any.
+    #[command(after_help = "Example:\n  haul manifest diff monday.manifest tuesday.manifest")]
+    Diff {
+        /// The older manifest.
+        a: PathBuf,
+        /// The newer manifest.
+        b: PathBuf,
+    },
+    /// Rehash DIR or s3://bucket[/prefix] and report missing, extra and changed entries;
+    /// exit 1 on any difference.
+    #[command(
+        after_help = "Examples:\n  haul manifest verify db_wal.manifest ./restore/db_wal\n  haul manifest verify db_wal.manifest s3://db_wal"
+    )]
+    Verify {
+        /// The manifest file.
+        manifest: PathBuf,
+        /// A directory or s3://bucket[/prefix].
+        target: String,
+        /// Local: read large files instead of memory-mapping them.
+        #[arg(long)]
+        no_mmap: bool,
     },
 }
 

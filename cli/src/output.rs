@@ -17,6 +17,9 @@ pub(crate) const EXIT_INTERRUPTED: u8 = 130;
 
 /// The exit code for an error.
 pub(crate) fn exit_code(e: &anyhow::Error) -> u8 {
+    if let Some(status) = e.downcast_ref::<ExitWith>() {
+        return status.code;
+    }
     match e.downcast_ref::<engine::Error>().map(engine::Error::kind) {
         Some(ErrorKind::Usage | ErrorKind::Config) => EXIT_USAGE,
         Some(ErrorKind::NotFound) => EXIT_NOT_FOUND,
@@ -52,6 +55,22 @@ pub(crate) fn report_error(e: &anyhow::Error) {
         let _ = writeln!(std::io::stderr(), "hint: {h}");
     }
 }
+
+/// An outcome with its own exit code, for commands that follow another tool's convention
+/// (`haul tar`: 1 done with warnings, 2 failed, as GNU tar). Attach it as context.
+#[derive(Debug)]
+pub(crate) struct ExitWith {
+    pub(crate) code: u8,
+    pub(crate) message: String,
+}
+
+impl std::fmt::Display for ExitWith {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ExitWith {}
 
 /// One error line on stderr.
 pub(crate) fn error_line(msg: &str) {

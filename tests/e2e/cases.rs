@@ -1139,11 +1139,12 @@ fn kill_9_upload_resumes(gw: &Gateway) -> Result<()> {
     fs_err::write(src.path().join("big.bin"), &want)?;
     let s = src.path().to_str().context("path")?.to_owned();
     let url = format!("s3://{b}/");
+    // One request at a time, so the kill lands while most parts are still to be sent.
     let (mut child, _home) = Haul::new(
         gw,
         &[
             "--concurrency",
-            "2",
+            "1",
             "sync",
             "--part-size",
             "5MiB",
@@ -1152,12 +1153,14 @@ fn kill_9_upload_resumes(gw: &Gateway) -> Result<()> {
         ],
     )?
     .spawn()?;
-    // Kill once a few parts are on the gateway.
+    // Kill once a few parts are on the gateway (and before the last ones are).
     wait_until("parts to be uploaded", Duration::from_secs(60), || {
         let out = String::from_utf8(Haul::new(gw, &["--json", "multipart", "ls", &url])?.ok()?)?;
-        Ok(!out.is_empty())
+        Ok(out
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .any(|v| v["parts"].as_u64().is_some_and(|p| p >= 3)))
     })?;
-    std::thread::sleep(Duration::from_millis(700));
     signal(&child, "-KILL")?;
     let _ = child.wait()?;
     let left = Haul::new(gw, &["multipart", "ls", &url])?.ok()?;

@@ -201,19 +201,37 @@ fn start_rgw() -> Result<Gateway> {
              test command does), or set HAUL_E2E_GATEWAYS=s3s to test only the embedded gateway"
         );
     }
-    let state = tempfile::Builder::new()
-        .prefix("haul-e2e-rgw-")
-        .tempdir()?
-        .keep();
-    let out = Command::new(repo_root().join("scripts/gateway.sh"))
-        .args(["start", "rgw"])
-        .arg(&state)
-        .stderr(Stdio::inherit())
-        .output()
-        .context("running scripts/gateway.sh start rgw")?;
-    if !out.status.success() {
-        bail!("scripts/gateway.sh start rgw failed ({})", out.status);
-    }
+    // A single-node Ceph cluster occasionally fails its first steps on a loaded 2-core machine
+    // (seen: the OSD's mkfs refused with EPERM while the monitor was still settling); a fresh
+    // cluster in a fresh directory is tried up to three times, each failure shown in full.
+    let mut attempt = 0;
+    let (out, state) = loop {
+        attempt += 1;
+        let state = tempfile::Builder::new()
+            .prefix("haul-e2e-rgw-")
+            .tempdir()?
+            .keep();
+        let out = Command::new(repo_root().join("scripts/gateway.sh"))
+            .args(["start", "rgw"])
+            .arg(&state)
+            .stderr(Stdio::inherit())
+            .output()
+            .context("running scripts/gateway.sh start rgw")?;
+        if out.status.success() {
+            break (out, state);
+        }
+        if attempt >= 3 {
+            bail!(
+                "scripts/gateway.sh start rgw failed {attempt} times (last: {})",
+                out.status
+            );
+        }
+        eprintln!(
+            "e2e: starting Ceph RGW failed ({}), trying again",
+            out.status
+        );
+        let _ = fs_err::remove_dir_all(&state);
+    };
     let text = String::from_utf8(out.stdout)?;
     let get = |k: &str| -> Result<String> {
         text.lines()

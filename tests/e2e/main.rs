@@ -6,9 +6,12 @@
 //! (`cargo test -p haul-e2e -- s3s::cp`). A failing test prints the gateway's log tail.
 
 mod cases;
+mod faults;
 mod gateway;
 mod haul;
+mod manifest;
 mod progress;
+mod tar;
 mod tls;
 
 use std::process::ExitCode;
@@ -54,7 +57,7 @@ fn main() -> ExitCode {
 
 fn trials_for(gateways: &[Arc<gateway::Gateway>]) -> Vec<Trial> {
     let mut trials = Vec::new();
-    for (name, run) in cases::STANDALONE {
+    for (name, run) in cases::STANDALONE.iter().chain(tar::STANDALONE) {
         trials.push(Trial::test(format!("local::{name}"), move || {
             run().map_err(|e| Failed::from(format!("{e:#}")))
         }));
@@ -81,7 +84,13 @@ fn trials_for(gateways: &[Arc<gateway::Gateway>]) -> Vec<Trial> {
         }
     }
     for gw in gateways {
-        for case in cases::ALL.iter().chain(progress::ALL) {
+        trials.extend(faults::trials(gw));
+        for case in cases::ALL
+            .iter()
+            .chain(progress::ALL)
+            .chain(manifest::ALL)
+            .chain(tar::ALL)
+        {
             let gw = Arc::clone(gw);
             let name = format!("{}::{}", gw.name, case.name);
             // A case that needs what only some gateways do is shown as ignored elsewhere.

@@ -7,8 +7,10 @@ mod cp;
 mod demo;
 mod gateway;
 mod ls;
+mod manifest;
 mod multipart;
 mod sync;
+mod tar;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -42,6 +44,8 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
         Command::Gateway(GatewayCommand::Serve(a)) => gateway::serve(&a).await,
         Command::Gateway(GatewayCommand::FaultProxy(a)) => gateway::fault_proxy(&a).await,
         Command::Demo(a) => demo::run(g, &a).await,
+        Command::Manifest(m) => manifest::run(g, m).await,
+        Command::Tar(t) => tar::run(g, &t).await,
     }
 }
 

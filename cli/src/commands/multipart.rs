@@ -8,7 +8,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::{Location, client, parse_location};
 use crate::args::{GlobalArgs, MultipartCommand};
-use crate::output::Out;
+use crate::output::{Out, human_bytes};
 
 pub(crate) async fn run(g: &GlobalArgs, m: &MultipartCommand) -> Result<()> {
     let (target, older_than, abort) = match m {
@@ -38,14 +38,30 @@ pub(crate) async fn run(g: &GlobalArgs, m: &MultipartCommand) -> Result<()> {
             .initiated
             .and_then(|t| t.format(&Rfc3339).ok())
             .unwrap_or_else(|| "-".to_owned());
+        // What the upload holds already (what a rerun of the same sync will keep).
+        let (parts, bytes) = if abort {
+            (None, None)
+        } else {
+            match client.list_parts(&bucket, &u.key, &u.upload_id).await {
+                Ok(p) => (Some(p.len()), Some(p.iter().map(|x| x.size).sum::<u64>())),
+                Err(e) => {
+                    tracing::warn!("{e}");
+                    (None, None)
+                }
+            }
+        };
         if abort {
             client
                 .abort_multipart_upload(&bucket, &u.key, &u.upload_id)
                 .await?;
             aborted += 1;
         }
+        let held = match (parts, bytes) {
+            (Some(p), Some(b)) => format!("{p:>5} parts {:>10}  ", human_bytes(b)),
+            _ => String::new(),
+        };
         out.line(&format!(
-            "{}{when:<25} s3://{}/{}  {}",
+            "{}{when:<25} {held}s3://{}/{}  {}",
             if abort { "aborted " } else { "" },
             bucket.as_str(),
             u.key.as_str(),
@@ -54,6 +70,7 @@ pub(crate) async fn run(g: &GlobalArgs, m: &MultipartCommand) -> Result<()> {
         out.record(&json!({
             "key": u.key.as_str(), "upload_id": u.upload_id.as_str(), "initiated": when,
             "age_seconds": age.map(|a| a.as_secs()), "aborted": abort,
+            "parts": parts, "bytes": bytes,
         }))?;
     }
     if abort {

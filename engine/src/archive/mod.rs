@@ -2,21 +2,21 @@
 //! moving to and from the gateway as it is made, in bounded memory and without a temporary
 //! file.
 //!
-//! - [`pack`] walks a directory in a deterministic order (names sorted bytewise in each
+//! - [`pack()`] walks a directory in a deterministic order (names sorted bytewise in each
 //!   directory, a directory before what it holds) and writes GNU tar entries (GNU long names
 //!   and long link names, directories, symlinks, hardlinks as links, fifos and devices,
 //!   modes, numeric ids and user/group names, mtimes) through a [`Compression`]. Files that
 //!   change while read are archived as of the size their header declared
 //!   ([`PackWarning`]).
-//! - [`unpack`] reads such a stream and extracts it under a directory by the rules listed in
-//!   its module ([`ExtractRule`]), each named in the error it raises.
+//! - [`unpack()`] reads such a stream and extracts it under a directory by the rules listed in
+//!   its module ([`mod@unpack`], [`ExtractRule`]), each named in the error it raises.
 //! - [`push`] and [`pull`] join them to the network: the tar and compression work runs on a
 //!   blocking thread, and a bounded [`pipe`] carries the bytes to and from
 //!   [`transfer::upload_reader`] / [`transfer::download_to_writer`].
 //!
 //! Compression: gzip through `flate2` (miniz_oxide, one thread: parallel gzip is not done
 //! yet), zstd through libzstd (one thread). The index and `haul tar verify` of issue 6 are not
-//! here yet. Read [`pack`] next.
+//! here yet. Read [`mod@pack`] next.
 
 pub mod pack;
 pub mod pipe;

@@ -500,3 +500,261 @@ fn replace_non_dir(path: &Path) -> Result<(), ArchiveError> {
 fn mtime(secs: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
 }
+
+#[cfg(test)]
+mod tests {
+    //! Crafted malicious archives, one per rule, each checked to leave nothing outside.
+    use super::*;
+    use tar::{Builder, Header};
+
+    /// A header whose name is written raw (the tar crate's `set_path` refuses `..`).
+    fn header(name: &str, kind: EntryType, size: u64, mode: u32) -> Header {
+        let mut h = Header::new_gnu();
+        let field = &mut h.as_old_mut().name;
+        field[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_entry_type(kind);
+        h.set_size(size);
+        h.set_mode(mode);
+        h.set_mtime(1_600_000_000);
+        h.set_uid(0);
+        h.set_gid(0);
+        h
+    }
+
+    fn link(name: &str, kind: EntryType, target: &str) -> Header {
+        let mut h = header(name, kind, 0, 0o777);
+        let field = &mut h.as_old_mut().linkname;
+        field[..target.len()].copy_from_slice(target.as_bytes());
+        h
+    }
+
+    fn archive(entries: &[(Header, &[u8])]) -> Vec<u8> {
+        let mut b = Builder::new(Vec::new());
+        for (h, data) in entries {
+            let mut h = h.clone();
+            h.set_cksum();
+            b.append(&h, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    /// Extracts into `sandbox/dir`; returns the result and asserts nothing appeared in
+    /// `sandbox` beside `dir`.
+    fn extract(
+        bytes: &[u8],
+        opts: UnpackOptions,
+    ) -> (tempfile::TempDir, Result<UnpackReport, ArchiveError>) {
+        let sandbox = tempfile::tempdir().unwrap();
+        let dir = sandbox.path().join("dir");
+        let r = unpack(bytes, &dir, opts);
+        let beside: Vec<_> = fs_err::read_dir(sandbox.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            beside,
+            vec![std::ffi::OsString::from("dir")],
+            "wrote outside"
+        );
+        (sandbox, r)
+    }
+
+    fn refused(bytes: &[u8]) -> ExtractRule {
+        match extract(bytes, UnpackOptions::default()).1 {
+            Err(ArchiveError::Refused { rule, .. }) => rule,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parent_dir_and_absolute_paths_are_refused() {
+        let a = archive(&[(header("../evil", EntryType::Regular, 1, 0o644), b"x")]);
+        assert_eq!(refused(&a), ExtractRule::ParentDir);
+        let a = archive(&[(header("ok/../../evil", EntryType::Regular, 1, 0o644), b"x")]);
+        assert_eq!(refused(&a), ExtractRule::ParentDir);
+        let a = archive(&[(header("/tmp/haul-evil", EntryType::Regular, 1, 0o644), b"x")]);
+        assert_eq!(refused(&a), ExtractRule::AbsolutePath);
+        let a = archive(&[(header("../", EntryType::Directory, 0, 0o755), b"")]);
+        assert_eq!(refused(&a), ExtractRule::ParentDir);
+    }
+
+    #[test]
+    fn symlinks_pointing_outside_are_refused() {
+        let a = archive(&[(link("l", EntryType::Symlink, "/etc"), b"")]);
+        assert_eq!(refused(&a), ExtractRule::SymlinkOutside);
+        let a = archive(&[(link("a/l", EntryType::Symlink, "../../x"), b"")]);
+        assert_eq!(refused(&a), ExtractRule::SymlinkOutside);
+        // Inside is fine, also climbing to the root.
+        let a = archive(&[(link("a/b/l", EntryType::Symlink, "../../x"), b"")]);
+        let (sandbox, r) = extract(&a, UnpackOptions::default());
+        r.unwrap();
+        let l = sandbox.path().join("dir/a/b/l");
+        assert_eq!(fs_err::read_link(l).unwrap(), PathBuf::from("../../x"));
+    }
+
+    #[test]
+    fn writing_through_a_symlink_is_refused() {
+        // The archive's own symlink, inside, then a file through it.
+        let a = archive(&[
+            (header("sub/", EntryType::Directory, 0, 0o755), b""),
+            (link("d", EntryType::Symlink, "sub"), b""),
+            (header("d/x", EntryType::Regular, 1, 0o644), b"x"),
+        ]);
+        assert_eq!(refused(&a), ExtractRule::ThroughSymlink);
+        // A symlink already in the directory, pointing outside.
+        let sandbox = tempfile::tempdir().unwrap();
+        let outside = sandbox.path().join("outside");
+        let dir = sandbox.path().join("dir");
+        fs_err::create_dir_all(&outside).unwrap();
+        fs_err::create_dir_all(&dir).unwrap();
+        std::os::unix::fs::symlink(&outside, dir.join("out")).unwrap();
+        let a = archive(&[(header("out/x", EntryType::Regular, 1, 0o644), b"x")]);
+        let r = unpack(&a[..], &dir, UnpackOptions::default());
+        assert!(matches!(
+            r,
+            Err(ArchiveError::Refused {
+                rule: ExtractRule::ThroughSymlink,
+                ..
+            })
+        ));
+        assert!(fs_err::read_dir(&outside).unwrap().next().is_none());
+        // A directory entry over a symlink does not follow it either.
+        let a = archive(&[(header("out/", EntryType::Directory, 0, 0o700), b"")]);
+        let r = unpack(&a[..], &dir, UnpackOptions::default());
+        assert!(matches!(r, Err(ArchiveError::Refused { .. })));
+    }
+
+    #[test]
+    fn a_file_replaces_a_planted_symlink_instead_of_following_it() {
+        let sandbox = tempfile::tempdir().unwrap();
+        let target = sandbox.path().join("target");
+        fs_err::write(&target, b"precious").unwrap();
+        let dir = sandbox.path().join("dir");
+        fs_err::create_dir_all(&dir).unwrap();
+        std::os::unix::fs::symlink(&target, dir.join("f")).unwrap();
+        let a = archive(&[(header("f", EntryType::Regular, 3, 0o644), b"new")]);
+        unpack(&a[..], &dir, UnpackOptions::default()).unwrap();
+        assert_eq!(fs_err::read(&target).unwrap(), b"precious");
+        assert_eq!(fs_err::read(dir.join("f")).unwrap(), b"new");
+    }
+
+    #[test]
+    fn hardlinks_to_outside_are_refused() {
+        for target in ["/etc/passwd", "../../etc/passwd", "missing", "a/../../x"] {
+            let a = archive(&[(link("h", EntryType::Link, target), b"")]);
+            assert_eq!(refused(&a), ExtractRule::HardlinkOutside, "{target}");
+        }
+        // Through a symlink to a directory.
+        let a = archive(&[
+            (link("s", EntryType::Symlink, "."), b""),
+            (link("h", EntryType::Link, "s/s"), b""),
+        ]);
+        assert_eq!(refused(&a), ExtractRule::HardlinkOutside);
+        // Inside: one inode.
+        let a = archive(&[
+            (header("f", EntryType::Regular, 2, 0o644), b"hi"),
+            (link("h", EntryType::Link, "f"), b""),
+        ]);
+        let (sandbox, r) = extract(&a, UnpackOptions::default());
+        r.unwrap();
+        use std::os::unix::fs::MetadataExt;
+        let f = fs_err::metadata(sandbox.path().join("dir/f")).unwrap();
+        let h = fs_err::metadata(sandbox.path().join("dir/h")).unwrap();
+        assert_eq!(f.ino(), h.ino());
+    }
+
+    #[test]
+    fn devices_and_setid_need_their_flags() {
+        let a = archive(&[(header("null", EntryType::Char, 0, 0o666), b"")]);
+        assert_eq!(refused(&a), ExtractRule::Device);
+        let a = archive(&[(header("disk", EntryType::Block, 0, 0o660), b"")]);
+        assert_eq!(refused(&a), ExtractRule::Device);
+        let a = archive(&[(header("suid", EntryType::Regular, 1, 0o4755), b"x")]);
+        assert_eq!(refused(&a), ExtractRule::SetId);
+        let a = archive(&[(header("sgid/", EntryType::Directory, 0, 0o2755), b"")]);
+        assert_eq!(refused(&a), ExtractRule::SetId);
+        // With the flag, the bit is kept.
+        let opts = UnpackOptions {
+            allow_setid: true,
+            ..UnpackOptions::default()
+        };
+        let a = archive(&[(header("suid", EntryType::Regular, 1, 0o4755), b"x")]);
+        let (sandbox, r) = extract(&a, opts);
+        r.unwrap();
+        let m = fs_err::metadata(sandbox.path().join("dir/suid")).unwrap();
+        assert_eq!(m.permissions().mode() & 0o7777, 0o4755);
+    }
+
+    #[test]
+    fn truncated_archive_names_the_entry_and_leaves_no_file() {
+        let body = vec![b'z'; 10_000];
+        let a = archive(&[
+            (header("first", EntryType::Regular, 2, 0o644), b"ok"),
+            (header("big", EntryType::Regular, 10_000, 0o644), &body),
+        ]);
+        let cut = &a[..4_000];
+        let (sandbox, r) = extract(cut, UnpackOptions::default());
+        match r {
+            Err(ArchiveError::Corrupt { entry, .. }) => assert_eq!(entry, "big"),
+            other => panic!("expected corrupt, got {other:?}"),
+        }
+        let left: Vec<_> = fs_err::read_dir(sandbox.path().join("dir"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(left, vec!["first".to_owned()]);
+    }
+
+    #[test]
+    fn truncated_gzip_is_an_error() {
+        let a = archive(&[(header("f", EntryType::Regular, 5, 0o644), b"hello")]);
+        let mut enc =
+            super::super::Encoder::new(Vec::new(), super::super::Compression::Gzip).unwrap();
+        io::Write::write_all(&mut enc, &a).unwrap();
+        let gz = enc.finish().unwrap();
+        let cut = &gz[..gz.len() - 6];
+        let sandbox = tempfile::tempdir().unwrap();
+        let r = super::super::decoder(cut)
+            .map_err(|e| ArchiveError::Io {
+                path: PathBuf::new(),
+                source: e,
+            })
+            .and_then(|d| unpack(d, sandbox.path(), UnpackOptions::default()));
+        assert!(matches!(r, Err(ArchiveError::Corrupt { .. })), "{r:?}");
+    }
+
+    #[test]
+    fn pack_then_unpack_gives_the_same_tree() {
+        use std::os::unix::fs::MetadataExt;
+        let src = tempfile::tempdir().unwrap();
+        let s = src.path();
+        let long = "d".repeat(60) + "/" + &"f".repeat(120);
+        fs_err::create_dir_all(s.join("empty")).unwrap();
+        fs_err::create_dir_all(s.join(&long).parent().unwrap()).unwrap();
+        fs_err::write(s.join(&long), b"long name").unwrap();
+        fs_err::write(s.join("a.txt"), b"alpha").unwrap();
+        fs_err::set_permissions(s.join("a.txt"), std::fs::Permissions::from_mode(0o640)).unwrap();
+        fs_err::hard_link(s.join("a.txt"), s.join("b-hard")).unwrap();
+        std::os::unix::fs::symlink("a.txt", s.join("c-sym")).unwrap();
+        let (report, bytes) = super::super::pack(s, Vec::new()).unwrap();
+        assert!(report.warnings.is_empty());
+        // Deterministic: a second pack gives the same bytes.
+        assert_eq!(super::super::pack(s, Vec::new()).unwrap().1, bytes);
+        let dst = tempfile::tempdir().unwrap();
+        let d = dst.path();
+        unpack(&bytes[..], d, UnpackOptions::default()).unwrap();
+        assert_eq!(fs_err::read(d.join(&long)).unwrap(), b"long name");
+        assert!(fs_err::metadata(d.join("empty")).unwrap().is_dir());
+        assert_eq!(
+            fs_err::read_link(d.join("c-sym")).unwrap(),
+            PathBuf::from("a.txt")
+        );
+        let a = fs_err::metadata(d.join("a.txt")).unwrap();
+        assert_eq!(a.ino(), fs_err::metadata(d.join("b-hard")).unwrap().ino());
+        assert_eq!(a.mode() & 0o7777, 0o640);
+        assert_eq!(
+            a.mtime(),
+            fs_err::metadata(s.join("a.txt")).unwrap().mtime()
+        );
+    }
+}

@@ -197,6 +197,8 @@ impl<W: Write> Writer<W> {
         self.line.push_str(e.hash.to_hex().as_str());
         self.line.push('\t');
         match &e.etag {
+            // A tag that is exactly `-` is escaped, so it cannot read back as "no tag".
+            Some(t) if t == "-" => self.line.push_str("%2D"),
             Some(t) if !t.is_empty() => escape(t, &mut self.line),
             _ => self.line.push('-'),
         }
@@ -634,18 +636,24 @@ mod tests {
         }
 
         #[test]
-        fn any_truncation_or_flip_is_detected(
+        fn any_truncation_or_harmful_flip_is_detected(
             entries in proptest::collection::vec(entry_strategy(), 1..20),
             cut in any::<prop::sample::Index>(),
             flip in any::<prop::sample::Index>(),
         ) {
-            let bytes = write(&sorted(entries));
+            let entries = sorted(entries);
+            let bytes = write(&entries);
             let at = cut.index(bytes.len());
             prop_assert!(read(&bytes[..at]).is_err());
             let mut damaged = bytes.clone();
             let i = flip.index(damaged.len());
             damaged[i] ^= 0x01;
-            prop_assert!(read(&damaged).is_err());
+            // A flip in the zstd frame header that leaves the decompressed stream intact
+            // (an unused descriptor bit) is harmless; any other is an error.
+            match read(&damaged) {
+                Err(_) => {}
+                Ok((_, back)) => prop_assert_eq!(back, entries),
+            }
         }
 
         #[test]

@@ -143,12 +143,13 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, FaultError> {
     let counters = Arc::clone(&shared.counters);
-    bump(&counters.requests);
+    let nth = counters.requests.fetch_add(1, Ordering::Relaxed);
     let in_flight = InFlight::enter(&counters);
     let epoch = shared.epoch();
     let mode = &epoch.mode;
     let dice = Dice::new(mode.seed, epoch.next_seq.fetch_add(1, Ordering::Relaxed));
-    let request_id = format!("{:016X}", dice.roll(Roll::RequestId));
+    // Unique over the proxy's life, whatever the mode and seed.
+    let request_id = format!("{:016X}", Dice::new(0, nth).roll(Roll::RequestId));
     let declared_len = content_length(req.headers());
 
     // 1. The body limit, judged on the declared length alone.

@@ -1,0 +1,617 @@
+//! haul through a misbehaving gateway: `haul gateway fault-proxy` (a fault-injecting reverse
+//! proxy, `haul_gateway::fault`) in front of the harness's gateway, one proxy per case, run as
+//! a child process and steered through its control API with plain HTTP/1.1 over a TCP socket.
+//!
+//! Every case round-trips a small tree (1 KiB to 12 MiB; 5 MiB parts so multipart uploads and
+//! ranged downloads run) with `haul sync` through the proxy, up into a fresh prefix and down
+//! into a fresh directory, and requires byte-identical files and that the fault was actually
+//! thrown (the proxy's counters). Buckets are made and removed directly on the gateway.
+//!
+//! A case the engine cannot pass yet is registered with an ignore reason: it is reported as
+//! ignored with that reason, and runs with `--ignored` or `--include-ignored`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use libtest_mimic::{Completion, Failed, Trial};
+use serde_json::Value;
+
+use crate::gateway::Gateway;
+use crate::haul::{self, Haul, unique_bucket};
+
+/// One case: a mode of the proxy and what haul must do under it.
+struct FaultCase {
+    name: &'static str,
+    run: fn(&Gateway) -> Result<()>,
+    /// Why the case cannot pass yet (an engine feature missing); `None` runs it.
+    ignore: Option<&'static str>,
+}
+
+const ALL: &[FaultCase] = &[
+    FaultCase {
+        name: "issue_4_faults_none_round_trip",
+        run: no_faults,
+        ignore: None,
+    },
+    FaultCase {
+        name: "issue_4_faults_max_concurrent_4",
+        run: max_concurrent,
+        ignore: None,
+    },
+    FaultCase {
+        name: "issue_4_faults_error_rate",
+        run: error_rate,
+        ignore: None,
+    },
+    FaultCase {
+        name: "issue_4_faults_reset_rate",
+        run: reset_rate,
+        ignore: None,
+    },
+    FaultCase {
+        name: "issue_4_faults_truncate_rate",
+        run: truncate_rate,
+        ignore: None,
+    },
+    FaultCase {
+        name: "issue_4_faults_first_byte_delay",
+        run: first_byte_delay,
+        ignore: None,
+    },
+    FaultCase {
+        name: "issue_4_faults_max_body_shrinks_parts",
+        run: max_body,
+        ignore: None,
+    },
+    FaultCase {
+        name: "issue_4_faults_combined_switched_mid_run",
+        run: combined_switched_mid_run,
+        ignore: None,
+    },
+];
+
+/// The cases against `gw`, named `GATEWAY::case`.
+pub(crate) fn trials(gw: &Arc<Gateway>) -> Vec<Trial> {
+    let requested = std::env::args().any(|a| a == "--ignored" || a == "--include-ignored");
+    let only_ignored = std::env::args().any(|a| a == "--ignored");
+    ALL.iter()
+        .map(|case| {
+            let gw = Arc::clone(gw);
+            let name = format!("{}::{}", gw.name, case.name);
+            Trial::ignorable_test(name, move || {
+                if let (Some(reason), false) = (case.ignore, requested) {
+                    return Ok(Completion::ignored_with(reason));
+                }
+                (case.run)(&gw)
+                    .map(|()| Completion::Completed)
+                    .map_err(|e| Failed::from(format!("{e:#}\ngateway log {}", gw.log_tail())))
+            })
+            // With --ignored only flagged trials run: flag the ones that wait for the engine.
+            .with_ignored_flag(only_ignored && case.ignore.is_some())
+        })
+        .collect()
+}
+
+const KIB: usize = 1024;
+const MIB: usize = 1024 * KIB;
+
+/// The flags every round trip uses: 5 MiB parts, multipart above 5 MiB.
+const PARTS_5MIB: &[&str] = &["--part-size", "5MiB", "--multipart-threshold", "5MiB"];
+
+// ---- the proxy as a child process ----
+
+/// `haul gateway fault-proxy` in front of a gateway; killed and reaped on drop.
+struct Proxy {
+    child: Child,
+    endpoint: String,
+    control: String,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Proxy {
+    /// Starts a proxy to `gw` with `mode` (JSON) in force from the first request.
+    fn start(gw: &Gateway, mode: &str) -> Result<Proxy> {
+        let dir = tempfile::tempdir()?;
+        let log = dir.path().join("fault-proxy.log");
+        let mut child = Command::new(haul::binary()?)
+            .args(["gateway", "fault-proxy", "--upstream", &gw.endpoint])
+            .args(["--mode", mode])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(fs_err::File::create(&log)?.into_parts().0)
+            .spawn()
+            .context("starting haul gateway fault-proxy")?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let mut endpoint = None;
+        let mut control = None;
+        while endpoint.is_none() || control.is_none() {
+            let Some(line) = lines.next() else {
+                let text = fs_err::read_to_string(&log).unwrap_or_default();
+                bail!("haul gateway fault-proxy exited before printing its addresses:\n{text}");
+            };
+            let line = line?;
+            if let Some(url) = line.strip_prefix("endpoint=") {
+                endpoint = Some(url.trim().to_owned());
+            } else if let Some(url) = line.strip_prefix("control=") {
+                control = Some(url.trim().to_owned());
+            }
+        }
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Ok(Proxy {
+            child,
+            endpoint: endpoint.unwrap_or_default(),
+            control: control.unwrap_or_default(),
+            log,
+            _dir: dir,
+        })
+    }
+
+    fn set_mode(&self, mode: &str) -> Result<()> {
+        control_request(&self.control, "PUT", "/__fault/mode", mode)?;
+        Ok(())
+    }
+
+    fn stats(&self) -> Result<Value> {
+        let body = control_request(&self.control, "GET", "/__fault/stats", "")?;
+        serde_json::from_str(&body).with_context(|| format!("stats are not JSON: {body}"))
+    }
+
+    fn log_tail(&self) -> String {
+        let text = fs_err::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    /// `haul ARGS…` against the gateway's keys, through this proxy.
+    fn haul(&self, gw: &Gateway, args: &[&str]) -> Result<Haul> {
+        Ok(Haul::bare(args)?
+            .env("AWS_ACCESS_KEY_ID", &gw.access_key)
+            .env("AWS_SECRET_ACCESS_KEY", &gw.secret_key)
+            .env("AWS_ENDPOINT_URL", &self.endpoint))
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        // Our own child, by its handle (its PID).
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 exchange with the control API (`Connection: close`, read to the end); the body
+/// of a `200` answer, an error with the status and body otherwise.
+fn control_request(base: &str, method: &str, path: &str, body: &str) -> Result<String> {
+    let addr = base.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream =
+        TcpStream::connect(addr).with_context(|| format!("connecting to control API {base}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    let (head, text) = answer
+        .split_once("\r\n\r\n")
+        .with_context(|| format!("no HTTP answer from {base}{path}: {answer:?}"))?;
+    let status = head.split(' ').nth(1).unwrap_or_default();
+    ensure!(status == "200", "{method} {base}{path}: {head}\n{text}");
+    Ok(text.to_owned())
+}
+
+// ---- data and round trips ----
+
+/// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
+fn data(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut v = Vec::with_capacity(len + 8);
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(len);
+    v
+}
+
+/// Writes files of `sizes` under `root` (`f00`, `dir/f01`, …); returns their relative paths.
+fn make_files(root: &Path, sizes: &[usize], stem: &str) -> Result<Vec<String>> {
+    let mut keys = Vec::new();
+    for (i, len) in sizes.iter().enumerate() {
+        let key = if i % 2 == 0 {
+            format!("{stem}{i:03}.bin")
+        } else {
+            format!("dir/{stem}{i:03}.bin")
+        };
+        let path = root.join(&key);
+        fs_err::create_dir_all(path.parent().context("parent")?)?;
+        fs_err::write(&path, data(*len, i as u64 + 1))?;
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
+/// The standard tree: 1 KiB to 12 MiB, two of them multipart at 5 MiB parts.
+const TREE: &[usize] = &[KIB, 64 * KIB, MIB + 7, 5 * MIB - 1, 5 * MIB + 1, 12 * MIB];
+
+/// What one `haul sync` did, from its `--json` output.
+struct Run {
+    summary: Value,
+    /// The last `progress` event's limiter: `{limit, in_flight, retries, throttles}`.
+    limiter: Value,
+    stderr: String,
+}
+
+impl Run {
+    fn requests(&self) -> u64 {
+        ["source", "dest"]
+            .iter()
+            .filter_map(|side| self.summary["requests"][side].as_object())
+            .flat_map(|ops| ops.values())
+            .filter_map(Value::as_u64)
+            .sum()
+    }
+}
+
+/// `haul --json [global…] sync [args…]` through the proxy; requires exit 0 and no failed entry.
+fn sync(proxy: &Proxy, gw: &Gateway, global: &[&str], args: &[&str]) -> Result<Run> {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(global);
+    all.push("sync");
+    all.extend_from_slice(args);
+    let out = proxy.haul(gw, &all)?.output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let stats = proxy.stats().map(|s| s.to_string()).unwrap_or_default();
+    if !out.status.success() {
+        let failed: Vec<&str> = stdout
+            .lines()
+            .filter(|l| l.contains(r#""event":"failed""#))
+            .collect();
+        let summary = stdout
+            .lines()
+            .rev()
+            .find(|l| l.contains(r#""event":"summary""#))
+            .unwrap_or("none");
+        let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("error")).collect();
+        bail!(
+            "haul {all:?} through the fault proxy failed ({}); {} failed events, the first: \
+             {:#?}\nsummary: {summary}\nstderr, {} error lines, the first: {:#?}\n\
+             proxy stats: {stats}\nproxy log:\n{}",
+            out.status,
+            failed.len(),
+            &failed[..failed.len().min(5)],
+            errors.len(),
+            &errors[..errors.len().min(10)],
+            proxy.log_tail()
+        );
+    }
+    let events: Vec<Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let summary = events
+        .iter()
+        .rev()
+        .find(|e| e["event"] == "summary")
+        .cloned()
+        .with_context(|| format!("no summary in {stdout}"))?;
+    let limiter = events
+        .iter()
+        .rev()
+        .find(|e| e["event"] == "progress")
+        .map_or(Value::Null, |e| e["limiter"].clone());
+    ensure!(
+        summary["failed"] == 0,
+        "haul reported failures: {summary}\nstderr: {stderr}"
+    );
+    Ok(Run {
+        summary,
+        limiter,
+        stderr,
+    })
+}
+
+/// Every file under `keys` has the same bytes in both trees.
+fn same_files(a: &Path, b: &Path, keys: &[String]) -> Result<()> {
+    for k in keys {
+        let (x, y) = (
+            fs_err::read(a.join(k))?,
+            fs_err::read(b.join(k)).with_context(|| format!("{k} missing after the round trip"))?,
+        );
+        ensure!(
+            x.len() == y.len(),
+            "{k}: {} bytes, came back as {}",
+            x.len(),
+            y.len()
+        );
+        ensure!(x == y, "{k}: content differs after the round trip");
+    }
+    Ok(())
+}
+
+/// Both legs of a round trip through the proxy.
+struct RoundTrip {
+    up: Run,
+    down: Run,
+}
+
+/// `sizes` up through the proxy into a new bucket, down into a fresh directory, compared.
+/// `flags` go after `sync`, `global` before it.
+fn round_trip(
+    gw: &Gateway,
+    proxy: &Proxy,
+    sizes: &[usize],
+    global: &[&str],
+    flags: &[&str],
+) -> Result<RoundTrip> {
+    let bucket = unique_bucket("faults");
+    Haul::new(gw, &["mb", &format!("s3://{bucket}")])?.ok()?;
+    let src = tempfile::tempdir()?;
+    let keys = make_files(src.path(), sizes, "f")?;
+    let url = format!("s3://{bucket}/tree/");
+    let s = src.path().to_str().context("path")?;
+    let mut up_args = flags.to_vec();
+    up_args.extend([s, url.as_str()]);
+    let up = sync(proxy, gw, global, &up_args).context("upload through the proxy")?;
+    ensure!(
+        up.summary["transferred"] == keys.len(),
+        "upload moved {} of {} files: {}",
+        up.summary["transferred"],
+        keys.len(),
+        up.summary
+    );
+    let dst = tempfile::tempdir()?;
+    let d = dst.path().join("restore");
+    let d_str = d.to_str().context("path")?;
+    let mut down_args = flags.to_vec();
+    down_args.extend([url.as_str(), d_str]);
+    let down = sync(proxy, gw, global, &down_args).context("download through the proxy")?;
+    same_files(src.path(), &d, &keys)?;
+    // Nothing but the tree came down (no temporary file left behind).
+    let mut found = Vec::new();
+    walk(&d, &d, &mut found)?;
+    found.sort();
+    let mut want = keys.clone();
+    want.sort();
+    ensure!(
+        found == want,
+        "restored tree holds {found:?}, expected {want:?}"
+    );
+    Haul::new(gw, &["rb", "--force", &format!("s3://{bucket}")])?.ok()?;
+    Ok(RoundTrip { up, down })
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
+    for entry in fs_err::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            walk(root, &path, out)?;
+        } else {
+            let rel = path.strip_prefix(root)?.to_str().context("utf-8 path")?;
+            out.push(rel.to_owned());
+        }
+    }
+    Ok(())
+}
+
+fn counter(stats: &Value, name: &str) -> u64 {
+    stats[name].as_u64().unwrap_or(0)
+}
+
+/// One line for the test log: what the proxy did and what haul saw.
+fn report(case: &str, gw: &Gateway, stats: &Value, trip: &RoundTrip) {
+    eprintln!(
+        "faults: {}::{case}: proxy {stats}; haul up {} requests (limiter {}), down {} requests \
+         (limiter {})",
+        gw.name,
+        trip.up.requests(),
+        trip.up.limiter,
+        trip.down.requests(),
+        trip.down.limiter,
+    );
+}
+
+// ---- the cases ----
+
+/// The proxy with no faults is transparent: signatures verify, bytes match, nothing injected.
+fn no_faults(gw: &Gateway) -> Result<()> {
+    let proxy = Proxy::start(gw, "{}")?;
+    let trip = round_trip(gw, &proxy, TREE, &[], PARTS_5MIB)?;
+    let stats = proxy.stats()?;
+    report("none", gw, &stats, &trip);
+    let total: usize = TREE.iter().sum();
+    ensure!(
+        counter(&stats, "requests") == counter(&stats, "forwarded"),
+        "requests not all forwarded: {stats}"
+    );
+    for fault in [
+        "slow_downs",
+        "internal_errors",
+        "resets",
+        "truncations",
+        "too_large",
+        "upstream_errors",
+    ] {
+        ensure!(
+            counter(&stats, fault) == 0,
+            "{fault} without a fault mode: {stats}"
+        );
+    }
+    ensure!(
+        counter(&stats, "bytes_up") >= total as u64
+            && counter(&stats, "bytes_down") >= total as u64,
+        "{total} bytes each way expected: {stats}"
+    );
+    ensure!(
+        trip.up.requests() + trip.down.requests() == counter(&stats, "requests"),
+        "haul counted {} + {} requests, the proxy {}",
+        trip.up.requests(),
+        trip.down.requests(),
+        counter(&stats, "requests")
+    );
+    Ok(())
+}
+
+/// RGW's `rgw max concurrent requests = 4` in front of `haul --concurrency 64`: the sync
+/// completes; the throttles and requests are reported (the adaptive limiter should settle
+/// near 4). The tree has 400 files of 64 KiB besides the standard ones, as in issue 4's
+/// s5cmd measurement.
+fn max_concurrent(gw: &Gateway) -> Result<()> {
+    let proxy = Proxy::start(gw, r#"{"max_concurrent": 4}"#)?;
+    let mut sizes = TREE.to_vec();
+    sizes.extend(std::iter::repeat_n(64 * KIB, 400));
+    let trip = round_trip(gw, &proxy, &sizes, &["--concurrency", "64"], PARTS_5MIB)?;
+    let stats = proxy.stats()?;
+    report("max_concurrent_4", gw, &stats, &trip);
+    let (requests, throttled) = (counter(&stats, "requests"), counter(&stats, "slow_downs"));
+    let per_mille = throttled * 1000 / requests.max(1);
+    eprintln!(
+        "faults: {}::max_concurrent_4: {throttled} of {requests} requests answered 503 SlowDown \
+         ({}.{} %); most in flight offered {}, forwarded {}",
+        gw.name,
+        per_mille / 10,
+        per_mille % 10,
+        counter(&stats, "max_in_flight"),
+        counter(&stats, "max_forwarded_in_flight"),
+    );
+    ensure!(throttled > 0, "haul never went above 4 in flight: {stats}");
+    ensure!(
+        counter(&stats, "max_forwarded_in_flight") <= 4,
+        "the proxy let more than 4 through: {stats}"
+    );
+    Ok(())
+}
+
+/// One request in five answered `500 InternalError`.
+fn error_rate(gw: &Gateway) -> Result<()> {
+    let proxy = Proxy::start(gw, r#"{"error_rate": 0.2, "seed": 4}"#)?;
+    let trip = round_trip(gw, &proxy, TREE, &[], PARTS_5MIB)?;
+    let stats = proxy.stats()?;
+    report("error_rate", gw, &stats, &trip);
+    ensure!(
+        counter(&stats, "internal_errors") > 0,
+        "no 500 thrown: {stats}"
+    );
+    Ok(())
+}
+
+/// One request in five has its connection reset: uploads part-way through their body, other
+/// requests part-way through the answer.
+fn reset_rate(gw: &Gateway) -> Result<()> {
+    let proxy = Proxy::start(gw, r#"{"reset_rate": 0.2, "seed": 5}"#)?;
+    let trip = round_trip(gw, &proxy, TREE, &[], PARTS_5MIB)?;
+    let stats = proxy.stats()?;
+    report("reset_rate", gw, &stats, &trip);
+    ensure!(counter(&stats, "resets") > 0, "no reset thrown: {stats}");
+    Ok(())
+}
+
+/// One answer in three cut short of its `Content-Length`, then the connection closed.
+fn truncate_rate(gw: &Gateway) -> Result<()> {
+    let proxy = Proxy::start(gw, r#"{"truncate_rate": 0.3, "seed": 6}"#)?;
+    let trip = round_trip(gw, &proxy, TREE, &[], PARTS_5MIB)?;
+    let stats = proxy.stats()?;
+    report("truncate_rate", gw, &stats, &trip);
+    ensure!(
+        counter(&stats, "truncations") > 0,
+        "no body truncated: {stats}"
+    );
+    Ok(())
+}
+
+/// Every answer's head held back 300 ms.
+fn first_byte_delay(gw: &Gateway) -> Result<()> {
+    let proxy = Proxy::start(gw, r#"{"first_byte_delay_ms": 300}"#)?;
+    let trip = round_trip(gw, &proxy, TREE, &[], PARTS_5MIB)?;
+    let stats = proxy.stats()?;
+    report("first_byte_delay", gw, &stats, &trip);
+    ensure!(
+        counter(&stats, "delayed") == counter(&stats, "forwarded"),
+        "not every answer delayed: {stats}"
+    );
+    Ok(())
+}
+
+/// A router's 6 MiB body limit against 16 MiB parts: haul must lower its part size (and turn
+/// a single PUT above the limit into a multipart upload) and finish.
+fn max_body(gw: &Gateway) -> Result<()> {
+    let proxy = Proxy::start(gw, r#"{"max_body": 6291456}"#)?;
+    let mut sizes = TREE.to_vec();
+    sizes.push(20 * MIB);
+    let flags = ["--part-size", "16MiB", "--multipart-threshold", "16MiB"];
+    let trip = round_trip(gw, &proxy, &sizes, &[], &flags)?;
+    let stats = proxy.stats()?;
+    report("max_body", gw, &stats, &trip);
+    ensure!(counter(&stats, "too_large") > 0, "no 413 thrown: {stats}");
+    eprintln!(
+        "faults: {}::max_body: haul said: {}",
+        gw.name,
+        trip.up
+            .stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    Ok(())
+}
+
+/// All faults at once at low rates, and the mode switched while a sync runs: first
+/// throttling and errors, then resets, truncations and a slow first byte.
+fn combined_switched_mid_run(gw: &Gateway) -> Result<()> {
+    let first = r#"{"max_concurrent": 8, "error_rate": 0.05, "seed": 11}"#;
+    let second = r#"{"max_concurrent": 16, "reset_rate": 0.05, "truncate_rate": 0.05,
+                    "first_byte_delay_ms": 20, "seed": 12}"#;
+    let proxy = Arc::new(Proxy::start(gw, first)?);
+    let switcher = {
+        let proxy = Arc::clone(&proxy);
+        std::thread::spawn(move || -> Result<u64> {
+            // Switch once the upload is under way.
+            let deadline = Instant::now() + Duration::from_secs(120);
+            loop {
+                let seen = counter(&proxy.stats()?, "requests");
+                if seen >= 40 {
+                    proxy.set_mode(second)?;
+                    return Ok(seen);
+                }
+                ensure!(
+                    Instant::now() < deadline,
+                    "the sync never reached 40 requests"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    let mut sizes = TREE.to_vec();
+    sizes.extend(std::iter::repeat_n(16 * KIB, 100));
+    let trip = round_trip(gw, &proxy, &sizes, &["--concurrency", "32"], PARTS_5MIB)?;
+    let switched_at = switcher
+        .join()
+        .map_err(|_| anyhow::anyhow!("mode switcher panicked"))??;
+    let stats = proxy.stats()?;
+    report("combined", gw, &stats, &trip);
+    eprintln!(
+        "faults: {}::combined: mode switched after {switched_at} requests",
+        gw.name
+    );
+    ensure!(
+        counter(&stats, "slow_downs") + counter(&stats, "internal_errors") > 0
+            && counter(&stats, "resets") + counter(&stats, "truncations") > 0,
+        "both modes should have thrown something: {stats}"
+    );
+    Ok(())
+}

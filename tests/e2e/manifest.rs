@@ -1,0 +1,178 @@
+//! `haul manifest` (issue 5): a manifest built from a directory verifies the bucket that
+//! `haul sync` filled from it; one flipped byte in one object makes verify fail naming the key;
+//! a truncated or foreign manifest is a clear error with a non-zero exit, never a panic.
+
+use std::path::Path;
+
+use anyhow::{Result, ensure};
+
+use crate::cases::Case;
+use crate::gateway::Gateway;
+use crate::haul::{Haul, unique_bucket};
+
+pub(crate) const ALL: &[Case] = &[
+    Case {
+        name: "issue_5_manifest_verify_synced_bucket_and_flipped_byte",
+        run: verify_synced_bucket,
+        only: None,
+    },
+    Case {
+        name: "issue_5_manifest_truncated_or_foreign_is_an_error",
+        run: bad_manifests,
+        only: None,
+    },
+];
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap_or_default()
+}
+
+/// Deterministic incompressible bytes.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn make_tree(root: &Path) -> Result<()> {
+    fs_err::create_dir_all(root.join("data/nested"))?;
+    fs_err::write(root.join("data/one-kib.bin"), noise(1024, 1))?;
+    // Above the remote hasher's inline limit: hashed on a blocking thread, chunk by chunk.
+    fs_err::write(root.join("data/nested/big.bin"), noise(3 << 20, 2))?;
+    fs_err::write(root.join("a-b.txt"), b"sorts before a/\n")?;
+    fs_err::write(root.join("empty"), b"")?;
+    fs_err::write(root.join("key with spaces & %.txt"), b"odd name\n")?;
+    Ok(())
+}
+
+fn verify_synced_bucket(gw: &Gateway) -> Result<()> {
+    let t = tempfile::tempdir()?;
+    let src = t.path().join("src");
+    make_tree(&src)?;
+    let manifest = t.path().join("src.manifest");
+    Haul::new(gw, &["manifest", "build", s(&src), "-o", s(&manifest)])?.ok()?;
+
+    let b = unique_bucket("manifest");
+    let url = format!("s3://{b}/backup");
+    Haul::new(gw, &["mb", &format!("s3://{b}")])?.ok()?;
+    Haul::new(gw, &["sync", s(&src), &format!("{url}/")])?.ok()?;
+
+    // The bucket holds what the manifest says, and the directory still does.
+    Haul::new(gw, &["manifest", "verify", s(&manifest), &url])?.ok()?;
+    Haul::new(gw, &["manifest", "verify", s(&manifest), s(&src)])?.ok()?;
+    // A manifest built from the bucket has the same content as the local one.
+    let remote = t.path().join("remote.manifest");
+    Haul::new(gw, &["manifest", "build", &url, "-o", s(&remote)])?.ok()?;
+    Haul::new(gw, &["manifest", "diff", s(&manifest), s(&remote)])?.ok()?;
+    let shown = Haul::new(gw, &["manifest", "show", s(&remote)])?.ok()?;
+    let shown = String::from_utf8(shown)?;
+    ensure!(
+        shown.contains("data/nested/big.bin") && shown.contains("key with spaces & %.txt"),
+        "show lacks keys:\n{shown}"
+    );
+
+    // One flipped byte in one 1 KiB object.
+    let mut flipped = fs_err::read(src.join("data/one-kib.bin"))?;
+    flipped[517] ^= 0x01;
+    let changed = t.path().join("one-kib.bin");
+    fs_err::write(&changed, &flipped)?;
+    Haul::new(gw, &["cp", s(&changed), &format!("{url}/data/one-kib.bin")])?.ok()?;
+    let out = Haul::new(gw, &["manifest", "verify", s(&manifest), &url])?.output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        out.status.code() == Some(1),
+        "verify after a flipped byte: exit {:?}\nstdout: {stdout}\nstderr: {stderr}",
+        out.status.code()
+    );
+    ensure!(
+        stdout.contains("changed data/one-kib.bin"),
+        "verify does not name the key:\nstdout: {stdout}\nstderr: {stderr}"
+    );
+    ensure!(
+        stdout.lines().count() == 1,
+        "verify reports more than the one change:\n{stdout}"
+    );
+    ensure!(stderr.contains("1 changed"), "no summary: {stderr}");
+
+    Haul::new(gw, &["rb", "--force", &format!("s3://{b}")])?.ok()?;
+    Ok(())
+}
+
+/// Runs `haul manifest ARGS` expecting exit code 1 and an error naming `file` and `what`.
+fn refused(gw: &Gateway, args: &[&str], file: &Path, what: &str) -> Result<()> {
+    let stderr = Haul::new(gw, args)?.fails_with(1)?;
+    ensure!(
+        stderr.contains(s(file)) && stderr.contains(what),
+        "{args:?}: expected an error naming {} and {what:?}, got: {stderr}",
+        file.display()
+    );
+    ensure!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+    Ok(())
+}
+
+fn bad_manifests(gw: &Gateway) -> Result<()> {
+    let t = tempfile::tempdir()?;
+    let src = t.path().join("src");
+    make_tree(&src)?;
+    let manifest = t.path().join("good.manifest");
+    Haul::new(gw, &["manifest", "build", s(&src), "-o", s(&manifest)])?.ok()?;
+    let bytes = fs_err::read(&manifest)?;
+
+    let truncated = t.path().join("truncated.manifest");
+    fs_err::write(&truncated, &bytes[..bytes.len() * 2 / 3])?;
+    let foreign = t.path().join("foreign.manifest");
+    fs_err::write(&foreign, b"PK\x03\x04 a zip file, not a manifest")?;
+    let mut damaged_bytes = bytes.clone();
+    let mid = damaged_bytes.len() / 2;
+    damaged_bytes[mid] ^= 0x40;
+    let damaged = t.path().join("damaged.manifest");
+    fs_err::write(&damaged, &damaged_bytes)?;
+
+    let b = unique_bucket("manifest-bad");
+    let url = format!("s3://{b}");
+    Haul::new(gw, &["mb", &url])?.ok()?;
+    Haul::new(gw, &["sync", s(&src), &format!("{url}/")])?.ok()?;
+
+    refused(
+        gw,
+        &["manifest", "show", s(&truncated)],
+        &truncated,
+        "truncated",
+    )?;
+    refused(
+        gw,
+        &["manifest", "verify", s(&truncated), &url],
+        &truncated,
+        "truncated",
+    )?;
+    refused(
+        gw,
+        &["manifest", "verify", s(&foreign), s(&src)],
+        &foreign,
+        "not a haul manifest",
+    )?;
+    refused(
+        gw,
+        &["manifest", "diff", s(&manifest), s(&foreign)],
+        &foreign,
+        "not a haul manifest",
+    )?;
+    // A flipped byte mid-stream: undecodable or a checksum mismatch, named as damage.
+    let stderr = Haul::new(gw, &["manifest", "verify", s(&damaged), &url])?.fails_with(1)?;
+    ensure!(
+        stderr.contains(s(&damaged))
+            && (stderr.contains("damaged") || stderr.contains("truncated")),
+        "damaged manifest: {stderr}"
+    );
+    // The good one still verifies.
+    Haul::new(gw, &["manifest", "verify", s(&manifest), &url])?.ok()?;
+    Haul::new(gw, &["rb", "--force", &url])?.ok()?;
+    Ok(())
+}

@@ -1,0 +1,293 @@
+//! `haul tar` (issue 6): archives that GNU tar reads and writes, both ways, with the same
+//! tree (content, modes, mtimes, owners, symlinks, hardlinks, long names, empty
+//! directories); push to every gateway and pull back; a file appended to while it is
+//! archived gives a valid archive, the warning and exit code 1.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, Result, bail, ensure};
+
+use crate::cases::{Case, Standalone};
+use crate::gateway::Gateway;
+use crate::haul::{Haul, unique_bucket};
+
+pub(crate) const STANDALONE: &[Standalone] = &[
+    ("issue_6_tar_haul_archive_extracted_by_gnu_tar", haul_to_gnu),
+    ("issue_6_tar_gnu_archive_extracted_by_haul", gnu_to_haul),
+    ("issue_6_tar_file_growing_while_pushed", growing_file),
+    (
+        "issue_6_tar_pull_refuses_parent_dir_entry",
+        refuses_parent_dir,
+    ),
+];
+
+pub(crate) const ALL: &[Case] = &[Case {
+    name: "issue_6_tar_push_pull_round_trip",
+    run: push_pull_round_trip,
+    only: None,
+}];
+
+/// A tree with every kind of entry the issue lists.
+fn make_tree(root: &Path) -> Result<()> {
+    let long_dir = root.join("d".repeat(70));
+    let long_name = long_dir.join(format!("{}.log", "l".repeat(110)));
+    fs_err::create_dir_all(&long_dir)?;
+    fs_err::write(&long_name, b"a name longer than 100 bytes\n")?;
+    fs_err::create_dir_all(root.join("empty/nested-empty"))?;
+    fs_err::create_dir_all(root.join("logs"))?;
+    let mut big = Vec::with_capacity(3 << 20);
+    for i in 0..(3 << 20) / 8u64 {
+        big.extend_from_slice(&i.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_le_bytes());
+    }
+    fs_err::write(root.join("logs/big.bin"), &big)?;
+    fs_err::write(root.join("logs/app.log"), b"line 1\nline 2\n")?;
+    fs_err::write(root.join("script.sh"), b"#!/bin/sh\necho hi\n")?;
+    fs_err::set_permissions(
+        root.join("script.sh"),
+        std::fs::Permissions::from_mode(0o750),
+    )?;
+    fs_err::write(root.join("secret"), b"s")?;
+    fs_err::set_permissions(root.join("secret"), std::fs::Permissions::from_mode(0o600))?;
+    fs_err::write(root.join("zero-length"), b"")?;
+    fs_err::hard_link(root.join("logs/app.log"), root.join("app-hardlink.log"))?;
+    std::os::unix::fs::symlink("logs/app.log", root.join("current.log"))?;
+    std::os::unix::fs::symlink("does-not-exist", root.join("dangling"))?;
+    std::os::unix::fs::symlink(
+        format!("{}/{}", "d".repeat(70), "l".repeat(110) + ".log"),
+        root.join("long-link"),
+    )?;
+    // Fixed mtimes, directories last (writing into one changes its mtime).
+    let mut all = Vec::new();
+    collect(root, root, &mut all)?;
+    for (i, p) in all.iter().rev().enumerate() {
+        let path = root.join(p);
+        if fs_err::symlink_metadata(&path)?.file_type().is_symlink() {
+            continue;
+        }
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000 + i as u64);
+        let f = std::fs::File::options().read(true).open(&path)?;
+        f.set_modified(t)?;
+    }
+    fs_err::set_permissions(
+        root.join("empty/nested-empty"),
+        std::fs::Permissions::from_mode(0o700),
+    )?;
+    Ok(())
+}
+
+fn collect(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let mut names: Vec<_> = fs_err::read_dir(dir)?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<Result<_, _>>()?;
+    names.sort();
+    for n in names {
+        let p = dir.join(&n);
+        out.push(p.strip_prefix(root)?.to_path_buf());
+        if fs_err::symlink_metadata(&p)?.is_dir() {
+            collect(root, &p, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// Everything that must survive a round trip, per path: kind, mode, owner, mtime (not of
+/// symlinks), content or target, and which paths share an inode.
+fn snapshot(root: &Path) -> Result<BTreeMap<PathBuf, String>> {
+    let mut paths = Vec::new();
+    collect(root, root, &mut paths)?;
+    let mut inodes: BTreeMap<u64, PathBuf> = BTreeMap::new();
+    let mut out = BTreeMap::new();
+    for rel in paths {
+        let p = root.join(&rel);
+        let m = fs_err::symlink_metadata(&p)?;
+        let ft = m.file_type();
+        let desc = if ft.is_symlink() {
+            format!("symlink -> {}", fs_err::read_link(&p)?.display())
+        } else {
+            let what = if ft.is_dir() {
+                "dir".to_owned()
+            } else {
+                let first = inodes.entry(m.ino()).or_insert_with(|| rel.clone()).clone();
+                let data = fs_err::read(&p)?;
+                format!(
+                    "file {} bytes blake {:x} first-link {}",
+                    data.len(),
+                    fnv(&data),
+                    first.display()
+                )
+            };
+            format!("{what} mode {:o} mtime {}", m.mode() & 0o7777, m.mtime())
+        };
+        out.insert(rel, format!("{desc} owner {}:{}", m.uid(), m.gid()));
+    }
+    Ok(out)
+}
+
+/// FNV-1a: enough to tell contents apart in a test.
+fn fnv(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn same_trees(a: &Path, b: &Path) -> Result<()> {
+    let (sa, sb) = (snapshot(a)?, snapshot(b)?);
+    if sa != sb {
+        let mut diff = String::new();
+        for (k, v) in &sa {
+            if sb.get(k) != Some(v) {
+                let _ = writeln!(diff, "  {}: {v} vs {:?}", k.display(), sb.get(k));
+            }
+        }
+        for k in sb.keys().filter(|k| !sa.contains_key(*k)) {
+            let _ = writeln!(diff, "  {}: only in the copy", k.display());
+        }
+        bail!("trees differ:\n{diff}");
+    }
+    Ok(())
+}
+
+fn gnu_tar(args: &[&str]) -> Result<()> {
+    let out = Command::new("tar")
+        .args(args)
+        .output()
+        .context("running tar")?;
+    ensure!(
+        out.status.success(),
+        "tar {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap_or_default()
+}
+
+fn haul_to_gnu() -> Result<()> {
+    let t = tempfile::tempdir()?;
+    let src = t.path().join("src");
+    make_tree(&src)?;
+    let archive = t.path().join("a.tar.gz");
+    Haul::bare(&["tar", "push", s(&src), s(&archive)])?.ok()?;
+    let dst = t.path().join("dst");
+    fs_err::create_dir_all(&dst)?;
+    gnu_tar(&["-xzpf", s(&archive), "--same-owner", "-C", s(&dst)])?;
+    same_trees(&src, &dst)
+}
+
+fn gnu_to_haul() -> Result<()> {
+    let t = tempfile::tempdir()?;
+    let src = t.path().join("src");
+    make_tree(&src)?;
+    let archive = t.path().join("a.tar.gz");
+    gnu_tar(&["-C", s(&src), "-cpzf", s(&archive), "."])?;
+    let dst = t.path().join("dst");
+    Haul::bare(&["tar", "pull", s(&archive), s(&dst)])?.ok()?;
+    same_trees(&src, &dst)?;
+    // zstd and plain tar are recognised too.
+    let zst = t.path().join("a.tar.zst");
+    gnu_tar(&["-C", s(&src), "--zstd", "-cpf", s(&zst), "."]).ok();
+    if zst.exists() {
+        let dst = t.path().join("dst-zstd");
+        Haul::bare(&["tar", "pull", s(&zst), s(&dst)])?.ok()?;
+        same_trees(&src, &dst)?;
+    }
+    Ok(())
+}
+
+/// Another thread appends to a file all through the push: the archive stays valid (GNU tar
+/// lists it), the warning names the file, the exit code is 1.
+fn growing_file() -> Result<()> {
+    let t = tempfile::tempdir()?;
+    let src = t.path().join("src");
+    fs_err::create_dir_all(&src)?;
+    let live = src.join("live.log");
+    fs_err::write(&live, vec![b'x'; 16 << 20])?;
+    fs_err::write(src.join("other"), b"still here")?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let appender = {
+        let stop = Arc::clone(&stop);
+        let live = live.clone();
+        std::thread::spawn(move || -> Result<()> {
+            let mut f = fs_err::OpenOptions::new().append(true).open(&live)?;
+            while !stop.load(Ordering::Relaxed) {
+                f.write_all(b"appended line while haul reads\n")?;
+            }
+            Ok(())
+        })
+    };
+    let archive = t.path().join("live.tar.gz");
+    let result = Haul::bare(&["tar", "push", s(&src), s(&archive)])?.fails_with(1);
+    stop.store(true, Ordering::Relaxed);
+    appender
+        .join()
+        .map_err(|_| anyhow::anyhow!("appender panicked"))??;
+    let stderr = result?;
+    ensure!(
+        stderr.contains("live.log: file changed as we read it"),
+        "no warning: {stderr}"
+    );
+    let dst = t.path().join("dst");
+    fs_err::create_dir_all(&dst)?;
+    gnu_tar(&["-xzf", s(&archive), "-C", s(&dst)])?;
+    let got = fs_err::metadata(dst.join("live.log"))?.len();
+    ensure!(got >= 16 << 20, "archived live.log has {got} bytes");
+    ensure!(fs_err::read(dst.join("other"))? == b"still here");
+    Ok(())
+}
+
+/// An archive with a `..` entry, made by GNU tar itself: refused, the rule named, exit 2,
+/// nothing written beside the target directory.
+fn refuses_parent_dir() -> Result<()> {
+    let t = tempfile::tempdir()?;
+    let work = t.path().join("work");
+    fs_err::create_dir_all(work.join("inner"))?;
+    fs_err::write(work.join("evil"), b"x")?;
+    let archive = t.path().join("evil.tar");
+    // With -P (--absolute-names) GNU tar keeps `inner/../evil` as it is.
+    gnu_tar(&["-C", s(&work), "-P", "-cf", s(&archive), "inner/../evil"])?;
+    let dst = t.path().join("sandbox/dst");
+    let err = Haul::bare(&["tar", "pull", s(&archive), s(&dst)])?.fails_with(2)?;
+    ensure!(err.contains("parent-dir"), "rule not named: {err}");
+    ensure!(!t.path().join("sandbox/evil").exists(), "wrote outside");
+    Ok(())
+}
+
+fn push_pull_round_trip(gw: &Gateway) -> Result<()> {
+    let t = tempfile::tempdir()?;
+    let src = t.path().join("src");
+    make_tree(&src)?;
+    // Enough incompressible data for several 5 MiB parts of a streamed multipart upload.
+    let mut noise = vec![0u8; 12 << 20];
+    let mut x = 0x2545_f491_4f6c_dd1d_u64;
+    for b in &mut noise {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    fs_err::write(src.join("logs/noise.bin"), &noise)?;
+    let f = std::fs::File::options()
+        .read(true)
+        .open(src.join("logs/noise.bin"))?;
+    f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_500_000_000))?;
+    let f = std::fs::File::options().read(true).open(src.join("logs"))?;
+    f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_500_000_000))?;
+    let b = unique_bucket("tar");
+    Haul::new(gw, &["mb", &format!("s3://{b}")])?.ok()?;
+    let url = format!("s3://{b}/store/store.tar.gz");
+    Haul::new(gw, &["tar", "push", "--part-size", "5MiB", s(&src), &url])?.ok()?;
+    let dst = t.path().join("dst");
+    Haul::new(gw, &["tar", "pull", &url, s(&dst)])?.ok()?;
+    same_trees(&src, &dst)?;
+    Haul::new(gw, &["rb", "--force", &format!("s3://{b}")])?.ok()?;
+    Ok(())
+}
