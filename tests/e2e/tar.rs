@@ -79,7 +79,24 @@ fn make_tree(root: &Path) -> Result<()> {
         root.join("empty/nested-empty"),
         std::fs::Permissions::from_mode(0o700),
     )?;
+    if is_root() {
+        // Owners other than the runner's, restored only with --same-owner (the root default).
+        std::os::unix::fs::chown(root.join("secret"), Some(1234), Some(5678))?;
+        std::os::unix::fs::lchown(root.join("current.log"), Some(4321), Some(8765))?;
+        std::os::unix::fs::chown(root.join("empty"), Some(1001), Some(1002))?;
+    } else {
+        eprintln!("tar: ownership checks skipped: needs root");
+    }
     Ok(())
+}
+
+fn is_root() -> bool {
+    fs_err::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find(|l| l.starts_with("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(2))
+            == Some("0")
+    })
 }
 
 fn collect(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
@@ -180,7 +197,22 @@ fn haul_to_gnu() -> Result<()> {
     let dst = t.path().join("dst");
     fs_err::create_dir_all(&dst)?;
     gnu_tar(&["-xzpf", s(&archive), "--same-owner", "-C", s(&dst)])?;
-    same_trees(&src, &dst)
+    same_trees(&src, &dst)?;
+    // To stdout, and zstd.
+    for (compress, flag) in [("gzip", "-xzpf"), ("zstd", "--zstd")] {
+        let bytes = Haul::bare(&["tar", "push", "--compress", compress, s(&src), "-"])?.ok()?;
+        let file = t.path().join(format!("stdout.{compress}"));
+        fs_err::write(&file, bytes)?;
+        let dst = t.path().join(format!("dst-{compress}"));
+        fs_err::create_dir_all(&dst)?;
+        if compress == "gzip" {
+            gnu_tar(&[flag, s(&file), "--same-owner", "-C", s(&dst)])?;
+        } else {
+            gnu_tar(&[flag, "-xpf", s(&file), "--same-owner", "-C", s(&dst)])?;
+        }
+        same_trees(&src, &dst)?;
+    }
+    Ok(())
 }
 
 fn gnu_to_haul() -> Result<()> {
@@ -191,6 +223,12 @@ fn gnu_to_haul() -> Result<()> {
     gnu_tar(&["-C", s(&src), "-cpzf", s(&archive), "."])?;
     let dst = t.path().join("dst");
     Haul::bare(&["tar", "pull", s(&archive), s(&dst)])?.ok()?;
+    same_trees(&src, &dst)?;
+    // From stdin.
+    let dst = t.path().join("dst-stdin");
+    Haul::bare(&["tar", "pull", "-", s(&dst)])?
+        .stdin(fs_err::read(&archive)?)
+        .ok()?;
     same_trees(&src, &dst)?;
     // zstd and plain tar are recognised too.
     let zst = t.path().join("a.tar.zst");

@@ -2,7 +2,9 @@
 //! the hashing, the format and the diff; this prints).
 
 use anyhow::{Result, anyhow};
-use engine::manifest::{Change, DiffSummary, Entry, HashMode, Reader, RemoteSource, TreeOptions};
+use engine::manifest::{
+    Change, DiffSummary, Entry, HashMode, ManifestError, Reader, RemoteSource, TreeOptions,
+};
 use serde_json::json;
 
 use super::{Location, client, parse_location};
@@ -28,7 +30,9 @@ pub(crate) async fn run(g: &GlobalArgs, m: ManifestCommand) -> Result<()> {
                 }
                 Target::Remote(mut src) => {
                     src.trust_metadata = trust_metadata;
-                    engine::manifest::build_remote(src, output.clone()).await?
+                    engine::manifest::build_remote(src, output.clone())
+                        .await
+                        .map_err(lift)?
                 }
             };
             let mut out = Out::new(g.json);
@@ -87,11 +91,20 @@ pub(crate) async fn run(g: &GlobalArgs, m: ManifestCommand) -> Result<()> {
                         print_change(&mut out, true, c);
                         let _ = out.flush();
                     })
-                    .await?
+                    .await
+                    .map_err(lift)?
                 }
             };
             verdict("verify", summary, true)
         }
+    }
+}
+
+/// A gateway error keeps its own kind (exit codes 3, 4, 5); other manifest errors exit 1.
+fn lift(e: ManifestError) -> anyhow::Error {
+    match e {
+        ManifestError::Remote(e) => anyhow::Error::from(*e),
+        other => other.into(),
     }
 }
 

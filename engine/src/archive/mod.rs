@@ -210,9 +210,20 @@ pub async fn push(
     let pack_result = pack_task
         .await
         .map_err(|e| Error::from(ArchiveError::Thread(e.to_string())))?;
-    // The packer's error says why the stream broke; report it before the upload's.
-    let report = pack_result?;
-    Ok((report, uploaded?))
+    match (uploaded, pack_result) {
+        // The upload failed and the packer then found the pipe closed: the upload's error
+        // is the cause.
+        (Err(e), Err(ArchiveError::Io { source, .. }))
+            if source.kind() == io::ErrorKind::BrokenPipe =>
+        {
+            Err(e)
+        }
+        // Otherwise the packer's error says why the stream broke (the upload, which then saw
+        // the stream stop early, was aborted).
+        (_, Err(e)) => Err(e.into()),
+        (Err(e), Ok(_)) => Err(e),
+        (Ok(bytes), Ok(report)) => Ok((report, bytes)),
+    }
 }
 
 /// `haul tar push DIR FILE|-`: packs `root` into `out` on a blocking thread.

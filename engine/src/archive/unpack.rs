@@ -505,6 +505,7 @@ fn mtime(secs: u64) -> SystemTime {
 mod tests {
     //! Crafted malicious archives, one per rule, each checked to leave nothing outside.
     use super::*;
+    use std::os::unix::fs::MetadataExt;
     use tar::{Builder, Header};
 
     /// A header whose name is written raw (the tar crate's `set_path` refuses `..`).
@@ -657,7 +658,6 @@ mod tests {
         ]);
         let (sandbox, r) = extract(&a, UnpackOptions::default());
         r.unwrap();
-        use std::os::unix::fs::MetadataExt;
         let f = fs_err::metadata(sandbox.path().join("dir/f")).unwrap();
         let h = fs_err::metadata(sandbox.path().join("dir/h")).unwrap();
         assert_eq!(f.ino(), h.ino());
@@ -725,7 +725,6 @@ mod tests {
 
     #[test]
     fn pack_then_unpack_gives_the_same_tree() {
-        use std::os::unix::fs::MetadataExt;
         let src = tempfile::tempdir().unwrap();
         let s = src.path();
         let long = "d".repeat(60) + "/" + &"f".repeat(120);

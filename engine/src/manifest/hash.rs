@@ -10,7 +10,7 @@
 
 use std::collections::VecDeque;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc;
 use std::time::UNIX_EPOCH;
 
@@ -119,7 +119,7 @@ fn mtime_ns(t: std::time::SystemTime) -> i64 {
 /// Hashes one walked file and checks it did not change meanwhile.
 fn hash_entry(local: &LocalEntry, mode: HashMode) -> Result<Entry, ManifestError> {
     let hash = hash_file_with(&local.path, mode)?;
-    let after = fs_err::symlink_metadata(&local.path).map_err(io_err(&local.path))?;
+    let after = fs_err::metadata(&local.path).map_err(io_err(&local.path))?;
     let mtime_after = after.modified().map_err(io_err(&local.path))?;
     if after.len() != local.size || mtime_after != local.mtime {
         return Err(ManifestError::Changed {
@@ -210,15 +210,6 @@ impl Iterator for TreeHash {
             rx.recv()
                 .unwrap_or(Err(ManifestError::Worker("hash thread"))),
         )
-    }
-}
-
-/// The path a [`ManifestError`] from hashing names, for reports.
-#[must_use]
-pub fn error_path(e: &ManifestError) -> Option<PathBuf> {
-    match e {
-        ManifestError::Io { path, .. } | ManifestError::Changed { path } => Some(path.clone()),
-        _ => None,
     }
 }
 

@@ -4,9 +4,9 @@
 //! - [`hash`] holds [`hash_file`] (small files read, large files memory-mapped and hashed on rayon)
 //!   and [`hash_tree`], a parallel hash over [`crate::local::walk`] that yields entries in
 //!   key order within a bounded window;
-//! - [`format`] holds [`Writer`] and [`Reader`], both in constant memory; the reader names a
+//! - [`format`](mod@format) holds [`Writer`] and [`Reader`], both in constant memory; the reader names a
 //!   damaged, truncated or foreign file in a [`ManifestError`];
-//! - [`diff`] holds [`diff()`], a streaming merge-join of two key-ordered entry streams;
+//! - [`diff`](mod@diff) holds [`diff()`], a streaming merge-join of two key-ordered entry streams;
 //! - [`remote`] holds entries of a bucket, objects streamed through [`crate::client::Client`] and
 //!   hashed on blocking threads;
 //! - [`ops`] holds the jobs the CLI runs (build, verify, diff of two files).

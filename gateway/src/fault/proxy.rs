@@ -147,16 +147,20 @@ async fn handle(
     let in_flight = InFlight::enter(&counters);
     let epoch = shared.epoch();
     let mode = &epoch.mode;
-    let dice = Dice::new(mode.seed, epoch.next_seq.fetch_add(1, Ordering::Relaxed));
+    let seq = epoch.next_seq.fetch_add(1, Ordering::Relaxed);
+    let dice = Dice::new(mode.seed, seq);
     // Unique over the proxy's life, whatever the mode and seed.
     let request_id = format!("{:016X}", Dice::new(0, nth).roll(Roll::RequestId));
     let declared_len = content_length(req.headers());
+    // The path only: a presigned query string carries a signature.
+    tracing::debug!(seq, method = %req.method(), path = req.uri().path(), "request");
 
     // 1. The body limit, judged on the declared length alone.
     if let (Some(max), Some(len)) = (mode.max_body, declared_len)
         && len > max
     {
         bump(&counters.too_large);
+        tracing::debug!(seq, len, max, "fault: 413 EntityTooLarge");
         faults.linger();
         drop(req);
         return Ok(S3ErrorReply {
@@ -175,6 +179,7 @@ async fn handle(
     // 2. The concurrency limit.
     let Some(admitted) = Admitted::try_enter(&counters, mode.max_concurrent) else {
         bump(&counters.slow_downs);
+        tracing::debug!(seq, "fault: 503 SlowDown");
         discard(req.into_body());
         return Ok(S3ErrorReply {
             status: StatusCode::SERVICE_UNAVAILABLE,
@@ -190,6 +195,7 @@ async fn handle(
     // 3. Random internal errors.
     if dice.chance(Roll::Error, mode.error_rate) {
         bump(&counters.internal_errors);
+        tracing::debug!(seq, "fault: 500 InternalError");
         discard(req.into_body());
         return Ok(S3ErrorReply {
             status: StatusCode::INTERNAL_SERVER_ERROR,
@@ -211,6 +217,7 @@ async fn handle(
             Some(_) => 0,
             None => 1,
         };
+        tracing::debug!(seq, cut, "fault: reset after part of the request body");
         read_some(req.into_body(), cut).await;
         faults.reset();
         bump(&counters.resets);
@@ -255,18 +262,21 @@ async fn handle(
     // 4. (continued) and 5.: the answer is broken on its way out.
     let cut = if reset {
         if !has_body {
+            tracing::debug!(seq, "fault: reset instead of the answer");
             faults.reset();
             bump(&counters.resets);
             return Err(FaultError::Injected(
                 "connection reset instead of the answer",
             ));
         }
+        tracing::debug!(seq, "fault: reset part-way through the answer's body");
         Some(Cut::new(
             CutKind::Reset,
             cut_at(Roll::ResetCut),
             Arc::clone(&faults),
         ))
     } else if truncate && has_body {
+        tracing::debug!(seq, "fault: answer's body truncated");
         Some(Cut::new(
             CutKind::Truncate,
             cut_at(Roll::TruncateCut),
