@@ -175,7 +175,7 @@ pub(crate) enum TarCommand {
 /// Compression of a pushed archive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum CompressArg {
-    /// gzip (single-threaded), what `tar -xzf` reads.
+    /// gzip on every core (independent 1 MiB members of one stream), what `tar -xzf` reads.
     Gzip,
     /// zstd (single-threaded), what `tar --zstd -xf` reads.
     Zstd,
@@ -455,9 +455,11 @@ pub(crate) enum GatewayCommand {
         after_help = "Examples:\n  HAUL_GATEWAY_SECRET_KEY=devsecret haul gateway serve --root /tmp/s3 --access-key dev\n  haul gateway serve --root /tmp/s3 --tls-cert cert.pem --tls-key key.pem"
     )]
     Serve(GatewayServeArgs),
-    /// Run a fault-injecting S3 proxy in front of a gateway until interrupted; prints
-    /// `endpoint=URL` and `control=URL` first. Faults are switched at run time with
-    /// `PUT CONTROL/__fault/mode` (JSON) and counted at `GET CONTROL/__fault/stats`.
+    /// Put a fault-injecting proxy in front of a gateway until interrupted; prints
+    /// `endpoint=URL` and `control=URL` first.
+    ///
+    /// Requests are forwarded unchanged (signatures stay valid); faults are switched at run
+    /// time with `PUT CONTROL/__fault/mode` (JSON) and counted at `GET CONTROL/__fault/stats`.
     #[command(
         after_help = "Examples:\n  haul gateway fault-proxy --upstream http://127.0.0.1:7480\n  haul gateway fault-proxy --upstream http://127.0.0.1:7480 --mode '{\"max_concurrent\": 4}'\n  curl -X PUT -d '{\"error_rate\": 0.1, \"seed\": 7}' http://127.0.0.1:PORT/__fault/mode\n\nMode fields (all optional, all combinable): max_concurrent (503 SlowDown above N requests in flight), error_rate (500 InternalError), reset_rate (connection reset mid-request or mid-response), truncate_rate (response body cut short of its Content-Length), first_byte_delay_ms, max_body (413 EntityTooLarge above this Content-Length), seed."
     )]

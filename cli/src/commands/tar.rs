@@ -74,7 +74,14 @@ async fn push(g: &GlobalArgs, a: &TarPushArgs) -> Result<()> {
             archive::push(&client, &a.dir, bucket, &key, compression, &opts, &budget).await?
         }
         Location::Local(path) => {
-            let file = fs_err::File::create(path)?;
+            let file = tokio::fs::File::create(path)
+                .await
+                .map_err(|source| Error::Local {
+                    path: path.clone(),
+                    source,
+                })?
+                .into_std()
+                .await;
             let out = std::io::BufWriter::new(file);
             (archive::pack_to(&a.dir, out, compression).await?, 0)
         }
@@ -150,7 +157,14 @@ async fn pull(g: &GlobalArgs, a: &TarPullArgs) -> Result<()> {
             archive::pull(&client, &bucket, &key, &a.dir, opts).await?
         }
         Location::Local(path) => {
-            let file = fs_err::File::open(&path)?;
+            let file = tokio::fs::File::open(&path)
+                .await
+                .map_err(|source| Error::Local {
+                    path: path.clone(),
+                    source,
+                })?
+                .into_std()
+                .await;
             archive::unpack_from(file, &a.dir, opts).await?
         }
         Location::Stdio => archive::unpack_from(std::io::stdin(), &a.dir, opts).await?,

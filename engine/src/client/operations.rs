@@ -710,7 +710,7 @@ impl<'a> ListPager<'a> {
     ///
     /// # Errors
     /// As [`Client::list_objects_page`]; an integrity error when the gateway repeats a cursor
-    /// or the listing exceeds [`MAX_LIST_PAGES`].
+    /// or the listing exceeds ten million pages.
     pub async fn next_page(&mut self) -> Result<Option<ListPage>, Error> {
         let Some(cursor) = self.cursor.take() else {
             return Ok(None);

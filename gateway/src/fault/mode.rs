@@ -227,4 +227,49 @@ mod tests {
         assert!((0..1000).all(|seq| Dice::new(3, seq).below(Roll::ResetCut, 10) < 10));
         assert_eq!(d.below(Roll::ResetCut, 0), 0);
     }
+
+    /// The first `n` requests' fault under `mode`, as the proxy decides it: `E` 500, `R`
+    /// reset, `T` truncation (where the answer has a body), `.` none.
+    fn pattern(mode: &str, n: u64) -> String {
+        let mode: FaultMode = mode.parse().unwrap();
+        (0..n)
+            .map(|seq| {
+                let dice = Dice::new(mode.seed, seq);
+                if dice.chance(Roll::Error, mode.error_rate) {
+                    'E'
+                } else if dice.chance(Roll::Reset, mode.reset_rate) {
+                    'R'
+                } else if dice.chance(Roll::Truncate, mode.truncate_rate) {
+                    'T'
+                } else {
+                    '.'
+                }
+            })
+            .collect()
+    }
+
+    /// The end-to-end suite (`tests/e2e/faults.rs`) aims faults at the n-th request with these
+    /// seeds; if the dice change, pick new seeds there.
+    #[test]
+    fn seeds_of_the_end_to_end_suite() {
+        assert_eq!(
+            pattern(r#"{"error_rate": 0.05, "seed": 8}"#, 16),
+            ".E.............."
+        );
+        assert_eq!(
+            pattern(r#"{"reset_rate": 0.05, "seed": 9}"#, 16),
+            ".R.............."
+        );
+        assert_eq!(
+            pattern(r#"{"truncate_rate": 0.05, "seed": 54}"#, 16),
+            ".....T.........."
+        );
+        assert_eq!(
+            pattern(r#"{"truncate_rate": 0.05, "seed": 89}"#, 40),
+            format!("T{}", ".".repeat(39))
+        );
+        let download =
+            r#"{"error_rate": 0.2, "reset_rate": 0.2, "truncate_rate": 0.2, "seed": 36}"#;
+        assert_eq!(&pattern(download, 12), ".RT.ETR.T.EE");
+    }
 }

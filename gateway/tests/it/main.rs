@@ -6,6 +6,7 @@
 
 mod client;
 mod copy;
+mod fault;
 mod multipart;
 mod objects;
 mod server;
