@@ -37,18 +37,6 @@ struct FaultCase {
     ignore: Option<&'static str>,
 }
 
-/// Ignore reason: the retry budget (500 tokens, 5 per retry) is spent within a second by the
-/// `503 SlowDown`s, after which every throttled request fails its object.
-const NEEDS_THROTTLE_RETRIES: &str = "engine: 503 SlowDown spends the retry budget; once it is \
-     empty every throttled request fails its object (issue 4 items 1-2)";
-/// Ignore reason: a 500 (or reset) on CreateMultipartUpload fails the object at once.
-const NEEDS_CREATE_RETRY: &str = "engine: CreateMultipartUpload is not retried after a 500 \
-     (classify: 5xx on a non-idempotent request fails)";
-/// Ignore reason: the body of a 2xx answer is read after `Client::execute` returned, outside
-/// its retry loop.
-const NEEDS_BODY_RETRY: &str = "engine: a 2xx answer whose XML body breaks off (reset or \
-     truncated: ListObjectsV2, CreateMultipartUpload, CompleteMultipartUpload) is not retried";
-
 const ALL: &[FaultCase] = &[
     FaultCase {
         name: "issue_4_faults_none_round_trip",
@@ -84,55 +72,55 @@ const ALL: &[FaultCase] = &[
         name: "issue_4_faults_max_concurrent_4",
         run: max_concurrent,
         only: Some("s3s"),
-        ignore: Some(NEEDS_THROTTLE_RETRIES),
+        ignore: None,
     },
     FaultCase {
         name: "issue_4_faults_error_rate",
         run: error_rate,
         only: Some("s3s"),
-        ignore: Some(NEEDS_CREATE_RETRY),
+        ignore: None,
     },
     FaultCase {
         name: "issue_4_faults_reset_rate",
         run: reset_rate,
         only: Some("s3s"),
-        ignore: Some(NEEDS_BODY_RETRY),
+        ignore: None,
     },
     FaultCase {
         name: "issue_4_faults_truncate_rate",
         run: truncate_rate,
         only: Some("s3s"),
-        ignore: Some(NEEDS_BODY_RETRY),
+        ignore: None,
     },
     FaultCase {
         name: "issue_4_faults_combined_switched_mid_run",
         run: combined_switched_mid_run,
         only: Some("s3s"),
-        ignore: Some(NEEDS_BODY_RETRY),
+        ignore: None,
     },
     FaultCase {
         name: "issue_4_faults_create_multipart_upload_500",
         run: create_multipart_upload_500,
         only: Some("s3s"),
-        ignore: Some(NEEDS_CREATE_RETRY),
+        ignore: None,
     },
     FaultCase {
         name: "issue_4_faults_create_multipart_upload_answer_reset",
         run: create_multipart_upload_answer_reset,
         only: Some("s3s"),
-        ignore: Some(NEEDS_BODY_RETRY),
+        ignore: None,
     },
     FaultCase {
         name: "issue_4_faults_complete_multipart_upload_answer_truncated",
         run: complete_multipart_upload_answer_truncated,
         only: Some("s3s"),
-        ignore: Some(NEEDS_BODY_RETRY),
+        ignore: None,
     },
     FaultCase {
         name: "issue_4_faults_list_objects_answer_truncated",
         run: list_objects_answer_truncated,
         only: Some("s3s"),
-        ignore: Some(NEEDS_BODY_RETRY),
+        ignore: None,
     },
 ];
 

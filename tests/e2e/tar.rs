@@ -26,6 +26,7 @@ pub(crate) const STANDALONE: &[Standalone] = &[
         "issue_6_tar_pull_refuses_parent_dir_entry",
         refuses_parent_dir,
     ),
+    ("issue_6_tar_pull_truncated_archive", truncated_archive),
 ];
 
 pub(crate) const ALL: &[Case] = &[Case {
@@ -296,6 +297,43 @@ fn refuses_parent_dir() -> Result<()> {
     let err = Haul::bare(&["tar", "pull", s(&archive), s(&dst)])?.fails_with(2)?;
     ensure!(err.contains("parent-dir"), "rule not named: {err}");
     ensure!(!t.path().join("sandbox/evil").exists(), "wrote outside");
+    Ok(())
+}
+
+/// A cut archive: exit 2, the entry named, and every file under a final name complete (no
+/// temporary file left).
+fn truncated_archive() -> Result<()> {
+    let t = tempfile::tempdir()?;
+    let src = t.path().join("src");
+    make_tree(&src)?;
+    let archive = t.path().join("a.tar.gz");
+    Haul::bare(&["tar", "push", s(&src), s(&archive)])?.ok()?;
+    let bytes = fs_err::read(&archive)?;
+    let cut = t.path().join("cut.tar.gz");
+    fs_err::write(&cut, &bytes[..bytes.len() / 2])?;
+    let dst = t.path().join("dst");
+    let err = Haul::bare(&["tar", "pull", s(&cut), s(&dst)])?.fails_with(2)?;
+    ensure!(
+        err.contains("corrupt or truncated archive at"),
+        "entry not named: {err}"
+    );
+    let mut got = Vec::new();
+    collect(&dst, &dst, &mut got)?;
+    for rel in got {
+        let (a, b) = (src.join(&rel), dst.join(&rel));
+        ensure!(
+            !rel.to_string_lossy().contains(".haul-tar."),
+            "temporary file left: {}",
+            rel.display()
+        );
+        if fs_err::symlink_metadata(&b)?.is_file() {
+            ensure!(
+                fs_err::read(&a)? == fs_err::read(&b)?,
+                "{} is half-written",
+                rel.display()
+            );
+        }
+    }
     Ok(())
 }
 

@@ -155,6 +155,33 @@ impl Payload {
     }
 }
 
+/// What a successful attempt gives: a response to stream, or a small answer already read.
+enum Answer {
+    Streaming(ClientResponse),
+    Read(http::HeaderMap, Bytes),
+}
+
+/// A transport failure as the retry policy sees it, and the error to report.
+fn transport_failure(
+    call: &Call,
+    source: crate::transport::TransportError,
+) -> (Failure, Error, Option<Duration>) {
+    let failure = match source.kind {
+        FailureKind::Connect => Failure::Connect,
+        FailureKind::Timeout(_) => Failure::Timeout,
+        FailureKind::Reset | FailureKind::Other => Failure::Reset,
+        FailureKind::Tls => Failure::Tls,
+        FailureKind::BodySource => Failure::BodySource,
+        FailureKind::TooLarge => Failure::ResponseTooLarge,
+    };
+    let error = Error::Transport {
+        operation: call.operation,
+        target: call.target.clone(),
+        source,
+    };
+    (failure, error, None)
+}
+
 /// The latency class of a request: object reads, object writes (by body size), the rest.
 fn request_class(operation: &str, payload: &Payload) -> RequestClass {
     let bytes = match payload {
@@ -247,13 +274,46 @@ impl Client {
             .clone()
     }
 
-    /// Sends one call, retrying as the policy says; returns the successful response.
+    /// Sends one call, retrying as the policy says; returns the successful response, whose
+    /// body the caller streams (object data).
     pub(crate) async fn execute(
         &self,
         call: &Call,
         build: impl Fn(&Endpoint) -> Result<http::Request<()>, s3::RequestError>,
         payload: Payload,
     ) -> Result<ClientResponse, Error> {
+        match self.attempt_loop(call, build, payload, false).await? {
+            Answer::Streaming(r) => Ok(r),
+            Answer::Read(_, _) => Err(Error::Integrity {
+                what: "internal: a read answer where a stream was asked for".to_owned(),
+            }),
+        }
+    }
+
+    /// Sends one call whose answer is a small document (XML, at most 16 MiB) and reads it
+    /// inside the retry loop: a 200 whose body breaks off is retried like any other failure
+    /// (a listing cut mid-page, a CompleteMultipartUpload answer lost on the way).
+    pub(crate) async fn execute_read(
+        &self,
+        call: &Call,
+        build: impl Fn(&Endpoint) -> Result<http::Request<()>, s3::RequestError>,
+        payload: Payload,
+    ) -> Result<(http::HeaderMap, Bytes), Error> {
+        match self.attempt_loop(call, build, payload, true).await? {
+            Answer::Read(h, b) => Ok((h, b)),
+            Answer::Streaming(_) => Err(Error::Integrity {
+                what: "internal: a stream where a read answer was asked for".to_owned(),
+            }),
+        }
+    }
+
+    async fn attempt_loop(
+        &self,
+        call: &Call,
+        build: impl Fn(&Endpoint) -> Result<http::Request<()>, s3::RequestError>,
+        payload: Payload,
+        read_body: bool,
+    ) -> Result<Answer, Error> {
         let inner = &*self.inner;
         let hash = payload.hash();
         let mut attempt: u32 = 0;
@@ -289,19 +349,32 @@ impl Client {
                 .or_insert(0) += 1;
             tracing::debug!(op = call.operation, target = %call.target, attempt, "request");
             let (failure, error, retry_after) = match inner.transport.send(req).await {
+                Ok(resp) if resp.status.is_success() && read_body => {
+                    match resp.body.collect_limited(MAX_XML_BODY_BYTES).await {
+                        Ok(body) => {
+                            inner.budget.deposit();
+                            inner.limiter.on_success(
+                                request_class(call.operation, &payload),
+                                permit.elapsed(),
+                            );
+                            return Ok(Answer::Read(resp.headers, body));
+                        }
+                        Err(source) => transport_failure(call, source),
+                    }
+                }
                 Ok(resp) if resp.status.is_success() => {
                     inner.budget.deposit();
                     inner
                         .limiter
                         .on_success(request_class(call.operation, &payload), permit.elapsed());
-                    return Ok(ClientResponse {
+                    return Ok(Answer::Streaming(ClientResponse {
                         headers: resp.headers,
                         status: resp.status,
                         body: resp.body,
                         operation: call.operation,
                         target: call.target.clone(),
                         _permit: permit,
-                    });
+                    }));
                 }
                 Ok(resp) => {
                     let status = resp.status.as_u16();
@@ -333,32 +406,23 @@ impl Client {
                     };
                     (failure, error, retry_after)
                 }
-                Err(source) => {
-                    let failure = match source.kind {
-                        FailureKind::Connect => Failure::Connect,
-                        FailureKind::Timeout(_) => Failure::Timeout,
-                        FailureKind::Reset | FailureKind::Other => Failure::Reset,
-                        FailureKind::Tls => Failure::Tls,
-                        FailureKind::BodySource => Failure::BodySource,
-                        FailureKind::TooLarge => Failure::ResponseTooLarge,
-                    };
-                    let error = Error::Transport {
-                        operation: call.operation,
-                        target: call.target.clone(),
-                        source,
-                    };
-                    (failure, error, None)
-                }
+                Err(source) => transport_failure(call, source),
             };
+            let epoch = permit.epoch();
             drop(permit);
             let decision = congestion::classify(failure, call.idempotent);
             let Decision::Retry { congestion } = decision else {
                 return Err(error);
             };
             if congestion {
-                inner.limiter.on_throttle();
+                inner.limiter.on_throttle(epoch);
             }
-            if attempt >= inner.backoff.max_attempts || !inner.budget.try_spend() {
+            // The budget caps retries at a fraction of successes; when it is spent, a retry
+            // waits for successes to refill it (up to the backoff cap) rather than failing an
+            // object a shrinking limit would have carried through.
+            if attempt >= inner.backoff.max_attempts
+                || !inner.budget.spend_or_wait(inner.backoff.cap).await
+            {
                 tracing::warn!(attempt, "giving up: {error}");
                 return Err(error);
             }

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use http::StatusCode;
 
-use super::{Call, Client, ClientResponse, MAX_XML_BODY_BYTES, Payload};
+use super::{Call, Client, ClientResponse, Payload};
 use crate::error::{Error, Target};
 use crate::s3::{
     self, AbortMultipartUpload, BucketName, ByteRange, CompleteMultipartUpload, CompletedPart,
@@ -100,10 +100,9 @@ impl Client {
     /// S3, transport and parse errors.
     pub async fn list_buckets(&self) -> Result<Vec<BucketInfo>, Error> {
         let c = call("ListBuckets", Target::default(), ResourceKind::Unspecified);
-        let resp = self
-            .execute(&c, |ep| ListBuckets.request(ep), Payload::Empty)
+        let (_, body) = self
+            .execute_read(&c, |ep| ListBuckets.request(ep), Payload::Empty)
             .await?;
-        let body = resp.bytes(MAX_XML_BODY_BYTES).await?;
         let out = s3::parse_list_buckets(&body).map_err(parse_err(&c))?;
         Ok(out
             .buckets
@@ -187,9 +186,11 @@ impl Client {
                 max_keys: None,
                 encoding: ListEncoding::Url,
             };
-            match self.execute(&c, |ep| op.request(ep), Payload::Empty).await {
-                Ok(resp) => {
-                    let body = resp.bytes(MAX_XML_BODY_BYTES).await?;
+            match self
+                .execute_read(&c, |ep| op.request(ep), Payload::Empty)
+                .await
+            {
+                Ok((_, body)) => {
                     let page = s3::parse_list_objects_v2(&body).map_err(parse_err(&c))?;
                     if page.dialect == s3::ListDialect::V1 {
                         tracing::warn!(
@@ -235,10 +236,9 @@ impl Client {
             max_keys: None,
             encoding: ListEncoding::Url,
         };
-        let resp = self
-            .execute(&c, |ep| op.request(ep), Payload::Empty)
+        let (_, body) = self
+            .execute_read(&c, |ep| op.request(ep), Payload::Empty)
             .await?;
-        let body = resp.bytes(MAX_XML_BODY_BYTES).await?;
         let page = s3::parse_list_objects(&body).map_err(parse_err(&c))?;
         let next = page
             .resume_marker()
@@ -367,23 +367,23 @@ impl Client {
         key: &ObjectKey,
         opts: &PutOptions,
     ) -> Result<UploadId, Error> {
-        let mut c = call(
+        // Retried like the rest: a retry after a lost answer leaves an empty upload behind,
+        // which holds nothing and which `haul multipart abort` (or the gateway's lifecycle)
+        // removes; failing the object instead would be worse.
+        let c = call(
             "CreateMultipartUpload",
             object_target(bucket, key),
             ResourceKind::Object,
         );
-        // Not idempotent: a retry after a lost answer leaves an empty upload behind.
-        c.idempotent = false;
         let op = CreateMultipartUpload {
             bucket,
             key,
             content_type: opts.content_type.as_deref(),
             metadata: Some(&opts.metadata),
         };
-        let resp = self
-            .execute(&c, |ep| op.request(ep), Payload::Empty)
+        let (_, body) = self
+            .execute_read(&c, |ep| op.request(ep), Payload::Empty)
             .await?;
-        let body = resp.bytes(MAX_XML_BODY_BYTES).await?;
         s3::parse_create_multipart_upload(&body).map_err(parse_err(&c))
     }
 
@@ -491,10 +491,36 @@ impl Client {
         })?;
         let body = op.body();
         let hash = PayloadHash::for_body(&body);
-        let resp = self
-            .execute(&c, |ep| op.request(ep), Payload::Bytes(body, hash))
-            .await?;
-        let answer = resp.bytes(MAX_XML_BODY_BYTES).await?;
+        let answer = match self
+            .execute_read(&c, |ep| op.request(ep), Payload::Bytes(body, hash))
+            .await
+        {
+            Ok((_, answer)) => answer,
+            // The gateway may have completed the upload and lost its answer: a retry then
+            // meets `NoSuchUpload`. An object under the key with a multipart ETag of exactly
+            // these parts tells that it was (an older object would not match).
+            Err(Error::S3 { source, .. }) if source.code == s3::S3ErrorCode::NoSuchUpload => {
+                let completed = |m: &ObjectMeta| {
+                    m.etag.as_ref().and_then(ETag::multipart_part_count)
+                        == u32::try_from(parts.len()).ok()
+                };
+                return match self.head_object(bucket, key).await {
+                    Ok(meta) if completed(&meta) => {
+                        tracing::info!(
+                            key = key.as_str(),
+                            "the upload was completed before its answer was lost"
+                        );
+                        Ok(meta.etag)
+                    }
+                    _ => Err(Error::S3 {
+                        operation: c.operation,
+                        target: c.target.clone(),
+                        source,
+                    }),
+                };
+            }
+            Err(e) => return Err(e),
+        };
         s3::parse_complete_multipart_upload(&answer)
             .map(|done| done.etag)
             .map_err(response_err(&c))
@@ -524,10 +550,9 @@ impl Client {
                 upload_id_marker: markers.as_ref().and_then(|m| m.1.as_deref()),
                 max_uploads: None,
             };
-            let resp = self
-                .execute(&c, |ep| op.request(ep), Payload::Empty)
+            let (_, body) = self
+                .execute_read(&c, |ep| op.request(ep), Payload::Empty)
                 .await?;
-            let body = resp.bytes(MAX_XML_BODY_BYTES).await?;
             let page = s3::parse_list_multipart_uploads(&body).map_err(parse_err(&c))?;
             out.extend(page.uploads);
             if !page.is_truncated {
@@ -576,10 +601,9 @@ impl Client {
         })?;
         let body = op.body();
         let hash = PayloadHash::for_body(&body);
-        let resp = self
-            .execute(&c, |ep| op.request(ep), Payload::Bytes(body, hash))
+        let (_, answer) = self
+            .execute_read(&c, |ep| op.request(ep), Payload::Bytes(body, hash))
             .await?;
-        let answer = resp.bytes(MAX_XML_BODY_BYTES).await?;
         let out = s3::parse_delete_objects(&answer).map_err(parse_err(&c))?;
         Ok(out.failed)
     }
@@ -611,10 +635,9 @@ impl Client {
             metadata: s3::MetadataDirective::Copy,
             source_if_match: source_etag,
         };
-        let resp = self
-            .execute(&c, |ep| op.request(ep), Payload::Empty)
+        let (_, answer) = self
+            .execute_read(&c, |ep| op.request(ep), Payload::Empty)
             .await?;
-        let answer = resp.bytes(MAX_XML_BODY_BYTES).await?;
         s3::parse_copy_object(&answer)
             .map(|_| ())
             .map_err(response_err(&c))
@@ -646,10 +669,9 @@ impl Client {
                 part_number_marker: marker,
                 max_parts: None,
             };
-            let resp = self
-                .execute(&c, |ep| op.request(ep), Payload::Empty)
+            let (_, body) = self
+                .execute_read(&c, |ep| op.request(ep), Payload::Empty)
                 .await?;
-            let body = resp.bytes(MAX_XML_BODY_BYTES).await?;
             let page = s3::parse_list_parts(&body).map_err(parse_err(&c))?;
             out.extend(page.parts);
             if !page.is_truncated {

@@ -106,6 +106,8 @@ pub struct Controller {
     last_decrease: Option<Instant>,
     throttles: u64,
     latency_decreases: u64,
+    /// Counts decreases; a request remembers the epoch it was sent in.
+    epoch: u64,
 }
 
 impl Controller {
@@ -130,6 +132,7 @@ impl Controller {
             last_decrease: None,
             throttles: 0,
             latency_decreases: 0,
+            epoch: 0,
         }
     }
 
@@ -185,6 +188,25 @@ impl Controller {
         self.decrease(self.cfg.throttle_factor, now);
     }
 
+    /// The decrease epoch: it moves on every decrease. A request records it when sent.
+    #[must_use]
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// A request sent in `sent_epoch` was throttled. As TCP reacts to losses once per window,
+    /// only a request sent after the last decrease can cause another one (the cooldown does
+    /// not apply: a request sent at the reduced limit and still throttled is fresh evidence);
+    /// throttles of requests that were already in flight are counted and otherwise ignored.
+    pub fn on_throttle_sent_in(&mut self, sent_epoch: u64, now: Instant) {
+        self.throttles += 1;
+        if sent_epoch < self.epoch {
+            return;
+        }
+        self.last_decrease = None;
+        self.decrease(self.cfg.throttle_factor, now);
+    }
+
     /// Multiplies the limit by `factor` unless a decrease happened within the cooldown.
     fn decrease(&mut self, factor: f64, now: Instant) -> bool {
         if self
@@ -195,6 +217,7 @@ impl Controller {
         }
         self.slow_start = false;
         self.last_decrease = Some(now);
+        self.epoch += 1;
         #[allow(clippy::cast_precision_loss, reason = "limits are small integers")]
         let floor = self.cfg.floor as f64;
         self.limit = (self.limit * factor).max(floor);
@@ -231,6 +254,24 @@ mod tests {
         }
         assert_eq!(c.limit(), grown / 2);
         assert_eq!(c.throttles(), 20);
+    }
+
+    #[test]
+    fn reacts_once_per_window_of_requests() {
+        let mut c = Controller::new(ControllerConfig::with_ceiling(64));
+        let t0 = Instant::now();
+        let old = c.epoch();
+        c.on_throttle_sent_in(old, t0);
+        assert_eq!(c.limit(), 8);
+        // Requests that were in flight before the decrease do not decrease again...
+        for _ in 0..10 {
+            c.on_throttle_sent_in(old, t0);
+        }
+        assert_eq!(c.limit(), 8);
+        // ...but one sent at the new limit does, at once.
+        c.on_throttle_sent_in(c.epoch(), t0);
+        assert_eq!(c.limit(), 4);
+        assert_eq!(c.throttles(), 12);
     }
 
     #[test]

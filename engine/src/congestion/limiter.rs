@@ -34,6 +34,7 @@ struct State {
 pub struct Permit {
     shared: Arc<Shared>,
     started: Instant,
+    epoch: u64,
 }
 
 impl Permit {
@@ -41,6 +42,12 @@ impl Permit {
     #[must_use]
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
+    }
+
+    /// The controller's decrease epoch when the permit was granted.
+    #[must_use]
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 }
 
@@ -115,6 +122,7 @@ impl Limiter {
                     return Permit {
                         shared: self.shared.clone(),
                         started: Instant::now(),
+                        epoch: st.controller.epoch(),
                     };
                 }
             }
@@ -135,9 +143,12 @@ impl Limiter {
         }
     }
 
-    /// The gateway signalled overload (503, 429, 5xx, timeout, reset).
-    pub fn on_throttle(&self) {
-        self.state().controller.on_throttle(Instant::now());
+    /// A request sent in `epoch` (see [`Permit::epoch`]) met an overload signal (503, 429,
+    /// 5xx, timeout, reset).
+    pub fn on_throttle(&self, epoch: u64) {
+        self.state()
+            .controller
+            .on_throttle_sent_in(epoch, Instant::now());
     }
 
     /// Records a retry.

@@ -77,8 +77,10 @@ pub enum Decision {
 /// | timeout, reset                            | retry, congestion      | fail           |
 /// | TLS, body source, response too large      | fail                   | fail           |
 ///
-/// S3 requests haul sends are idempotent except `CreateMultipartUpload` (a retry may leave an
-/// extra, empty upload behind: harmless, and `haul multipart abort` lists it).
+/// Every S3 request haul sends is treated as idempotent: a retried `CreateMultipartUpload`
+/// may leave an extra, empty upload behind (harmless; `haul multipart ls|abort` shows and
+/// removes it), and a `CompleteMultipartUpload` retried after the gateway finished answers
+/// `NoSuchUpload`, which the client resolves by looking at the object.
 #[must_use]
 pub fn classify(failure: Failure, idempotent: bool) -> Decision {
     match failure {
@@ -176,6 +178,7 @@ impl Backoff {
 pub struct RetryBudget {
     tokens: Mutex<u32>,
     capacity: u32,
+    refilled: tokio::sync::Notify,
 }
 
 impl RetryBudget {
@@ -192,6 +195,7 @@ impl RetryBudget {
         Self {
             tokens: Mutex::new(capacity),
             capacity,
+            refilled: tokio::sync::Notify::new(),
         }
     }
 
@@ -208,8 +212,28 @@ impl RetryBudget {
 
     /// Records a success.
     pub fn deposit(&self) {
-        let mut t = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
-        *t = (*t + Self::SUCCESS_DEPOSIT).min(self.capacity);
+        {
+            let mut t = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
+            *t = (*t + Self::SUCCESS_DEPOSIT).min(self.capacity);
+        }
+        self.refilled.notify_waiters();
+    }
+
+    /// Takes the cost of one retry, waiting up to `max_wait` for successes to refill an empty
+    /// budget; `false` when none came. Retries so proceed no faster than successes allow.
+    pub async fn spend_or_wait(&self, max_wait: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + max_wait;
+        loop {
+            let refilled = self.refilled.notified();
+            tokio::pin!(refilled);
+            refilled.as_mut().enable();
+            if self.try_spend() {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, refilled).await.is_err() {
+                return self.try_spend();
+            }
+        }
     }
 
     /// Tokens left.
