@@ -142,7 +142,7 @@ pub(crate) const ALL: &[Case] = &[
 ];
 
 /// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
-fn data(len: usize, seed: u64) -> Vec<u8> {
+pub(crate) fn data(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
     let mut v = Vec::with_capacity(len);
     while v.len() < len {

@@ -22,6 +22,7 @@ use anyhow::{Context, Result, bail, ensure};
 use libtest_mimic::{Completion, Failed, Trial};
 use serde_json::Value;
 
+use crate::cases::data;
 use crate::gateway::Gateway;
 use crate::haul::{self, Haul, unique_bucket};
 
@@ -268,20 +269,6 @@ fn control_request(base: &str, method: &str, path: &str, body: &str) -> Result<S
 }
 
 // ---- data and round trips ----
-
-/// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
-fn data(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut v = Vec::with_capacity(len + 8);
-    while v.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.extend_from_slice(&x.to_le_bytes());
-    }
-    v.truncate(len);
-    v
-}
 
 /// Writes files of `sizes` under `root` (`f00`, `dir/f01`, …); returns their relative paths.
 fn make_files(root: &Path, sizes: &[usize], stem: &str) -> Result<Vec<String>> {
