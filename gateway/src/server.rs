@@ -96,7 +96,7 @@ pub(crate) async fn accept_loop(
     loop {
         tokio::select! {
             () = stopped(&mut stop) => break,
-            Some(done) = connections.join_next(), if !connections.is_empty() => log_connection_task(done),
+            Some(done) = connections.join_next(), if !connections.is_empty() => log_connection_task(done, "gateway"),
             permit = Arc::clone(&slots).acquire_owned() => {
                 let Ok(permit) = permit else { break }; // the semaphore is never closed
                 let (stream, peer) = tokio::select! {
@@ -127,16 +127,23 @@ pub(crate) async fn accept_loop(
 
     drop(listener);
     // Every connection task watches `stop` too, so each is already finishing its request.
+    drain_connections(connections, "gateway").await;
+}
+
+/// Waits up to [`crate::SHUTDOWN_GRACE`] for the connection tasks of a stopping server (the
+/// gateway or the fault proxy, named by `server`) to finish, then closes the rest.
+pub(crate) async fn drain_connections(mut connections: JoinSet<()>, server: &'static str) {
     let drained = tokio::time::timeout(crate::SHUTDOWN_GRACE, async {
         while let Some(done) = connections.join_next().await {
-            log_connection_task(done);
+            log_connection_task(done, server);
         }
     })
     .await;
     if drained.is_err() {
         tracing::debug!(
             remaining = connections.len(),
-            "gateway shutdown grace period over, closing connections"
+            server,
+            "shutdown grace period over, closing connections"
         );
         connections.shutdown().await;
     }
@@ -149,11 +156,12 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stop| *stop).await;
 }
 
-fn log_connection_task(done: Result<(), tokio::task::JoinError>) {
+/// Logs a connection task of `server` that panicked (a finished or cancelled one is normal).
+pub(crate) fn log_connection_task(done: Result<(), tokio::task::JoinError>, server: &'static str) {
     if let Err(err) = done
         && err.is_panic()
     {
-        tracing::error!(error = %err, "gateway connection task panicked");
+        tracing::error!(error = %err, server, "connection task panicked");
     }
 }
 

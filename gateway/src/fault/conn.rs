@@ -21,6 +21,8 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, Re
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, oneshot, watch};
 use tokio::task::JoinSet;
+
+use crate::server::{drain_connections, log_connection_task};
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
@@ -245,7 +247,7 @@ pub(crate) async fn accept_loop<F, Fut>(
     loop {
         tokio::select! {
             () = stopped(&mut stop) => break,
-            Some(done) = connections.join_next(), if !connections.is_empty() => log_task(done),
+            Some(done) = connections.join_next(), if !connections.is_empty() => log_connection_task(done, "fault proxy"),
             permit = Arc::clone(&slots).acquire_owned() => {
                 let Ok(permit) = permit else { break }; // the semaphore is never closed
                 let (stream, peer) = tokio::select! {
@@ -272,21 +274,5 @@ pub(crate) async fn accept_loop<F, Fut>(
         }
     }
     drop(listener);
-    let drained = tokio::time::timeout(crate::SHUTDOWN_GRACE, async {
-        while let Some(done) = connections.join_next().await {
-            log_task(done);
-        }
-    })
-    .await;
-    if drained.is_err() {
-        connections.shutdown().await;
-    }
-}
-
-fn log_task(done: Result<(), tokio::task::JoinError>) {
-    if let Err(err) = done
-        && err.is_panic()
-    {
-        tracing::error!(error = %err, "fault proxy connection task panicked");
-    }
+    drain_connections(connections, "fault proxy").await;
 }
