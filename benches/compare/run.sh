@@ -481,7 +481,7 @@ verify() {
     local src=$1 dst=$2 files=$3 bytes=$4 n b
     [[ -d "$dst" ]] || { echo "missing"; return; }
     n=$(find "$dst" -type f | wc -l)
-    b=$(find "$dst" -type f -printf '%s\n' | awk '{s+=$1} END{printf "%d", s}')
+    b=$(find "$dst" -type f -printf '%s\n' | awk '{s+=$1} END{printf "%.0f", s}')
     if ((n != files || b != bytes)); then
         echo "mismatch:${n}files/${b}B"
         return

@@ -329,6 +329,17 @@ pub(crate) struct SyncArgs {
     /// Follow symlinks in a local source (else they are skipped with a warning).
     #[arg(long)]
     pub(crate) follow_symlinks: bool,
+    /// After the sync, write the BLAKE3 manifest of the local side next to the backup, under
+    /// `.haul/manifests/<UTC time>.manifest` of the destination (needs a local side; the hash
+    /// cache makes a nightly run read only changed files). `.haul/` is never synced.
+    #[arg(long)]
+    pub(crate) manifest: bool,
+    /// With --manifest: how many manifests to keep at the destination (the newest).
+    #[arg(long, value_name = "N", default_value_t = 14, requires = "manifest", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) keep_manifests: u64,
+    /// With --manifest: hash every file, without the hash cache.
+    #[arg(long, requires = "manifest")]
+    pub(crate) no_hash_cache: bool,
     #[command(flatten)]
     pub(crate) transfer: TransferArgs,
     /// Gateway of an s3:// source, when it differs from --endpoint (cluster to cluster).
@@ -379,9 +390,15 @@ pub(crate) enum ManifestCommand {
     Build {
         /// A directory or s3://bucket[/prefix].
         source: String,
-        /// The manifest file to write.
-        #[arg(short, long, default_value = "manifest.haul", value_name = "FILE")]
-        output: PathBuf,
+        /// Where to write the manifest: a file, or s3://BUCKET/KEY (built locally, uploaded
+        /// once complete).
+        #[arg(
+            short,
+            long,
+            default_value = "manifest.haul",
+            value_name = "FILE|S3_URL"
+        )]
+        output: String,
         /// Remote: take each object's hash from `x-amz-meta-blake3` (one HEAD) instead of
         /// reading it; objects without it are read.
         #[arg(long)]
@@ -390,6 +407,11 @@ pub(crate) enum ManifestCommand {
         /// a file truncated while mapped would kill haul with SIGBUS).
         #[arg(long)]
         no_mmap: bool,
+        /// Local: hash every file, ignoring (and not updating) the hash cache that lets a
+        /// rebuild read only files whose size, mtime, inode or ctime changed. The cache lives
+        /// under $HAUL_CACHE_DIR, else $XDG_CACHE_HOME/haul, else ~/.cache/haul.
+        #[arg(long)]
+        no_hash_cache: bool,
     },
     /// Print a manifest: its header, then one line per entry (JSON objects with --json).
     #[command(after_help = "Example:\n  haul manifest show db_wal.manifest")]
@@ -461,7 +483,7 @@ pub(crate) enum GatewayCommand {
     /// Requests are forwarded unchanged (signatures stay valid); faults are switched at run
     /// time with `PUT CONTROL/__fault/mode` (JSON) and counted at `GET CONTROL/__fault/stats`.
     #[command(
-        after_help = "Examples:\n  haul gateway fault-proxy --upstream http://127.0.0.1:7480\n  haul gateway fault-proxy --upstream http://127.0.0.1:7480 --mode '{\"max_concurrent\": 4}'\n  curl -X PUT -d '{\"error_rate\": 0.1, \"seed\": 7}' http://127.0.0.1:PORT/__fault/mode\n\nMode fields (all optional, all combinable): max_concurrent (503 SlowDown above N requests in flight), error_rate (500 InternalError), reset_rate (connection reset mid-request or mid-response), truncate_rate (response body cut short of its Content-Length), first_byte_delay_ms, max_body (413 EntityTooLarge above this Content-Length), seed."
+        after_help = "Examples:\n  haul gateway fault-proxy --upstream http://127.0.0.1:7480\n  haul gateway fault-proxy --upstream http://127.0.0.1:7480 --mode '{\"max_concurrent\": 4}'\n  curl -X PUT -d '{\"error_rate\": 0.1, \"seed\": 7}' http://127.0.0.1:PORT/__fault/mode\n\nMode fields (all optional, all combinable): max_concurrent (503 SlowDown above N requests in flight), error_rate (500 InternalError), reset_rate (connection reset mid-request or mid-response), truncate_rate (response body cut short of its Content-Length), first_byte_delay_ms, max_body (413 EntityTooLarge above this Content-Length), max_body_reset (connection reset after this many bytes of a larger body, no answer), seed."
     )]
     FaultProxy(GatewayFaultProxyArgs),
 }

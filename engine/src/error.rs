@@ -91,6 +91,27 @@ pub enum Error {
         #[source]
         source: TransportError,
     },
+    /// The connection broke while a large request body was being sent, twice, and no body
+    /// that large has passed in this run: a router or proxy with a body limit that closes the
+    /// connection instead of answering 413. Transfers treat it as they treat a 413.
+    #[error(
+        "{operation}{target}: the connection was closed twice while a {bytes}-byte body was \
+         being sent, as a router's body limit does: {source}"
+    )]
+    BodyCut {
+        /// The S3 operation.
+        operation: &'static str,
+        /// What it was about.
+        target: Target,
+        /// Size of the body that was cut off.
+        bytes: u64,
+        /// The transport failure of the last attempt.
+        #[source]
+        source: TransportError,
+    },
+    /// Building, reading or writing a manifest failed.
+    #[error(transparent)]
+    Manifest(Box<crate::manifest::ManifestError>),
     /// A response could not be understood.
     #[error("{operation}{target}: malformed response: {source}")]
     Parse {
@@ -178,7 +199,9 @@ impl Error {
                 FailureKind::BodySource => ErrorKind::Other,
                 _ => ErrorKind::Network,
             },
-            Error::Parse { .. }
+            Error::BodyCut { .. } => ErrorKind::Network,
+            Error::Manifest(_)
+            | Error::Parse { .. }
             | Error::Request { .. }
             | Error::Sign { .. }
             | Error::Local { .. }
@@ -229,6 +252,10 @@ impl Error {
                 ),
                 _ => None,
             },
+            Error::BodyCut { .. } => Some(
+                "a router or proxy limits request bodies: pass --max-body (or a smaller \
+                 --part-size), or raise the limit (deisctl config router set bodySize=100m)",
+            ),
             _ => None,
         }
     }
@@ -250,6 +277,16 @@ impl Error {
         Error::Local {
             path: path.into(),
             source,
+        }
+    }
+}
+
+impl From<crate::manifest::ManifestError> for Error {
+    /// A gateway error inside a manifest error comes out as itself (its exit code and hint).
+    fn from(e: crate::manifest::ManifestError) -> Self {
+        match e {
+            crate::manifest::ManifestError::Remote(e) => *e,
+            other => Error::Manifest(Box::new(other)),
         }
     }
 }

@@ -1234,8 +1234,36 @@ fn memory_200k_small_objects(gw: &Gateway) -> Result<()> {
         down["transferred"] == DIRS * PER_DIR && down["failed"] == 0,
         "download: {down}"
     );
+    let started = Instant::now();
     let again = sync_json(gw, &[&url, dst.path().to_str().context("path")?])?;
+    let again_secs = started.elapsed().as_secs_f64();
     ensure!(again["transferred"] == 0, "no-change run: {again}");
+    // Issue 5: a no-change nightly run costs one listing: LIST requests only, no HEAD per
+    // object, no PUT or GET, in either direction.
+    let started = Instant::now();
+    let again_up = sync_json(gw, &[s, &url])?;
+    let again_up_secs = started.elapsed().as_secs_f64();
+    ensure!(again_up["transferred"] == 0, "no-change upload: {again_up}");
+    for (what, run, side) in [
+        ("no-change download", &again, "source"),
+        ("no-change upload", &again_up, "dest"),
+    ] {
+        let ops = run["requests"][side]
+            .as_object()
+            .with_context(|| format!("{what}: no request counts in {run}"))?;
+        let lists = ops.get("ListObjectsV2").and_then(serde_json::Value::as_u64);
+        ensure!(
+            ops.keys().all(|op| op == "ListObjectsV2") && lists.is_some_and(|n| n <= 201),
+            "{what} sent more than listings: {ops:?}"
+        );
+    }
+    let started = Instant::now();
+    Haul::new(gw, &["ls", "-r", &url])?.ok()?;
+    let list_secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "e2e: 200,000 objects: no-change download {again_secs:.1} s, no-change upload \
+         {again_up_secs:.1} s, `haul ls -r` alone {list_secs:.1} s"
+    );
     let (up_mib, down_mib, again_mib) = (
         peak_rss_mib(&up)?,
         peak_rss_mib(&down)?,

@@ -58,6 +58,12 @@ const ALL: &[FaultCase] = &[
         ignore: None,
     },
     FaultCase {
+        name: "issue_4_faults_body_reset_shrinks_parts",
+        run: max_body_reset,
+        only: None,
+        ignore: None,
+    },
+    FaultCase {
         name: "issue_4_faults_mode_switched_mid_sync",
         run: mode_switched_mid_sync,
         only: None,
@@ -659,6 +665,28 @@ fn max_body(gw: &Gateway) -> Result<()> {
             .filter(|l| !l.trim().is_empty())
             .collect::<Vec<_>>()
             .join(" | ")
+    );
+    Ok(())
+}
+
+/// A router that drops the connection after 6 MiB of a larger body instead of answering 413:
+/// haul must take the repeated cut for a body limit, lower its part size and finish, and say
+/// what it found.
+fn max_body_reset(gw: &Gateway) -> Result<()> {
+    let proxy = Proxy::start(gw, r#"{"max_body_reset": 6291456}"#)?;
+    let mut sizes = TREE.to_vec();
+    sizes.push(20 * MIB);
+    let flags = ["--part-size", "16MiB", "--multipart-threshold", "16MiB"];
+    let trip = round_trip(gw, &proxy, &sizes, &[], &flags)?;
+    let stats = proxy.stats()?;
+    report("max_body_reset", gw, &stats, &trip);
+    ensure!(counter(&stats, "body_resets") >= 2, "no body cut: {stats}");
+    ensure!(
+        trip.up
+            .stderr
+            .contains("closed the connection twice while sending a body of"),
+        "haul did not say it found a body limit: {}",
+        trip.up.stderr
     );
     Ok(())
 }

@@ -26,7 +26,107 @@ pub(crate) const ALL: &[Case] = &[
         run: trust_metadata,
         only: None,
     },
+    Case {
+        name: "issue_5_sync_manifest_nightly_reads_only_changes",
+        run: sync_manifest_nightly,
+        only: None,
+    },
 ];
+
+/// The `manifest` event of `haul --json sync … --manifest`.
+fn manifest_event(stdout: &[u8]) -> Result<serde_json::Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["event"] == "manifest")
+        .ok_or_else(|| anyhow::anyhow!("no manifest event in {}", String::from_utf8_lossy(stdout)))
+}
+
+/// Three nightly `sync --manifest` runs up to a bucket with one hash cache: the first reads
+/// every file, the second none, the third only the file that changed; two manifests are kept
+/// under `.haul/manifests/`, the newest verifies the bucket (which `.haul/` is left out of),
+/// and a restore with `--manifest` writes one beside the restored tree.
+fn sync_manifest_nightly(gw: &Gateway) -> Result<()> {
+    let t = tempfile::tempdir()?;
+    let src = t.path().join("src");
+    make_tree(&src)?;
+    let cache = t.path().join("cache");
+    // Files changed within two seconds of being hashed are not cached (a later write in the
+    // same timestamp tick could go unseen): let the new tree age past that.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let b = unique_bucket("nightly");
+    let url = format!("s3://{b}/backup/");
+    Haul::new(gw, &["mb", &format!("s3://{b}")])?.ok()?;
+    let nightly = || -> Result<serde_json::Value> {
+        let out = Haul::new(
+            gw,
+            &[
+                "--json",
+                "sync",
+                s(&src),
+                &url,
+                "--manifest",
+                "--keep-manifests",
+                "2",
+                "--delete",
+            ],
+        )?
+        .env("HAUL_CACHE_DIR", &cache)
+        .ok()?;
+        manifest_event(&out)
+    };
+    let first = nightly()?;
+    ensure!(
+        first["entries"] == 5 && first["hashed"] == 5,
+        "first night: {first}"
+    );
+    let second = nightly()?;
+    ensure!(
+        second["entries"] == 5 && second["hashed"] == 0,
+        "second night: {second}"
+    );
+    let mut data = fs_err::read(src.join("data/one-kib.bin"))?;
+    data[3] ^= 0x40;
+    fs_err::write(src.join("data/one-kib.bin"), &data)?;
+    let third = nightly()?;
+    ensure!(
+        third["entries"] == 5 && third["hashed"] == 1 && third["pruned"] == 1,
+        "third night: {third}"
+    );
+
+    // Two manifests kept; `--delete` left them alone; the newest proves the bucket.
+    let listed =
+        String::from_utf8(Haul::new(gw, &["ls", "-r", &format!("{url}.haul/manifests/")])?.ok()?)?;
+    let kept: Vec<&str> = listed.lines().filter(|l| l.contains(".manifest")).collect();
+    ensure!(kept.len() == 2, "kept manifests: {listed}");
+    let newest = third["location"].as_str().unwrap_or_default().to_owned();
+    let local = t.path().join("newest.manifest");
+    Haul::new(gw, &["cp", &newest, s(&local)])?.ok()?;
+    Haul::new(gw, &["manifest", "verify", s(&local), &url])?.ok()?;
+    Haul::new(gw, &["manifest", "verify", s(&local), s(&src)])?.ok()?;
+
+    // A restore writes the manifest of what it restored, which matches the backup's.
+    let restore = t.path().join("restore");
+    let out = Haul::new(gw, &["--json", "sync", &url, s(&restore), "--manifest"])?
+        .env("HAUL_CACHE_DIR", &cache)
+        .ok()?;
+    let restored = manifest_event(&out)?;
+    let restored_path = restored["location"].as_str().unwrap_or_default().to_owned();
+    ensure!(
+        restored_path.starts_with(s(&restore)) && restored["entries"] == 5,
+        "restore manifest: {restored}"
+    );
+    Haul::new(gw, &["manifest", "diff", s(&local), &restored_path])?.ok()?;
+    ensure!(
+        !restore
+            .join(".haul/manifests")
+            .join(newest.rsplit('/').next().unwrap_or(""))
+            .exists(),
+        "the backup's manifests were downloaded as data"
+    );
+    Haul::new(gw, &["rb", "--force", &format!("s3://{b}")])?.ok()?;
+    Ok(())
+}
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap_or_default()
@@ -75,6 +175,13 @@ fn verify_synced_bucket(gw: &Gateway) -> Result<()> {
     let remote = t.path().join("remote.manifest");
     Haul::new(gw, &["manifest", "build", &url, "-o", s(&remote)])?.ok()?;
     Haul::new(gw, &["manifest", "diff", s(&manifest), s(&remote)])?.ok()?;
+    // `-o s3://…` stores the manifest as an object, byte for byte what a file would hold.
+    let stored = format!("s3://{b}/manifests/src.manifest");
+    Haul::new(gw, &["manifest", "build", s(&src), "-o", &stored])?.ok()?;
+    let fetched = t.path().join("fetched.manifest");
+    Haul::new(gw, &["cp", &stored, s(&fetched)])?.ok()?;
+    Haul::new(gw, &["manifest", "diff", s(&manifest), s(&fetched)])?.ok()?;
+    Haul::new(gw, &["manifest", "verify", s(&fetched), s(&src)])?.ok()?;
     let shown = Haul::new(gw, &["manifest", "show", s(&remote)])?.ok()?;
     let shown = String::from_utf8(shown)?;
     ensure!(

@@ -18,33 +18,77 @@ pub(crate) async fn run(g: &GlobalArgs, m: ManifestCommand) -> Result<()> {
             output,
             trust_metadata,
             no_mmap,
+            no_hash_cache,
         } => {
+            // `-o s3://bucket/key`: built into a temporary file, uploaded once complete.
+            let upload_to = match parse_location(&output)? {
+                Location::S3 { bucket, key } if !key.is_empty() && !key.ends_with('/') => {
+                    Some((bucket, key))
+                }
+                Location::S3 { .. } | Location::Stdio => {
+                    return Err(engine::Error::Usage(format!(
+                        "-o {output:?}: expected a file or s3://BUCKET/KEY"
+                    ))
+                    .into());
+                }
+                Location::Local(_) => None,
+            };
+            let temp = upload_to.as_ref().map(|_| TempManifest::new());
+            let output_path = temp
+                .as_ref()
+                .map_or_else(|| std::path::PathBuf::from(&output), |t| t.0.clone());
             let summary = match target(g, &source)? {
                 Target::Local(dir) => {
                     let opts = tree_options(no_mmap);
-                    let out = output.clone();
+                    let out = output_path.clone();
+                    let cache = (!no_hash_cache)
+                        .then(|| engine::manifest::HashCache::for_root(&dir))
+                        .flatten();
                     tokio::task::spawn_blocking(move || {
-                        engine::manifest::build_local(&dir, &out, opts)
+                        engine::manifest::build_local(&dir, &out, opts, cache.as_ref())
                     })
                     .await??
                 }
                 Target::Remote(mut src) => {
                     src.trust_metadata = trust_metadata;
-                    engine::manifest::build_remote(src, output.clone())
+                    engine::manifest::build_remote(src, output_path.clone())
                         .await
                         .map_err(lift)?
                 }
             };
+            if let Some((bucket, key)) = &upload_to {
+                let object = engine::s3::ObjectKey::new(key.clone())
+                    .map_err(|e| engine::Error::Usage(format!("-o {output:?}: {e}")))?;
+                let opts = engine::transfer::TransferOptions::default();
+                let budget = engine::transfer::MemoryBudget::new(64 * 1024 * 1024);
+                engine::transfer::upload_file(
+                    &client(g)?,
+                    &output_path,
+                    bucket,
+                    &object,
+                    &opts,
+                    &engine::client::PutOptions::default(),
+                    &budget,
+                )
+                .await?;
+            }
+            drop(temp);
             let mut out = Out::new(g.json);
             out.line(&format!(
-                "manifest {}: {} entries, {} from {source}",
-                output.display(),
+                "manifest {output}: {} entries, {} from {source}",
                 summary.entries,
                 human_bytes(summary.bytes)
             ))?;
+            if summary.cache.reused > 0 {
+                out.line(&format!(
+                    "  {} files read, {} unchanged taken from the hash cache",
+                    summary.cache.hashed, summary.cache.reused
+                ))?;
+            }
             out.record(&json!({
-                "manifest": output.display().to_string(), "source": source,
+                "manifest": output, "source": source,
                 "entries": summary.entries, "bytes": summary.bytes,
+                "hashed": summary.cache.hashed, "reused_from_cache": summary.cache.reused,
             }))?;
             out.flush()?;
             Ok(())
@@ -105,6 +149,21 @@ fn lift(e: ManifestError) -> anyhow::Error {
     match e {
         ManifestError::Remote(e) => anyhow::Error::from(*e),
         other => other.into(),
+    }
+}
+
+/// A temporary manifest file, removed on drop.
+struct TempManifest(std::path::PathBuf);
+
+impl TempManifest {
+    fn new() -> Self {
+        Self(std::env::temp_dir().join(format!("haul-manifest-{:016x}.tmp", rand::random::<u64>())))
+    }
+}
+
+impl Drop for TempManifest {
+    fn drop(&mut self) {
+        let _ = fs_err::remove_file(&self.0);
     }
 }
 

@@ -78,6 +78,9 @@ pub(crate) async fn run(g: &GlobalArgs, a: &SyncArgs) -> Result<()> {
         memory_bytes: a.transfer.memory,
         follow_symlinks: a.follow_symlinks,
     };
+    if a.manifest {
+        sync::manifests::check_sides(&src, &dst)?;
+    }
     let started = Instant::now();
     let report = sync::sync(&src, &dst, &opts, &progress.sink()).await;
     // The bar is cleared and every object line written before the results below.
@@ -126,6 +129,32 @@ pub(crate) async fn run(g: &GlobalArgs, a: &SyncArgs) -> Result<()> {
         "dry_run": a.dry_run, "seconds": secs,
         "peak_rss_bytes": super::peak_rss_bytes(),
     }))?;
+    if a.manifest && !a.dry_run && report.failed.is_empty() {
+        let mopts = sync::manifests::ManifestOptions {
+            keep: usize::try_from(a.keep_manifests).unwrap_or(usize::MAX),
+            hash_cache: !a.no_hash_cache,
+            follow_symlinks: a.follow_symlinks,
+        };
+        let budget = engine::transfer::MemoryBudget::new(a.transfer.memory);
+        let written = sync::manifests::write_after_sync(
+            &src,
+            &dst,
+            &opts.filter,
+            &mopts,
+            &opts.transfer,
+            &budget,
+        )
+        .await?;
+        out.line(&format!(
+            "manifest {}: {} entries ({} files read, the rest from the hash cache); {} older \
+             manifests removed",
+            written.location, written.entries, written.hashed, written.pruned
+        ))?;
+        out.record(&json!({
+            "event": "manifest", "location": written.location, "entries": written.entries,
+            "hashed": written.hashed, "pruned": written.pruned,
+        }))?;
+    }
     out.flush()?;
     if report.failed.is_empty() {
         Ok(())

@@ -11,6 +11,7 @@
 mod operations;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -69,7 +70,16 @@ struct Inner {
     requests: Mutex<BTreeMap<&'static str, u64>>,
     /// Set once the gateway showed it does not understand ListObjectsV2.
     list_v1: std::sync::atomic::AtomicBool,
+    /// The largest request body the gateway has accepted in this run: a connection that
+    /// breaks while a body no larger is sent is not a body limit.
+    largest_body_ok: std::sync::atomic::AtomicU64,
 }
+
+/// Request bodies larger than this whose connection breaks mid-send, twice, are taken for a
+/// router's body limit ([`Error::BodyCut`]). Chosen: the 5 MiB S3 minimum part, the smallest
+/// body a transfer can fall back to; routers' limits are megabytes (nginx's default is 1 MiB,
+/// Deis's router 1 MiB until raised).
+const BODY_CUT_MIN_BYTES: u64 = 5 * 1024 * 1024;
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -228,6 +238,7 @@ impl Client {
                 progress,
                 requests: Mutex::new(BTreeMap::new()),
                 list_v1: std::sync::atomic::AtomicBool::new(false),
+                largest_body_ok: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }
@@ -274,6 +285,13 @@ impl Client {
             .clone()
     }
 
+    /// Records that the gateway accepted a request body of `len` bytes.
+    fn body_passed(&self, len: u64) {
+        if len > 0 {
+            self.inner.largest_body_ok.fetch_max(len, Ordering::Relaxed);
+        }
+    }
+
     /// Sends one call, retrying as the policy says; returns the successful response, whose
     /// body the caller streams (object data).
     pub(crate) async fn execute(
@@ -316,6 +334,11 @@ impl Client {
     ) -> Result<Answer, Error> {
         let inner = &*self.inner;
         let hash = payload.hash();
+        let body_len = match &payload {
+            Payload::Bytes(b, _) => b.len() as u64,
+            Payload::Empty => 0,
+        };
+        let mut cuts: u32 = 0;
         let mut attempt: u32 = 0;
         let started = std::time::Instant::now();
         loop {
@@ -352,6 +375,7 @@ impl Client {
                 Ok(resp) if resp.status.is_success() && read_body => {
                     match resp.body.collect_limited(MAX_XML_BODY_BYTES).await {
                         Ok(body) => {
+                            self.body_passed(body_len);
                             inner.budget.deposit();
                             inner.limiter.on_success(
                                 request_class(call.operation, &payload),
@@ -363,6 +387,7 @@ impl Client {
                     }
                 }
                 Ok(resp) if resp.status.is_success() => {
+                    self.body_passed(body_len);
                     inner.budget.deposit();
                     inner
                         .limiter
@@ -406,7 +431,25 @@ impl Client {
                     };
                     (failure, error, retry_after)
                 }
-                Err(source) => transport_failure(call, source),
+                Err(source) => {
+                    // A large body cut off twice, larger than any the gateway accepted in this
+                    // run: a router's limit, not bad luck. Retrying would only cut it again.
+                    if source.while_sending()
+                        && body_len > BODY_CUT_MIN_BYTES
+                        && body_len > inner.largest_body_ok.load(Ordering::Relaxed)
+                    {
+                        cuts += 1;
+                        if cuts >= 2 {
+                            return Err(Error::BodyCut {
+                                operation: call.operation,
+                                target: call.target.clone(),
+                                bytes: body_len,
+                                source,
+                            });
+                        }
+                    }
+                    transport_failure(call, source)
+                }
             };
             let epoch = permit.epoch();
             drop(permit);

@@ -13,6 +13,15 @@
 //! The floor of each class is the lowest latency seen, relaxed slowly upwards so that a gateway
 //! that became slower for good is not treated as congested forever.
 //!
+//! A gateway that throttles above a fixed number of requests (RGW's `rgw max concurrent
+//! requests`) would make plain AIMD throttle once per climb back, a few percent of all
+//! requests. So, as CUBIC does with its `W_max`, the controller remembers the limit at which it
+//! was last throttled: below it, the limit climbs back fast (four per round of requests) to
+//! one under it; around it, it probes slowly, one step per `probe_rounds` rounds, and every
+//! probe throttled at the same level doubles `probe_rounds` (up to [`MAX_PROBE_ROUNDS`]); a
+//! probe that passes means the gateway grew, and normal growth resumes. A throttle well below
+//! the remembered limit means the gateway shrank: the probe interval starts over.
+//!
 //! This is a plain state machine: the clock is a parameter, nothing here sleeps or does IO.
 
 use std::collections::HashMap;
@@ -92,6 +101,17 @@ impl ControllerConfig {
 /// the start, as TCP slow start does; chosen: 4, enough to reach 64 from 16 in one round.
 const SLOW_START_MULTIPLE: f64 = 4.0;
 
+/// Rounds of requests per step of growth while probing around the last throttled limit, at
+/// most. Chosen: 64, so that once converged under 1 % of requests are throttled (one or two
+/// throttled per 64 rounds of `limit` requests), while a gateway that grows is still found
+/// within about 128 rounds (two steps past the old level: well under a second at loopback
+/// latencies, a few seconds on a loaded gateway).
+const MAX_PROBE_ROUNDS: f64 = 64.0;
+
+/// Growth per round of requests while climbing back towards the last throttled limit. Chosen: 4,
+/// so that the halving costs a round or two of throughput, not `limit / 2` rounds.
+const RECOVERY_STEPS_PER_ROUND: f64 = 4.0;
+
 /// How fast a latency floor relaxes upwards, per sample. Chosen: 0.1 % per request, so a floor
 /// follows a lasting slowdown within a few thousand requests.
 const FLOOR_RELAX: f64 = 1.001;
@@ -108,6 +128,10 @@ pub struct Controller {
     latency_decreases: u64,
     /// Counts decreases; a request remembers the epoch it was sent in.
     epoch: u64,
+    /// The limit at the last throttle decrease (CUBIC's `W_max`), until a probe passes it.
+    throttled_at: Option<f64>,
+    /// Rounds of requests per step while probing around `throttled_at`.
+    probe_rounds: f64,
 }
 
 impl Controller {
@@ -133,6 +157,8 @@ impl Controller {
             throttles: 0,
             latency_decreases: 0,
             epoch: 0,
+            throttled_at: None,
+            probe_rounds: 1.0,
         }
     }
 
@@ -173,19 +199,33 @@ impl Controller {
         }
         #[allow(clippy::cast_precision_loss, reason = "limits are small integers")]
         let (start, ceiling) = (self.cfg.start as f64, self.cfg.ceiling as f64);
-        if self.slow_start && self.limit < start * SLOW_START_MULTIPLE {
-            self.limit += 1.0;
-        } else {
-            self.slow_start = false;
-            self.limit += 1.0 / self.limit.max(1.0);
+        let round = self.limit.max(1.0);
+        match self.throttled_at {
+            _ if self.slow_start && self.limit < start * SLOW_START_MULTIPLE => {
+                self.limit += 1.0;
+            }
+            // Climbing back: fast, but not past one under where the gateway throttled.
+            Some(w) if self.limit < w - 1.0 => {
+                self.limit = (self.limit + RECOVERY_STEPS_PER_ROUND / round).min(w - 1.0);
+            }
+            // Probing around it: slowly; past it, the gateway has grown.
+            Some(w) => {
+                self.limit += 1.0 / (round * self.probe_rounds);
+                if self.limit >= w + 1.0 {
+                    self.throttled_at = None;
+                    self.probe_rounds = 1.0;
+                }
+            }
+            None => self.limit += 1.0 / round,
         }
+        self.slow_start = self.slow_start && self.limit < start * SLOW_START_MULTIPLE;
         self.limit = self.limit.min(ceiling);
     }
 
     /// The gateway signalled overload (503, 429, 5xx, timeout, reset).
     pub fn on_throttle(&mut self, now: Instant) {
         self.throttles += 1;
-        self.decrease(self.cfg.throttle_factor, now);
+        self.throttle_decrease(now);
     }
 
     /// The decrease epoch: it moves on every decrease. A request records it when sent.
@@ -204,7 +244,22 @@ impl Controller {
             return;
         }
         self.last_decrease = None;
-        self.decrease(self.cfg.throttle_factor, now);
+        self.throttle_decrease(now);
+    }
+
+    /// The decrease on a throttling signal, remembering where it happened.
+    fn throttle_decrease(&mut self, now: Instant) {
+        let at = self.limit;
+        if !self.decrease(self.cfg.throttle_factor, now) {
+            return;
+        }
+        self.probe_rounds = match self.throttled_at {
+            // Throttled again while probing the same level: probe more rarely.
+            Some(w) if at >= w - 1.0 => (self.probe_rounds * 2.0).min(MAX_PROBE_ROUNDS),
+            // Throttled well below it (the gateway shrank), or a first throttle.
+            _ => 1.0,
+        };
+        self.throttled_at = Some(at);
     }
 
     /// Multiplies the limit by `factor` unless a decrease happened within the cooldown.
@@ -290,6 +345,82 @@ mod tests {
         let l = c.limit();
         c.on_success(small, 2 * MS, t0 + Duration::from_secs(6));
         assert!(c.limit() >= l);
+    }
+
+    /// A gateway that admits `n` requests at once and throttles the rest at once, driven in
+    /// rounds: each round the client fills its limit; throttles come back first, then the
+    /// admitted requests succeed. Returns (requests, throttled, admitted) of the round.
+    fn round(c: &mut Controller, n: usize, now: Instant) -> (usize, usize, usize) {
+        let sent = c.limit();
+        let epoch = c.epoch();
+        let admitted = sent.min(n);
+        for _ in admitted..sent {
+            c.on_throttle_sent_in(epoch, now);
+        }
+        for _ in 0..admitted {
+            c.on_success(class(), 10 * MS, now);
+        }
+        (sent, sent - admitted, admitted)
+    }
+
+    #[test]
+    fn settles_at_a_hard_limit_with_few_throttles() {
+        for n in [2usize, 4, 8, 16, 32] {
+            let mut c = Controller::new(ControllerConfig::with_ceiling(64));
+            let mut now = Instant::now();
+            let (mut sent, mut throttled, mut admitted) = (0, 0, 0);
+            for r in 0..4000 {
+                now += 10 * MS;
+                let (s, t, a) = round(&mut c, n, now);
+                // Convergence: the first 1,000 rounds.
+                if r >= 1000 {
+                    (sent, throttled, admitted) = (sent + s, throttled + t, admitted + a);
+                }
+            }
+            #[allow(clippy::cast_precision_loss, reason = "small counts")]
+            let (share, use_) = (
+                throttled as f64 / sent as f64,
+                admitted as f64 / (3000 * n) as f64,
+            );
+            assert!(share < 0.01, "n = {n}: {share:.4} of requests throttled");
+            assert!(
+                use_ >= 0.9,
+                "n = {n}: {use_:.3} of the gateway's capacity used"
+            );
+        }
+    }
+
+    #[test]
+    fn follows_a_limit_that_moves() {
+        let mut c = Controller::new(ControllerConfig::with_ceiling(64));
+        let mut now = Instant::now();
+        let mut run = |c: &mut Controller, n: usize, rounds: usize| -> Vec<usize> {
+            (0..rounds)
+                .map(|_| {
+                    now += 10 * MS;
+                    round(c, n, now);
+                    c.limit()
+                })
+                .collect()
+        };
+        let at32 = run(&mut c, 32, 2000);
+        assert!((28..=33).contains(&at32[1999]), "at 32: {}", at32[1999]);
+        let at4 = run(&mut c, 4, 2000);
+        let down = at4.iter().position(|&l| l <= 8).unwrap();
+        assert!(down <= 5, "took {down} rounds to fall under 8");
+        assert!(
+            at4[1000..].iter().all(|&l| (2..=5).contains(&l)),
+            "{:?}",
+            &at4[1000..]
+        );
+        let back = run(&mut c, 32, 2000);
+        let up = back.iter().position(|&l| l >= 16).unwrap();
+        assert!(up <= 200, "took {up} rounds to climb back over 16");
+        assert!(
+            (28..=33).contains(&back[1999]),
+            "back at 32: {}",
+            back[1999]
+        );
     }
 
     proptest! {

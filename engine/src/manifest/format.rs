@@ -58,7 +58,7 @@ impl Header {
 }
 
 /// Escapes `%`, control characters (tab and newline among them) and DEL as `%XX`.
-fn escape(s: &str, out: &mut String) {
+pub(crate) fn escape(s: &str, out: &mut String) {
     use std::fmt::Write as _;
     for c in s.chars() {
         if c == '%' || c.is_ascii_control() {
@@ -69,7 +69,7 @@ fn escape(s: &str, out: &mut String) {
     }
 }
 
-fn unescape(s: &str) -> Option<String> {
+pub(crate) fn unescape(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

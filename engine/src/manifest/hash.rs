@@ -12,8 +12,9 @@ use std::collections::VecDeque;
 use std::io::Read;
 use std::path::Path;
 use std::sync::mpsc;
-use std::time::UNIX_EPOCH;
+use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::cache::{CacheWriter, HashCache, Lookup, Stamp};
 use super::{Entry, ManifestError};
 use crate::local::{LocalEntry, Walk, WalkItem, WalkOptions};
 
@@ -109,7 +110,7 @@ pub struct TreeOptions {
     pub walk: WalkOptions,
 }
 
-fn mtime_ns(t: std::time::SystemTime) -> i64 {
+pub(crate) fn mtime_ns(t: std::time::SystemTime) -> i64 {
     match t.duration_since(UNIX_EPOCH) {
         Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
         Err(e) => i64::try_from(e.duration().as_nanos()).map_or(i64::MIN, |n| -n),
@@ -136,8 +137,18 @@ fn hash_entry(local: &LocalEntry, mode: HashMode) -> Result<Entry, ManifestError
     })
 }
 
-/// A pending hash: its answer arrives on the receiver.
-type Pending = mpsc::Receiver<Result<Entry, ManifestError>>;
+/// A pending hash: its answer arrives on the receiver; the stamp is the file's, for the cache
+/// (`None` for an error of the walk).
+type Pending = (mpsc::Receiver<Result<Entry, ManifestError>>, Option<Stamp>);
+
+/// How many files a tree hash took from the cache and how many it read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Hashes reused from the cache.
+    pub reused: u64,
+    /// Files read and hashed.
+    pub hashed: u64,
+}
 
 /// The entries of a directory tree, hashed in parallel, in key order. See [`hash_tree`].
 pub struct TreeHash {
@@ -145,7 +156,14 @@ pub struct TreeHash {
     mode: HashMode,
     pending: VecDeque<Pending>,
     walk_done: bool,
+    lookup: Option<Lookup>,
+    writer: Option<CacheWriter>,
+    stats: CacheStats,
+    keep: Option<KeyFilter>,
 }
+
+/// Which keys a tree hash takes (the others are left out unread).
+type KeyFilter = Box<dyn Fn(&str) -> bool + Send>;
 
 impl std::fmt::Debug for TreeHash {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -161,11 +179,23 @@ impl std::fmt::Debug for TreeHash {
 /// A blocking iterator: run it on a blocking thread.
 #[must_use]
 pub fn hash_tree(root: &Path, opts: TreeOptions) -> TreeHash {
+    hash_tree_cached(root, opts, None)
+}
+
+/// [`hash_tree`], taking the hash of every file whose (size, mtime, inode, ctime) did not
+/// change from `cache` and writing the cache anew for the next run (renamed into place once
+/// the walk was read to its end; errors only leave their files out of it).
+#[must_use]
+pub fn hash_tree_cached(root: &Path, opts: TreeOptions, cache: Option<&HashCache>) -> TreeHash {
     TreeHash {
         walk: crate::local::walk(root, opts.walk),
         mode: opts.mode,
         pending: VecDeque::with_capacity(TREE_WINDOW),
         walk_done: false,
+        lookup: cache.map(HashCache::lookup),
+        writer: cache.and_then(HashCache::writer),
+        stats: CacheStats::default(),
+        keep: None,
     }
 }
 
@@ -181,11 +211,34 @@ impl TreeHash {
             // One answer per job, so a bound of 1 never blocks the sender.
             let (tx, rx) = mpsc::sync_channel(1);
             match item {
+                WalkItem::File(local)
+                    if local.key.starts_with(super::RESERVED_PREFIX)
+                        || self.keep.as_ref().is_some_and(|k| !k(&local.key)) =>
+                {
+                    continue;
+                }
                 WalkItem::File(local) => {
-                    let mode = self.mode;
-                    rayon::spawn(move || {
-                        let _ = tx.send(hash_entry(&local, mode));
-                    });
+                    let stamp = Stamp::of(&local);
+                    let cached = self.lookup.as_mut().and_then(|l| l.get(&local.key, &stamp));
+                    if let Some(hash) = cached {
+                        self.stats.reused += 1;
+                        let _ = tx.send(Ok(Entry {
+                            key: local.key,
+                            size: local.size,
+                            mtime_ns: stamp.mtime_ns,
+                            mode: Some(local.mode),
+                            hash,
+                            etag: None,
+                        }));
+                    } else {
+                        self.stats.hashed += 1;
+                        let mode = self.mode;
+                        rayon::spawn(move || {
+                            let _ = tx.send(hash_entry(&local, mode));
+                        });
+                    }
+                    self.pending.push_back((rx, Some(stamp)));
+                    continue;
                 }
                 WalkItem::Skipped { path, reason } => {
                     tracing::warn!(path = %path.display(), %reason, "not in the manifest");
@@ -195,7 +248,7 @@ impl TreeHash {
                     let _ = tx.send(Err(ManifestError::Walk(e)));
                 }
             }
-            self.pending.push_back(rx);
+            self.pending.push_back((rx, None));
         }
     }
 }
@@ -205,11 +258,45 @@ impl Iterator for TreeHash {
 
     fn next(&mut self) -> Option<Self::Item> {
         self.fill();
-        let rx = self.pending.pop_front()?;
-        Some(
-            rx.recv()
-                .unwrap_or(Err(ManifestError::Worker("hash thread"))),
-        )
+        let Some((rx, stamp)) = self.pending.pop_front() else {
+            self.finish_cache();
+            return None;
+        };
+        let answer = rx
+            .recv()
+            .unwrap_or(Err(ManifestError::Worker("hash thread")));
+        if let (Ok(e), Some(stamp), Some(w)) = (&answer, stamp, self.writer.as_mut())
+            && let Err(err) = w.push(&e.key, &stamp, &e.hash, SystemTime::now())
+        {
+            tracing::debug!(%err, "hash cache not written");
+            self.writer = None;
+        }
+        Some(answer)
+    }
+}
+
+impl TreeHash {
+    /// Leaves out the files whose key `keep` refuses (a sync's `--exclude`s), unread.
+    #[must_use]
+    pub fn only(mut self, keep: impl Fn(&str) -> bool + Send + 'static) -> Self {
+        self.keep = Some(Box::new(keep));
+        self
+    }
+
+    /// Files taken from the cache and files hashed so far.
+    #[must_use]
+    pub fn cache_stats(&self) -> CacheStats {
+        self.stats
+    }
+
+    /// At the end of the walk, the new cache replaces the old one (a walk abandoned half-way
+    /// leaves the old one).
+    fn finish_cache(&mut self) {
+        let Some(w) = self.writer.take() else { return };
+        match w.finish() {
+            Ok(n) => tracing::debug!(entries = n, "hash cache written"),
+            Err(err) => tracing::debug!(%err, "hash cache not written"),
+        }
     }
 }
 

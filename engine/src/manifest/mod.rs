@@ -11,9 +11,12 @@
 //!   hashed on blocking threads;
 //! - [`ops`] holds the jobs the CLI runs (build, verify, diff of two files).
 //!
-//! Not here yet: the hash cache of issue 5 and storing `x-amz-meta-blake3` on upload (that is
-//! `transfer`'s). Read `format` next.
+//! - [`cache`] holds the [`HashCache`]: hashes of the last run keyed by (size, mtime, inode,
+//!   ctime), so that a nightly build reads only changed files.
+//!
+//! Read `format` next.
 
+pub mod cache;
 pub mod diff;
 pub mod format;
 pub mod hash;
@@ -22,15 +25,22 @@ pub mod remote;
 
 use std::path::PathBuf;
 
+pub use cache::{HashCache, Stamp};
 pub use diff::{Change, Diff, diff};
 pub use format::{FORMAT_VERSION, Header, MAGIC, Reader, Writer};
 pub use hash::{
-    HashMode, SMALL_FILE_BYTES, TREE_WINDOW, TreeOptions, hash_file, hash_file_with, hash_tree,
+    CacheStats, HashMode, SMALL_FILE_BYTES, TREE_WINDOW, TreeOptions, hash_file, hash_file_with,
+    hash_tree, hash_tree_cached,
 };
 pub use ops::{
     BuildSummary, DiffSummary, build_local, build_remote, diff_files, verify_local, verify_remote,
 };
 pub use remote::RemoteSource;
+
+/// Keys under this prefix at the root of a directory or bucket prefix are haul's own
+/// (`sync --manifest` keeps its manifests there): manifests leave them out, syncs never touch
+/// them.
+pub const RESERVED_PREFIX: &str = ".haul/";
 
 /// One file or object in a manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 
 use tokio::sync::mpsc;
 
+use super::cache::HashCache;
 use super::diff::{Change, diff};
 use super::format::{Header, Reader, Writer};
-use super::hash::{TreeOptions, hash_tree};
+use super::hash::{TreeOptions, hash_tree, hash_tree_cached};
 use super::remote::{RemoteSource, stream};
 use super::{Entry, ManifestError};
 
@@ -24,6 +25,8 @@ pub struct BuildSummary {
     pub entries: u64,
     /// Their total size in bytes.
     pub bytes: u64,
+    /// Local builds: files whose hash came from the hash cache, and files read.
+    pub cache: super::hash::CacheStats,
 }
 
 /// What a diff or verify found.
@@ -56,7 +59,7 @@ fn partial_path(out: &Path) -> PathBuf {
 
 /// Writes `entries` to `out` through a temporary file beside it, renamed into place only when
 /// complete; on error the temporary file is removed.
-fn write_manifest(
+pub(crate) fn write_manifest(
     out: &Path,
     header: &Header,
     entries: impl Iterator<Item = Result<Entry, ManifestError>>,
@@ -97,9 +100,10 @@ fn write_manifest(
     }
 }
 
-/// Hashes the tree under `root` into a manifest at `out`. Blocking. Fails on the first file
-/// that cannot be read or changed while hashed: a manifest that silently missed a file would
-/// not prove what a backup holds.
+/// Hashes the tree under `root` into a manifest at `out`, taking unchanged files' hashes from
+/// `cache` when given (and writing it anew). Blocking. Fails on the first file that cannot be
+/// read or changed while hashed: a manifest that silently missed a file would not prove what
+/// a backup holds.
 ///
 /// # Errors
 /// [`ManifestError`] naming the file.
@@ -107,9 +111,13 @@ pub fn build_local(
     root: &Path,
     out: &Path,
     opts: TreeOptions,
+    cache: Option<&HashCache>,
 ) -> Result<BuildSummary, ManifestError> {
     let header = Header::new(root.display().to_string());
-    write_manifest(out, &header, hash_tree(root, opts))
+    let mut tree = hash_tree_cached(root, opts, cache);
+    let mut summary = write_manifest(out, &header, tree.by_ref())?;
+    summary.cache = tree.cache_stats();
+    Ok(summary)
 }
 
 /// Hashes every object of `src` into a manifest at `out`.
@@ -211,6 +219,7 @@ pub async fn verify_remote(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::manifest::hash::CacheStats;
 
     #[test]
     fn build_then_verify_then_flip_one_byte() {
@@ -222,12 +231,16 @@ mod tests {
             fs_err::write(&p, vec![7u8; len]).unwrap();
         }
         let m = dir.path().join("m.haul");
-        let s = build_local(&root, &m, TreeOptions::default()).unwrap();
+        let s = build_local(&root, &m, TreeOptions::default(), None).unwrap();
         assert_eq!(
             s,
             BuildSummary {
                 entries: 3,
-                bytes: 100_010
+                bytes: 100_010,
+                cache: CacheStats {
+                    reused: 0,
+                    hashed: 3
+                },
             }
         );
         assert!(!partial_path(&m).exists());
@@ -259,8 +272,82 @@ mod tests {
         assert_eq!(keys, ["a", "b/c", "z"]);
 
         let m2 = dir.path().join("m2.haul");
-        build_local(&root, &m2, TreeOptions::default()).unwrap();
+        build_local(&root, &m2, TreeOptions::default(), None).unwrap();
         let d = diff_files(&m, &m2, &mut |_| {}).unwrap();
         assert_eq!(d, v);
+    }
+
+    #[test]
+    fn rebuild_reads_only_what_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("tree");
+        for i in 0..200 {
+            let p = root.join(format!("d{}/f{i:03}", i % 9));
+            fs_err::create_dir_all(p.parent().unwrap()).unwrap();
+            fs_err::write(&p, format!("content {i}").repeat(i + 1)).unwrap();
+        }
+        let cache = HashCache::at(dir.path().join("cache/t.hashes"))
+            .with_racy_window(std::time::Duration::ZERO);
+        let opts = TreeOptions::default();
+        let (m1, m2, m3) = (
+            dir.path().join("1.haul"),
+            dir.path().join("2.haul"),
+            dir.path().join("3.haul"),
+        );
+        let s1 = build_local(&root, &m1, opts, Some(&cache)).unwrap();
+        assert_eq!(
+            s1.cache,
+            CacheStats {
+                reused: 0,
+                hashed: 200
+            }
+        );
+        let s2 = build_local(&root, &m2, opts, Some(&cache)).unwrap();
+        assert_eq!(
+            s2.cache,
+            CacheStats {
+                reused: 200,
+                hashed: 0
+            }
+        );
+        assert!(diff_files(&m1, &m2, &mut |_| {}).unwrap().is_clean());
+
+        // One file rewritten (same size: only mtime and ctime tell), one added, one removed.
+        let changed = root.join("d1/f010");
+        let len = fs_err::metadata(&changed).unwrap().len();
+        fs_err::write(&changed, vec![b'x'; usize::try_from(len).unwrap()]).unwrap();
+        // Timestamps may not move within one clock tick: make the mtime tell for certain.
+        fs_err::File::options()
+            .write(true)
+            .open(&changed)
+            .unwrap()
+            .file()
+            .set_modified(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1))
+            .unwrap();
+        fs_err::write(root.join("d0/new"), b"new").unwrap();
+        fs_err::remove_file(root.join("d2/f002")).unwrap();
+        let s3 = build_local(&root, &m3, opts, Some(&cache)).unwrap();
+        assert_eq!(
+            s3.cache,
+            CacheStats {
+                reused: 198,
+                hashed: 2
+            }
+        );
+        let mut keys = Vec::new();
+        let d = diff_files(&m2, &m3, &mut |c| keys.push(c.key().to_owned())).unwrap();
+        assert_eq!(
+            d,
+            DiffSummary {
+                added: 1,
+                removed: 1,
+                changed: 1
+            }
+        );
+        assert_eq!(keys, ["d0/new", "d1/f010", "d2/f002"]);
+        // The cached manifest equals one built from scratch.
+        let fresh = dir.path().join("fresh.haul");
+        build_local(&root, &fresh, opts, None).unwrap();
+        assert!(diff_files(&m3, &fresh, &mut |_| {}).unwrap().is_clean());
     }
 }

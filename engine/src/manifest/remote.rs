@@ -118,7 +118,10 @@ pub async fn stream(src: RemoteSource, tx: mpsc::Sender<Result<Entry, ManifestEr
                         continue;
                     };
                     // Directory markers (`dir/`, empty) made by other tools hold no file.
-                    if rel.is_empty() || rel.ends_with('/') {
+                    if rel.is_empty()
+                        || rel.ends_with('/')
+                        || rel.starts_with(super::RESERVED_PREFIX)
+                    {
                         continue;
                     }
                     let rel = rel.to_owned();

@@ -7,6 +7,10 @@
 
 use globset::GlobMatcher;
 
+/// Keys under this prefix at the sync root are haul's own (`sync --manifest` writes there) and
+/// never take part in a sync: no rule can include them, so `--delete` never removes them.
+pub use crate::manifest::RESERVED_PREFIX;
+
 /// A glob did not compile.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid {flag} pattern {pattern:?}: {reason}")]
@@ -77,6 +81,9 @@ impl Filter {
     /// Whether `key` (relative to the root) takes part in the sync.
     #[must_use]
     pub fn includes(&self, key: &str) -> bool {
+        if key.starts_with(RESERVED_PREFIX) {
+            return false;
+        }
         let name = key.rsplit('/').next().unwrap_or(key);
         let mut included = true;
         for rule in &self.rules {

@@ -12,6 +12,7 @@
 mod checksum;
 pub mod diff;
 pub mod filter;
+pub mod manifests;
 
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};

@@ -5,7 +5,7 @@
 use tokio::task::JoinSet;
 
 use super::upload::{aborting_on_failure, joined};
-use super::{MemoryBudget, PartPlan, TransferOptions, is_body_too_large};
+use super::{MemoryBudget, PartPlan, TransferOptions, body_refusal};
 use crate::client::{Client, PutOptions};
 use crate::error::Error;
 use crate::progress::Event;
@@ -41,19 +41,23 @@ pub async fn copy_object(
     // As for uploads: a 413 lowers the run's body limit and the copy starts over.
     for _ in 0..8 {
         match copy_object_once(src, dst, opts, budget).await {
-            Err(e) if is_body_too_large(&e) => {
-                let sent = opts
-                    .max_body
-                    .get()
-                    .unwrap_or(opts.part_size.max(opts.multipart_threshold));
-                opts.max_body.lower_below(sent)?;
-            }
-            other => return other,
+            Err(e) => match body_refusal(&e) {
+                Some((how, bytes)) => {
+                    let sent = bytes.unwrap_or_else(|| {
+                        opts.max_body
+                            .get()
+                            .unwrap_or(opts.part_size.max(opts.multipart_threshold))
+                    });
+                    opts.max_body.lower_below(sent, how)?;
+                }
+                None => return Err(e),
+            },
+            ok => return ok,
         }
     }
     Err(Error::Integrity {
         what: format!(
-            "s3://{}/{}: request bodies refused with 413 eight times",
+            "s3://{}/{}: request bodies refused (413 or connection closed) eight times",
             dst.bucket.as_str(),
             dst.key.as_str()
         ),

@@ -88,14 +88,15 @@ impl BodyLimit {
         }
     }
 
-    /// After a 413 for a body of `refused` bytes: lower the limit (half the refused size, in
-    /// whole MiB, never below the 5 MiB S3 minimum part) for the rest of the run, and say so
-    /// once. Returns the new limit.
+    /// After a body of `refused` bytes was refused (a 413, or the connection closed while it
+    /// was sent, see [`Refusal`]): lower the limit (half the refused size, in whole MiB, never
+    /// below the 5 MiB S3 minimum part) for the rest of the run, and say so once. Returns the
+    /// new limit.
     ///
     /// # Errors
     /// [`PlanError::BodyLimitTooSmall`] when even a 5 MiB body was refused: no multipart upload
     /// can pass such a router.
-    pub fn lower_below(&self, refused: u64) -> Result<u64, PlanError> {
+    pub fn lower_below(&self, refused: u64, how: Refusal) -> Result<u64, PlanError> {
         const MIB: u64 = 1024 * 1024;
         if refused <= MIN_PART_BYTES {
             return Err(PlanError::BodyLimitTooSmall {
@@ -116,10 +117,14 @@ impl BodyLimit {
             .announced
             .swap(true, std::sync::atomic::Ordering::Relaxed)
         {
+            let how = match how {
+                Refusal::TooLarge => "refused a request body of",
+                Refusal::ConnectionClosed => "closed the connection twice while sending a body of",
+            };
             tracing::warn!(
-                "the gateway or a proxy in front of it refused a request body of {refused} bytes \
-                 (413): sending bodies of at most {now} bytes for the rest of the run; raise the \
-                 router's limit (deisctl config router set bodySize=100m) or pass --max-body"
+                "the gateway or a proxy in front of it {how} {refused} bytes: sending bodies of \
+                 at most {now} bytes for the rest of the run; raise the router's limit (deisctl \
+                 config router set bodySize=100m) or pass --max-body"
             );
         }
         let _ = prev;
@@ -127,9 +132,24 @@ impl BodyLimit {
     }
 }
 
-/// Whether an error is a 413 (request body too large) answer.
-pub(crate) fn is_body_too_large(e: &Error) -> bool {
-    matches!(e, Error::S3 { source, .. } if source.status == 413)
+/// How a request body was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// A `413` answer (`EntityTooLarge`).
+    TooLarge,
+    /// The connection closed while the body was sent, twice ([`Error::BodyCut`]).
+    ConnectionClosed,
+}
+
+/// Whether an error says the request body was too large for the path to the gateway: a 413
+/// answer, or a large body whose connection was closed mid-send twice. For the latter, the
+/// size of the body cut off.
+pub(crate) fn body_refusal(e: &Error) -> Option<(Refusal, Option<u64>)> {
+    match e {
+        Error::S3 { source, .. } if source.status == 413 => Some((Refusal::TooLarge, None)),
+        Error::BodyCut { bytes, .. } => Some((Refusal::ConnectionClosed, Some(*bytes))),
+        _ => None,
+    }
 }
 
 /// Bytes in flight, bounded: a semaphore of KiB units (a tokio semaphore counts in `u32`
@@ -251,12 +271,15 @@ mod tests {
     fn body_limit_halves_to_the_part_minimum_then_refuses() {
         let l = BodyLimit::new(None);
         assert_eq!(l.get(), None);
-        assert_eq!(l.lower_below(16 * MIB).unwrap(), 8 * MIB);
+        assert_eq!(l.lower_below(16 * MIB, Refusal::TooLarge).unwrap(), 8 * MIB);
         // A later, larger refusal does not raise it again.
-        assert_eq!(l.lower_below(64 * MIB).unwrap(), 8 * MIB);
-        assert_eq!(l.lower_below(8 * MIB).unwrap(), 5 * MIB);
+        assert_eq!(l.lower_below(64 * MIB, Refusal::TooLarge).unwrap(), 8 * MIB);
+        assert_eq!(
+            l.lower_below(8 * MIB, Refusal::ConnectionClosed).unwrap(),
+            5 * MIB
+        );
         assert!(matches!(
-            l.lower_below(5 * MIB),
+            l.lower_below(5 * MIB, Refusal::TooLarge),
             Err(PlanError::BodyLimitTooSmall { .. })
         ));
         assert_eq!(BodyLimit::new(Some(7 * MIB)).get(), Some(7 * MIB));

@@ -11,7 +11,7 @@ use md5::{Digest, Md5};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::task::JoinSet;
 
-use super::{FileAttrs, MemoryBudget, PartPlan, TransferOptions, is_body_too_large};
+use super::{FileAttrs, MemoryBudget, PartPlan, TransferOptions, body_refusal};
 use crate::client::{Client, PutOptions};
 use crate::error::Error;
 use crate::progress::{Event, Progress};
@@ -35,21 +35,28 @@ pub async fn upload_file(
     put: &PutOptions,
     budget: &MemoryBudget,
 ) -> Result<u64, Error> {
-    // A 413 from a router in front of the gateway lowers the run's body limit, and the file
-    // starts over with parts that fit (the refused upload was aborted). Each retry halves the
-    // body, so a handful reach the 5 MiB floor.
+    // A 413 from a router in front of the gateway (or a connection it closes while a large
+    // body is sent) lowers the run's body limit, and the file starts over with parts that fit
+    // (the refused upload was aborted). Each retry halves the body, so a handful reach the
+    // 5 MiB floor.
     for _ in 0..8 {
         match upload_file_once(client, path, bucket, key, opts, put, budget).await {
-            Err(e) if is_body_too_large(&e) => {
-                let refused = refused_body(path, opts).await?;
-                opts.max_body.lower_below(refused)?;
-            }
-            other => return other,
+            Err(e) => match body_refusal(&e) {
+                Some((how, Some(bytes))) => {
+                    opts.max_body.lower_below(bytes, how)?;
+                }
+                Some((how, None)) => {
+                    let refused = refused_body(path, opts).await?;
+                    opts.max_body.lower_below(refused, how)?;
+                }
+                None => return Err(e),
+            },
+            ok => return ok,
         }
     }
     Err(Error::Integrity {
         what: format!(
-            "{}: request bodies refused with 413 eight times",
+            "{}: request bodies refused (413 or connection closed) eight times",
             path.display()
         ),
     })

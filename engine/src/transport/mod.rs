@@ -123,6 +123,7 @@ pub struct TransportError {
     pub authority: String,
     what: &'static str,
     detail: String,
+    while_sending: bool,
 }
 
 impl TransportError {
@@ -141,7 +142,16 @@ impl TransportError {
             authority: authority.to_owned(),
             what,
             detail: detail.into(),
+            while_sending: false,
         }
+    }
+
+    /// Whether the connection broke while the request body was still being sent (before the
+    /// gateway answered): what a router with a body limit that closes instead of answering
+    /// 413 looks like, among other causes.
+    #[must_use]
+    pub fn while_sending(&self) -> bool {
+        self.while_sending
     }
 }
 
@@ -373,7 +383,9 @@ fn classify_hyper(
         };
         return TransportError::new(kind, authority, detail);
     }
-    TransportError::new(FailureKind::Reset, authority, detail)
+    let mut err = TransportError::new(FailureKind::Reset, authority, detail);
+    err.while_sending = matches!(watch.state(), body::SendState::Sending { .. });
+    err
 }
 
 /// Whether any error in the source chain is an `E`, looking inside `io::Error`s too.

@@ -13,7 +13,9 @@
 //! - `reset_rate`: connections reset mid-request or mid-response;
 //! - `truncate_rate`: response bodies cut short of their `Content-Length`;
 //! - `first_byte_delay_ms`: a slow first byte;
-//! - `max_body`: `413 EntityTooLarge` above a body size, as a router's body limit does.
+//! - `max_body`: `413 EntityTooLarge` above a body size, as a router's body limit does;
+//! - `max_body_reset`: the connection reset mid-body above a body size, as a router that
+//!   drops the connection instead of answering does.
 //!
 //! Random faults come from seeded dice: a pure function of the seed and of the request's
 //! sequence number since the mode was set, so a seed replays the same faults on the same
@@ -29,7 +31,7 @@
 //!
 //! - HTTP/1.1 only, plain HTTP on both sides (no TLS), one upstream.
 //! - A response's `Content-Length` is the gateway's: the proxy never rewrites bodies.
-//! - `max_body` judges the declared `Content-Length`; a chunked body of unknown length passes.
+//! - `max_body` and `max_body_reset` judge the declared `Content-Length`; a chunked body of unknown length passes.
 //!
 //! Read [`FaultMode`] for the exact order of checks, then `proxy.rs` for forwarding,
 //! `body.rs` for cut bodies and `conn.rs` for how a connection is reset or lingers.

@@ -21,17 +21,20 @@ use serde::{Deserialize, Serialize};
 /// 1. `max_body`: a declared `Content-Length` above it gets `413 EntityTooLarge`, the body
 ///    unread, and the connection is closed (after a lingering close, as nginx does, so the
 ///    client reads the answer instead of a reset);
-/// 2. `max_concurrent`: with that many requests already forwarded and unfinished, `503
+/// 2. `max_body_reset`: a declared `Content-Length` above it has that many bytes of its body
+///    read, then the connection is reset without an answer, as a router that drops the
+///    connection instead of answering 413 does;
+/// 3. `max_concurrent`: with that many requests already forwarded and unfinished, `503
 ///    SlowDown` (the body is read and dropped, the connection stays open, as RGW does);
-/// 3. `error_rate`: `500 InternalError`, not forwarded (body read and dropped);
-/// 4. `reset_rate`: a request with a body has part of it read, then the connection is reset
+/// 4. `error_rate`: `500 InternalError`, not forwarded (body read and dropped);
+/// 5. `reset_rate`: a request with a body has part of it read, then the connection is reset
 ///    (TCP RST) without an answer and nothing forwarded; any other request is forwarded and its
 ///    answer broken by a reset: part of the response body then a reset, or, for an answer
 ///    without a body (HEAD, 204, an empty 200), a reset in place of the answer;
-/// 5. `truncate_rate`: the answer's head is sent as the gateway wrote it (its full
+/// 6. `truncate_rate`: the answer's head is sent as the gateway wrote it (its full
 ///    `Content-Length`), then only part of its body, then the connection is closed (FIN);
 ///    answers without a body are left alone;
-/// 6. `first_byte_delay_ms`: every forwarded answer waits this long before its head is sent.
+/// 7. `first_byte_delay_ms`: every forwarded answer waits this long before its head is sent.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FaultMode {
@@ -48,6 +51,9 @@ pub struct FaultMode {
     pub first_byte_delay_ms: u64,
     /// Largest request body (`Content-Length`) accepted; larger gets `413 EntityTooLarge`.
     pub max_body: Option<u64>,
+    /// Largest request body (`Content-Length`) let through; above it, the connection is reset
+    /// once this many bytes of the body arrived, with no answer.
+    pub max_body_reset: Option<u64>,
     /// Seed of the dice: the same seed injects the same faults into the same (n-th) requests.
     pub seed: u64,
 }

@@ -176,7 +176,20 @@ async fn handle(
         .into_response(counters, in_flight));
     }
 
-    // 2. The concurrency limit.
+    // 2. A limit that drops the connection instead of answering.
+    if let (Some(max), Some(len)) = (mode.max_body_reset, declared_len)
+        && len > max
+    {
+        tracing::debug!(seq, len, max, "fault: reset after {max} bytes of the body");
+        read_some(req.into_body(), max).await;
+        faults.reset();
+        bump(&counters.body_resets);
+        return Err(FaultError::Injected(
+            "connection reset mid-body (body limit)",
+        ));
+    }
+
+    // 3. The concurrency limit.
     let Some(admitted) = Admitted::try_enter(&counters, mode.max_concurrent) else {
         bump(&counters.slow_downs);
         tracing::debug!(seq, "fault: 503 SlowDown");
@@ -192,7 +205,7 @@ async fn handle(
         .into_response(counters, in_flight));
     };
 
-    // 3. Random internal errors.
+    // 4. Random internal errors.
     if dice.chance(Roll::Error, mode.error_rate) {
         bump(&counters.internal_errors);
         tracing::debug!(seq, "fault: 500 InternalError");
@@ -208,7 +221,7 @@ async fn handle(
         .into_response(counters, in_flight));
     }
 
-    // 4. Resets: a request body is broken on its way in, nothing forwarded.
+    // 5. Resets: a request body is broken on its way in, nothing forwarded.
     let reset = dice.chance(Roll::Reset, mode.reset_rate);
     let truncate = !reset && dice.chance(Roll::Truncate, mode.truncate_rate);
     if reset && !req.body().is_end_stream() {
@@ -241,8 +254,11 @@ async fn handle(
         }
     };
     bump(&counters.forwarded);
+    if resp.status() == StatusCode::SERVICE_UNAVAILABLE {
+        bump(&counters.upstream_slow_downs);
+    }
 
-    // 6. A slow first byte.
+    // 7. A slow first byte.
     if mode.first_byte_delay_ms > 0 {
         bump(&counters.delayed);
         tokio::time::sleep(Duration::from_millis(mode.first_byte_delay_ms)).await;
@@ -259,7 +275,7 @@ async fn handle(
         Some(len) => CutAt::Offset(dice.below(roll, len)),
         None => CutAt::InFirstFrame(dice.roll(roll)),
     };
-    // 4. (continued) and 5.: the answer is broken on its way out.
+    // 5. (continued) and 6.: the answer is broken on its way out.
     let cut = if reset {
         if !has_body {
             tracing::debug!(seq, "fault: reset instead of the answer");

@@ -23,8 +23,13 @@ pub struct FaultStats {
     pub truncations: u64,
     /// `413 EntityTooLarge` answers (`max_body`).
     pub too_large: u64,
+    /// Connections reset while a request body above `max_body_reset` was sent.
+    pub body_resets: u64,
     /// Forwarded answers held back by `first_byte_delay_ms`.
     pub delayed: u64,
+    /// Forwarded answers in which the upstream gateway itself said `503` (its own throttling,
+    /// e.g. RGW's `rgw max concurrent requests`), passed on unchanged.
+    pub upstream_slow_downs: u64,
     /// `502 BadGateway` answers: the upstream gateway could not be reached or broke off.
     pub upstream_errors: u64,
     /// Request body bytes passed to the upstream gateway.
@@ -58,8 +63,10 @@ pub(crate) struct Counters {
     pub(crate) resets: AtomicU64,
     pub(crate) truncations: AtomicU64,
     pub(crate) too_large: AtomicU64,
+    pub(crate) body_resets: AtomicU64,
     pub(crate) delayed: AtomicU64,
     pub(crate) upstream_errors: AtomicU64,
+    pub(crate) upstream_slow_downs: AtomicU64,
     pub(crate) bytes_up: AtomicU64,
     pub(crate) bytes_down: AtomicU64,
     in_flight: AtomicU64,
@@ -89,8 +96,10 @@ impl Counters {
             resets: get(&self.resets),
             truncations: get(&self.truncations),
             too_large: get(&self.too_large),
+            body_resets: get(&self.body_resets),
             delayed: get(&self.delayed),
             upstream_errors: get(&self.upstream_errors),
+            upstream_slow_downs: get(&self.upstream_slow_downs),
             bytes_up: get(&self.bytes_up),
             bytes_down: get(&self.bytes_down),
             in_flight: get(&self.in_flight),
