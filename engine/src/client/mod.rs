@@ -339,6 +339,7 @@ impl Client {
             Payload::Empty => 0,
         };
         let mut cuts: u32 = 0;
+        let mut suspect_cut;
         let mut attempt: u32 = 0;
         let started = std::time::Instant::now();
         loop {
@@ -371,6 +372,7 @@ impl Client {
                 .entry(call.operation)
                 .or_insert(0) += 1;
             tracing::debug!(op = call.operation, target = %call.target, attempt, "request");
+            suspect_cut = false;
             let (failure, error, retry_after) = match inner.transport.send(req).await {
                 Ok(resp) if resp.status.is_success() && read_body => {
                     match resp.body.collect_limited(MAX_XML_BODY_BYTES).await {
@@ -439,6 +441,7 @@ impl Client {
                         && body_len > inner.largest_body_ok.load(Ordering::Relaxed)
                     {
                         cuts += 1;
+                        suspect_cut = true;
                         if cuts >= 2 {
                             return Err(Error::BodyCut {
                                 operation: call.operation,
@@ -457,7 +460,9 @@ impl Client {
             let Decision::Retry { congestion } = decision else {
                 return Err(error);
             };
-            if congestion {
+            // A large body cut off mid-send may be a router's body limit, not overload: the
+            // concurrency is left alone (a second cut ends the call as a body limit).
+            if congestion && !suspect_cut {
                 inner.limiter.on_throttle(epoch);
             }
             // The budget caps retries at a fraction of successes; when it is spent, a retry

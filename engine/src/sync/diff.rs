@@ -55,6 +55,12 @@ pub enum Decision {
 }
 
 /// Whether `src` must be copied over `dst`.
+///
+/// A known limit of the size + mtime comparison (shared with `aws s3 sync`): an upload
+/// compares a file's mtime with the object's `LastModified`, which gateways keep to the
+/// second, so a file rewritten at the same size within the second its object was stored
+/// looks unchanged. `--checksum` compares content; `sync --manifest` followed by `haul
+/// manifest verify` detects it.
 #[must_use]
 pub fn differs(src: &Entry, dst: &Entry, compare: Compare) -> bool {
     if src.size != dst.size {
