@@ -18,10 +18,11 @@ nothing and only counts the 503s RGW sends). Every tool uploads the same tree of
    32 → 4 → 32; haul's limit second by second and how long it took to follow each change.
 
 Usage:
-  benches/overload/run.py [--gateway haul|rgw] [--n 8] [--files 4000] [--size 65536]
+  benches/overload/run.py [--gateway haul|rgw] [--n 8] [--files 16000] [--size 65536]
                           [--runs 3] [--sweep 2,4,6,8,12,16] [--tools haul,s5cmd,rclone,aws]
-                          [--no-follow] [--follow-files 12000] [--haul-bin PATH] [--out FILE.md]
-  Smoke run: benches/overload/run.py --files 400 --runs 1 --follow-files 1500
+                          [--no-follow] [--follow-files 40000] [--follow-at 6,12]
+                          [--haul-bin PATH] [--out FILE.md]
+  Smoke run: benches/overload/run.py --files 2000 --runs 1 --follow-files 8000 --follow-at 1,2
 
 It is a benchmark, not a test: nothing in CI runs it. The report (markdown, plus a .json of
 every raw figure) goes to ~/.cache/haul-bench/results/overload-<UTC>.md. Definitions:
@@ -387,7 +388,6 @@ class Bench:
             "objects_in_bucket": len([line for line in listed if line.strip()]),
             "files": files, "requests": req, "throttled": thr,
             "goodput_mib_s": round(nbytes / wall / 2**20, 2) if rc == 0 else 0.0,
-            "max_in_flight": after["max_in_flight"],
         }
         fig["finished"] = rc == 0 and fig["objects_in_bucket"] == files
         fig.update(series_figures(samples))
@@ -471,8 +471,8 @@ class Bench:
         L.append("| runs | goodput MiB/s | vs best fixed | wall s | requests | 503s | throttled % | "
                  f"throttled % after {CONVERGE_S:g} s | converged at s | limit at the end |")
         L.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-        for f in res["adaptive_runs"] + [ad]:
-            name = "median" if f is ad else "run"
+        for i, f in enumerate(res["adaptive_runs"] + [ad]):
+            name = "median" if i == len(res["adaptive_runs"]) else f"run {i + 1}"
             L.append(f"| {name} | {f['goodput_mib_s']} | {ratio(f['goodput_mib_s'], best)} | "
                      f"{f['wall_s']} | {f['requests']} | {f['throttled']} | "
                      f"{pct(f['throttled'], f['requests'])} | "
@@ -480,13 +480,13 @@ class Bench:
                      f"{f.get('converged_at_s')} | {f.get('final_limit')} |")
         L.append("\n## Every tool, defaults and high concurrency\n")
         L.append("| tool | settings | finished | goodput MiB/s | wall s | CPU s | requests | 503s | "
-                 "throttled % | max in flight |")
-        L.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+                 "throttled % |")
+        L.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for (tool, label), f in sorted(res["peers"].items(), key=lambda kv: -kv[1]["goodput_mib_s"]):
             L.append(f"| {tool} | {label} | {'yes' if f['finished'] else 'NO'} "
                      f"({f['objects_in_bucket']}/{f['files']}) | {f['goodput_mib_s']} | "
                      f"{f['wall_s']} | {f['cpu_s']} | {f['requests']} | {f['throttled']} | "
-                     f"{pct(f['throttled'], f['requests'])} | {f['max_in_flight']} |")
+                     f"{pct(f['throttled'], f['requests'])} |")
         if "follow" in res:
             f = res["follow"]
             t1, t2 = a.follow_at
@@ -562,14 +562,14 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--gateway", choices=["haul", "rgw"], default="haul")
     p.add_argument("--n", type=int, default=8)
-    p.add_argument("--files", type=int, default=4000)
+    p.add_argument("--files", type=int, default=16000)
     p.add_argument("--size", type=int, default=64 * 1024)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--sweep", default="2,4,6,8,12,16")
     p.add_argument("--tools", default="haul,s5cmd,rclone,aws")
     p.add_argument("--no-follow", dest="follow", action="store_false")
-    p.add_argument("--follow-files", type=int, default=12000)
-    p.add_argument("--follow-at", default="8,16", help="seconds at which N goes to 4, then back")
+    p.add_argument("--follow-files", type=int, default=40000)
+    p.add_argument("--follow-at", default="6,12", help="seconds at which N goes to 4, then back")
     p.add_argument("--haul-bin")
     p.add_argument("--out")
     a = p.parse_args()
