@@ -64,6 +64,12 @@ const ALL: &[FaultCase] = &[
         ignore: None,
     },
     FaultCase {
+        name: "issue_4_faults_body_limit_on_a_streamed_upload",
+        run: streamed_body_limit,
+        only: None,
+        ignore: None,
+    },
+    FaultCase {
         name: "issue_4_faults_mode_switched_mid_sync",
         run: mode_switched_mid_sync,
         only: None,
@@ -801,6 +807,46 @@ fn cp_multipart(gw: &Gateway, mode: &str, fault: &str) -> Result<()> {
         "the object differs from the file"
     );
     Haul::new(gw, &["rb", "--force", &format!("s3://{bucket}")])?.ok()?;
+    Ok(())
+}
+
+/// A router's body limit met by a stream (`cp -`, as `tar push` streams): the first part is
+/// re-sent as parts that fit and the rest of the stream is cut to the learned size. Streams of
+/// 10 MiB (one PutObject refused) and 40 MiB + 123 B (multipart), against a 413 at 6 MiB and
+/// against a connection cut after 6 MiB.
+fn streamed_body_limit(gw: &Gateway) -> Result<()> {
+    for mode in [r#"{"max_body": 6291456}"#, r#"{"max_body_reset": 6291456}"#] {
+        for len in [10 * MIB, 40 * MIB + 123] {
+            let bucket = unique_bucket("faultstream");
+            Haul::new(gw, &["mb", &format!("s3://{bucket}")])?.ok()?;
+            let bytes = data(len, len as u64);
+            let url = format!("s3://{bucket}/stream.bin");
+            let proxy = Proxy::start(gw, mode)?;
+            let out = proxy
+                .haul(gw, &["cp", "--part-size", "16MiB", "-", &url])?
+                .stdin(bytes.clone())
+                .output()?;
+            let stats = proxy.stats()?;
+            ensure!(
+                out.status.success(),
+                "cp - of {len} B through {mode} failed ({}):\nstderr: {}\nproxy stats: {stats}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            ensure!(
+                counter(&stats, "too_large") + counter(&stats, "body_resets") > 0,
+                "{mode}: nothing was refused: {stats}"
+            );
+            let dir = tempfile::tempdir()?;
+            let back = dir.path().join("back.bin");
+            Haul::new(gw, &["cp", &url, back.to_str().context("path")?])?.ok()?;
+            ensure!(
+                fs_err::read(&back)? == bytes,
+                "{mode}, {len} B: the object differs from the stream"
+            );
+            Haul::new(gw, &["rb", "--force", &format!("s3://{bucket}")])?.ok()?;
+        }
+    }
     Ok(())
 }
 

@@ -271,7 +271,9 @@ async fn resumable(
 /// Uploads everything `reader` yields (stdin) to `bucket`/`key`. A stream that fits in one
 /// part is sent with one `PutObject`; a longer one as a multipart upload whose parts of
 /// `part_size` are uploaded as they fill, so the length need not be known in advance (which
-/// caps the object at 10,000 parts).
+/// caps the object at 10,000 parts). The first part is sent alone, before any other is
+/// numbered: a router that refuses its body (413, or a connection cut mid-body) gets it again
+/// as smaller parts, and the rest of the stream is cut to the size it took.
 ///
 /// # Errors
 /// Read errors, S3 and transport errors; the multipart upload is aborted on failure.
@@ -286,34 +288,70 @@ pub async fn upload_reader<R: AsyncRead + Unpin>(
 ) -> Result<u64, Error> {
     // The length is unknown: parts have the requested size (clamped to the S3 and body
     // limits) and are never raised, which caps the stream at 10,000 parts.
-    let part_size = PartPlan::multipart(0, opts.part_size, opts.max_body.get())?.part_size();
+    let mut part_size = PartPlan::multipart(0, opts.part_size, opts.max_body.get())?.part_size();
     let stdin_path = PathBuf::from("-");
     let mem = budget.reserve(part_size).await;
-    let first = fill(&mut reader, part_size, &stdin_path, budget).await?;
+    let first = fill(&mut reader, part_size, None, &stdin_path, budget).await?;
     if (first.len() as u64) < part_size {
-        // The whole stream fits in one part: one PutObject.
+        // The whole stream fits in one part: one PutObject, unless a router refuses the body;
+        // then a multipart upload of pieces that fit.
         let len = first.len() as u64;
-        client.put_object(bucket, key, first, put).await?;
-        opts.progress.emit(Event::BytesMoved { bytes: len });
-        drop(mem);
-        return Ok(len);
+        match client.put_object(bucket, key, first.clone(), put).await {
+            Ok(_) => {
+                opts.progress.emit(Event::BytesMoved { bytes: len });
+                return Ok(len);
+            }
+            Err(e) => {
+                let Some((how, bytes)) = body_refusal(&e) else {
+                    return Err(e);
+                };
+                opts.max_body.lower_below(bytes.unwrap_or(len), how)?;
+            }
+        }
+        let upload_id = client.create_multipart_upload(bucket, key, put).await?;
+        return aborting_on_failure(client, bucket, key, &upload_id, async {
+            let mut done = Vec::new();
+            send_fitting(
+                client, bucket, key, &upload_id, first, true, opts, &mut 0, &mut done,
+            )
+            .await?;
+            drop(mem);
+            client
+                .complete_multipart_upload(bucket, key, &upload_id, &done)
+                .await?;
+            Ok(len)
+        })
+        .await;
     }
     let upload_id = client.create_multipart_upload(bucket, key, put).await?;
     aborting_on_failure(client, bucket, key, &upload_id, async {
         let mut tasks = JoinSet::new();
         let mut done = Vec::new();
-        let mut total = 0u64;
-        let mut pending = Some((first, mem));
+        let mut total = first.len() as u64;
         let mut number = 0u32;
+        // The first part goes alone: if a router refuses its body, nothing later has been
+        // numbered yet, so it is re-sent as smaller parts and the rest of the stream is cut
+        // to the size the router took (a stream cannot be read twice).
+        let mut carry = send_fitting(
+            client,
+            bucket,
+            key,
+            &upload_id,
+            first,
+            false,
+            opts,
+            &mut number,
+            &mut done,
+        )
+        .await?;
+        drop(mem);
+        part_size = part_size.min(opts.max_body.get().unwrap_or(part_size));
         loop {
-            let (data, mem) = if let Some(p) = pending.take() {
-                p
-            } else {
-                let mem = budget.reserve(part_size).await;
-                let data = fill(&mut reader, part_size, &stdin_path, budget).await?;
-                (data, mem)
-            };
-            if data.is_empty() && number > 0 {
+            let mem = budget.reserve(part_size).await;
+            // Bytes carried over from the first part were counted with it.
+            let carried = carry.as_ref().map_or(0, |c| c.len() as u64);
+            let data = fill(&mut reader, part_size, carry.take(), &stdin_path, budget).await?;
+            if data.is_empty() {
                 break;
             }
             let last = (data.len() as u64) < part_size;
@@ -323,7 +361,7 @@ pub async fn upload_reader<R: AsyncRead + Unpin>(
                     "stdin is larger than 10,000 parts of {part_size} B: pass a larger --part-size"
                 ))
             })?;
-            total += data.len() as u64;
+            total += data.len() as u64 - carried;
             while let Some(res) = tasks.try_join_next() {
                 done.push(joined(res)??);
             }
@@ -360,15 +398,77 @@ pub async fn upload_reader<R: AsyncRead + Unpin>(
     .await
 }
 
-/// Reads up to `want` bytes (fewer only at the end of the stream).
+/// Uploads `data` as the next part, or, if the path to the gateway refuses a body that large
+/// (a 413, or the connection cut mid-body), as consecutive parts of the lowered body limit.
+/// Unless `data` ends the stream (`last`), a tail shorter than that limit is not sent (S3 wants
+/// every part but the last to be at least 5 MiB) but returned, to start the next part.
+/// `number` is the last part number used.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "private helper: the upload's identity plus its running state"
+)]
+async fn send_fitting(
+    client: &Client,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    upload_id: &UploadId,
+    data: Bytes,
+    last: bool,
+    opts: &TransferOptions,
+    number: &mut u32,
+    done: &mut Vec<CompletedPart>,
+) -> Result<Option<Bytes>, Error> {
+    let mut rest = data;
+    // First try: everything as one part.
+    let mut size = rest.len();
+    while !rest.is_empty() {
+        if !last && rest.len() < size {
+            return Ok(Some(rest));
+        }
+        let piece = rest.slice(..size.min(rest.len()));
+        let pn = part_number(*number + 1)?;
+        match client
+            .upload_part(bucket, key, upload_id, pn, piece.clone())
+            .await
+        {
+            Ok(etag) => {
+                *number += 1;
+                opts.progress.emit(Event::BytesMoved {
+                    bytes: piece.len() as u64,
+                });
+                done.push(CompletedPart {
+                    part_number: pn,
+                    etag,
+                });
+                rest = rest.slice(piece.len()..);
+            }
+            Err(e) => {
+                let Some((how, bytes)) = body_refusal(&e) else {
+                    return Err(e);
+                };
+                let limit = opts
+                    .max_body
+                    .lower_below(bytes.unwrap_or(piece.len() as u64), how)?;
+                size = usize::try_from(limit).unwrap_or(usize::MAX);
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Reads up to `want` bytes (fewer only at the end of the stream), after `prefix` if given.
 async fn fill<R: AsyncRead + Unpin>(
     reader: &mut R,
     want: u64,
+    prefix: Option<Bytes>,
     path: &Path,
     budget: &MemoryBudget,
 ) -> Result<Bytes, Error> {
     let want = usize::try_from(want).unwrap_or(usize::MAX);
     let mut buf = budget.buffer(want);
+    if let Some(p) = prefix {
+        buf.extend_from_slice(&p);
+    }
     while buf.len() < want {
         // `read_buf` on a Vec may grow it past `want`: read into the exact remainder.
         let mut limited = (&mut *reader).take((want - buf.len()) as u64);
