@@ -419,8 +419,12 @@ async fn send_fitting(
     done: &mut Vec<CompletedPart>,
 ) -> Result<Option<Bytes>, Error> {
     let mut rest = data;
-    // First try: everything as one part.
-    let mut size = rest.len();
+    // First try: everything as one part, unless the run already knows a smaller limit.
+    let mut size = opts
+        .max_body
+        .get()
+        .and_then(|l| usize::try_from(l).ok())
+        .map_or(rest.len(), |l| l.min(rest.len()));
     while !rest.is_empty() {
         if !last && rest.len() < size {
             return Ok(Some(rest));

@@ -146,9 +146,9 @@ impl TransportError {
         }
     }
 
-    /// Whether the connection broke while the request body was still being sent (before the
-    /// gateway answered): what a router with a body limit that closes instead of answering
-    /// 413 looks like, among other causes.
+    /// Whether the connection broke after the request body started to go and before the
+    /// gateway answered: what a router with a body limit that closes instead of answering 413
+    /// looks like, among other causes. (A bodiless request counts as sent at once.)
     #[must_use]
     pub fn while_sending(&self) -> bool {
         self.while_sending
@@ -384,7 +384,9 @@ fn classify_hyper(
         return TransportError::new(kind, authority, detail);
     }
     let mut err = TransportError::new(FailureKind::Reset, authority, detail);
-    err.while_sending = matches!(watch.state(), body::SendState::Sending { .. });
+    // Sending, or sent but unanswered: a proxy that reads part of a body and resets may do so
+    // after the whole body sat in the socket buffers (loopback buffers hold megabytes).
+    err.while_sending = !matches!(watch.state(), body::SendState::NotStarted);
     err
 }
 
