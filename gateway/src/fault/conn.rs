@@ -158,7 +158,14 @@ impl AsyncWrite for FaultIo {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut().stream() {
+        let this = self.get_mut();
+        // A connection marked for a reset must not send a FIN first (hyper shuts the write
+        // side down when a service fails): the client would read an orderly end of file
+        // before the RST that the drop sends.
+        if matches!(this.faults.close(), Close::Reset) {
+            return Poll::Ready(Ok(()));
+        }
+        match this.stream() {
             Ok(stream) => stream.poll_shutdown(cx),
             Err(err) => Poll::Ready(Err(err)),
         }
