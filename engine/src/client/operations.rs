@@ -622,25 +622,57 @@ impl Client {
         key: &ObjectKey,
         source_etag: Option<&ETag>,
     ) -> Result<(), Error> {
-        let c = call(
-            "CopyObject",
-            object_target(bucket, key),
-            ResourceKind::Object,
-        );
-        let op = s3::CopyObject {
+        self.copy(s3::CopyObject {
             bucket,
             key,
             source_bucket,
             source_key,
             metadata: s3::MetadataDirective::Copy,
             source_if_match: source_etag,
-        };
+        })
+        .await
+    }
+
+    async fn copy(&self, op: s3::CopyObject<'_>) -> Result<(), Error> {
+        let c = call(
+            "CopyObject",
+            object_target(op.bucket, op.key),
+            ResourceKind::Object,
+        );
         let (_, answer) = self
             .execute_read(&c, |ep| op.request(ep), Payload::Empty)
             .await?;
         s3::parse_copy_object(&answer)
             .map(|_| ())
             .map_err(response_err(&c))
+    }
+
+    /// Replaces the metadata (and content type) of `bucket`/`key` with `opts`' by copying the
+    /// object onto itself, only if it still has `etag`. Gateways do this without moving the
+    /// data; S3 refuses objects over 5 GiB.
+    ///
+    /// # Errors
+    /// `PreconditionFailed` when the object changed, `NoSuchKey`, an error in the 200 body,
+    /// transport.
+    pub async fn replace_metadata(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        etag: &ETag,
+        opts: &PutOptions,
+    ) -> Result<(), Error> {
+        self.copy(s3::CopyObject {
+            bucket,
+            key,
+            source_bucket: bucket,
+            source_key: key,
+            metadata: s3::MetadataDirective::Replace {
+                metadata: &opts.metadata,
+                content_type: opts.content_type.as_deref(),
+            },
+            source_if_match: Some(etag),
+        })
+        .await
     }
 
     /// Every part uploaded so far to a multipart upload, all pages, in part order.

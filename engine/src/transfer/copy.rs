@@ -4,7 +4,8 @@
 
 use tokio::task::JoinSet;
 
-use super::upload::{aborting_on_failure, joined};
+use super::tree_hash::{TreeHash, hash_part};
+use super::upload::{BLAKE3_META, aborting_on_failure, blocking, joined, store_blake3};
 use super::{MemoryBudget, PartPlan, TransferOptions, body_refusal};
 use crate::client::{Client, PutOptions};
 use crate::error::Error;
@@ -28,7 +29,10 @@ pub struct ObjectRef<'a> {
 /// up to 5 GiB are copied server-side, keeping their metadata; otherwise the bytes stream
 /// through haul: one GET and PUT below the multipart threshold, else ranged GETs pinned to the
 /// source's ETag feeding the parts of a multipart upload, which is aborted on failure. Either
-/// way the metadata (mtime, mode, …) travels with the object.
+/// way the metadata (mtime, mode, …) travels with the object. Streamed bytes are hashed on the
+/// way: the copy carries the BLAKE3 of what it received, and a source whose
+/// `x-amz-meta-blake3` does not match its bytes is refused below the multipart threshold
+/// (nothing is overwritten) and named in a warning above it.
 ///
 /// # Errors
 /// S3 and transport errors naming the object; `PreconditionFailed` when the source changed.
@@ -79,7 +83,7 @@ async fn copy_object_once(
         opts.progress.emit(Event::BytesMoved { bytes: len });
         return Ok(len);
     }
-    let put = PutOptions {
+    let mut put = PutOptions {
         content_type: meta.content_type.clone(),
         metadata: meta.metadata.clone(),
     };
@@ -87,6 +91,21 @@ async fn copy_object_once(
     if len <= opts.multipart_threshold && opts.max_body.get().is_none_or(|m| len <= m) {
         let _mem = budget.reserve(len).await;
         let data = fetch(src, 0, len, etag.as_ref(), budget).await?;
+        let hashed = data.clone();
+        let hex = blocking(move || Ok(blake3::hash(&hashed).to_hex().to_string())).await?;
+        if let Some(claimed) = put.metadata.get(BLAKE3_META)
+            && claimed != hex
+        {
+            return Err(Error::Integrity {
+                what: format!(
+                    "s3://{}/{}: its x-amz-meta-blake3 says {claimed} but its bytes hash to                      {hex}: not copied",
+                    src.bucket.as_str(),
+                    src.key.as_str()
+                ),
+            });
+        }
+        // A 64-character hex string is always valid metadata.
+        let _ = put.metadata.insert(BLAKE3_META, hex);
         dst.client
             .put_object(dst.bucket, dst.key, data, &put)
             .await?;
@@ -98,13 +117,18 @@ async fn copy_object_once(
         .client
         .create_multipart_upload(dst.bucket, dst.key, &put)
         .await?;
-    aborting_on_failure(dst.client, dst.bucket, dst.key, &upload_id, async {
+    let mut tree = TreeHash::new(len);
+    let done_etag = aborting_on_failure(dst.client, dst.bucket, dst.key, &upload_id, async {
         let mut tasks = JoinSet::new();
         let mut done = Vec::with_capacity(plan.count() as usize);
+        let mut finished = |(part, hash)| {
+            tree.add(hash);
+            done.push(part);
+        };
         for part in plan.parts() {
             let mem = budget.reserve(part.len).await;
             while let Some(res) = tasks.try_join_next() {
-                done.push(joined(res)??);
+                finished(joined(res)??);
             }
             let (sc, sb, sk) = (src.client.clone(), src.bucket.clone(), src.key.clone());
             let (dc, db, dk) = (dst.client.clone(), dst.bucket.clone(), dst.key.clone());
@@ -120,24 +144,37 @@ async fn copy_object_once(
                     key: &sk,
                 };
                 let data = fetch(source, part.offset, part.len, etag.as_ref(), &budget).await?;
+                let hashed = data.clone();
+                let hash = blocking(move || Ok(hash_part(part.offset, &hashed, len))).await?;
                 let etag = dc.upload_part(&db, &dk, &id, number, data).await?;
                 progress.emit(Event::BytesMoved { bytes: part.len });
-                Ok::<_, Error>(CompletedPart {
+                let part = CompletedPart {
                     part_number: number,
                     etag,
-                })
+                };
+                Ok::<_, Error>((part, hash))
             });
         }
         while let Some(res) = tasks.join_next().await {
-            done.push(joined(res)??);
+            finished(joined(res)??);
         }
         done.sort_by_key(|p| p.part_number);
         dst.client
             .complete_multipart_upload(dst.bucket, dst.key, &upload_id, &done)
-            .await?;
-        Ok(len)
+            .await
     })
-    .await
+    .await?;
+    store_blake3(
+        dst.client,
+        dst.bucket,
+        dst.key,
+        done_etag,
+        len,
+        &put,
+        tree.finish(),
+    )
+    .await;
+    Ok(len)
 }
 
 /// Reads `len` bytes at `offset` of the source into memory, pinned to its ETag.

@@ -13,6 +13,7 @@ mod copy;
 mod download;
 mod plan;
 mod tree;
+mod tree_hash;
 mod upload;
 
 use std::sync::{Arc, Mutex, PoisonError};

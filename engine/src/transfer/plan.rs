@@ -57,8 +57,9 @@ pub struct PartPlan {
 
 impl PartPlan {
     /// Plans a multipart upload: `requested` part size clamped to 5 MiB..5 GiB and to
-    /// `max_body`, raised (in whole MiB) when the object would otherwise need more than
-    /// 10,000 parts.
+    /// `max_body`, rounded down to whole KiB (so that parts start on BLAKE3 chunk bounds and
+    /// can be hashed apart), raised (in whole MiB) when the object would otherwise need more
+    /// than 10,000 parts.
     ///
     /// # Errors
     /// When `max_body` is below 5 MiB, or the object cannot fit in 10,000 parts of the largest
@@ -70,7 +71,8 @@ impl PartPlan {
                 limit_bytes: ceiling,
             });
         }
-        let mut part_size = requested.clamp(MIN_PART_BYTES, ceiling);
+        // The floor is a whole number of KiB, so rounding down stays above it.
+        let mut part_size = requested.clamp(MIN_PART_BYTES, ceiling) / 1024 * 1024;
         if len.div_ceil(part_size) > MAX_PARTS {
             const MIB: u64 = 1024 * 1024;
             let needed = len.div_ceil(MAX_PARTS).div_ceil(MIB) * MIB;
@@ -159,6 +161,7 @@ mod tests {
                     for (i, p) in parts.iter().enumerate() {
                         prop_assert_eq!(p.number as usize, i + 1);
                         prop_assert_eq!(p.offset, next);
+                        prop_assert_eq!(p.offset % 1024, 0);
                         next += p.len;
                         prop_assert!(p.len <= MAX_PART_BYTES);
                         if let Some(m) = max_body { prop_assert!(p.len <= m); }

@@ -11,6 +11,7 @@ use md5::{Digest, Md5};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::task::JoinSet;
 
+use super::tree_hash::{PartHash, TreeHash, hash_part};
 use super::{FileAttrs, MemoryBudget, PartPlan, TransferOptions, body_refusal};
 use crate::client::{Client, PutOptions};
 use crate::error::Error;
@@ -111,8 +112,7 @@ async fn upload_file_once(
         let data = read_range(file.clone(), path.to_path_buf(), 0, len, budget).await?;
         // The object carries the BLAKE3 of its bytes, hashed from the buffer being sent (not
         // a second read), so manifests and `--checksum` can trust it without reading the
-        // object back. Multipart objects do not get it yet: metadata is fixed when the upload
-        // is created, before the bytes are read.
+        // object back. (A multipart object gets it once its parts are in: `store_blake3`.)
         let hashed = data.clone();
         let digest = blocking(move || Ok(blake3::hash(&hashed).to_hex().to_string())).await?;
         let mut with_hash = put.clone();
@@ -174,15 +174,23 @@ async fn multipart_from_file(
         ),
     };
     let reusable = Arc::new(reusable);
-    aborting_on_failure(client, bucket, key, &upload_id, async {
+    let total = plan.parts().map(|p| p.len).sum();
+    // Each part is hashed where it is read, on its own thread; the parts' subtrees make the
+    // object's BLAKE3 (tree_hash.rs), which a multipart upload can only carry once complete.
+    let mut tree = TreeHash::new(total);
+    let etag = aborting_on_failure(client, bucket, key, &upload_id, async {
         let mut tasks = JoinSet::new();
         let mut done = Vec::with_capacity(plan.count() as usize);
+        let mut finished = |(part, hash): (CompletedPart, PartHash)| {
+            tree.add(hash);
+            done.push(part);
+        };
         for part in plan.parts() {
             // Reserve memory before reading: at most budget / part_size parts are in memory.
             let mem = budget.reserve(part.len).await;
             // Collect finished parts as we go so an early failure stops the loop.
             while let Some(res) = tasks.try_join_next() {
-                done.push(joined(res)??);
+                finished(joined(res)??);
             }
             let (client, file, path) = (client.clone(), file.clone(), path.to_path_buf());
             let (bucket, key, upload_id) = (bucket.clone(), key.clone(), upload_id.clone());
@@ -191,38 +199,105 @@ async fn multipart_from_file(
                 let _mem = mem;
                 let number = part_number(part.number)?;
                 let data = read_range(file, path, part.offset, part.len, &budget).await?;
-                if let Some(etag) = reusable.get(&part.number) {
-                    let bytes = data.clone();
-                    let md5 = blocking(move || Ok(hex::encode(Md5::digest(&bytes)))).await?;
-                    if etag.md5_hex().as_deref() == Some(md5.as_str()) {
-                        // Sent by the interrupted run: counted, as the returned total is.
-                        progress.emit(Event::BytesMoved { bytes: part.len });
-                        return Ok::<_, Error>(CompletedPart {
-                            part_number: number,
-                            etag: etag.clone(),
-                        });
-                    }
+                let reused = reusable.get(&part.number).cloned();
+                let bytes = data.clone();
+                let (hash, md5) = blocking(move || {
+                    let md5 = reused.is_some().then(|| hex::encode(Md5::digest(&bytes)));
+                    Ok((hash_part(part.offset, &bytes, total), md5))
+                })
+                .await?;
+                if let Some(etag) = reusable.get(&part.number)
+                    && etag.md5_hex() == md5
+                {
+                    // Sent by the interrupted run: counted, as the returned total is.
+                    progress.emit(Event::BytesMoved { bytes: part.len });
+                    let part = CompletedPart {
+                        part_number: number,
+                        etag: etag.clone(),
+                    };
+                    return Ok::<_, Error>((part, hash));
                 }
                 let etag = client
                     .upload_part(&bucket, &key, &upload_id, number, data)
                     .await?;
                 progress.emit(Event::BytesMoved { bytes: part.len });
-                Ok::<_, Error>(CompletedPart {
+                let part = CompletedPart {
                     part_number: number,
                     etag,
-                })
+                };
+                Ok::<_, Error>((part, hash))
             });
         }
         while let Some(res) = tasks.join_next().await {
-            done.push(joined(res)??);
+            finished(joined(res)??);
         }
         done.sort_by_key(|p| p.part_number);
         client
             .complete_multipart_upload(bucket, key, &upload_id, &done)
-            .await?;
-        Ok(plan.parts().map(|p| p.len).sum())
+            .await
     })
-    .await
+    .await?;
+    store_blake3(client, bucket, key, etag, total, put, tree.finish()).await;
+    Ok(total)
+}
+
+/// Gives a just-completed multipart object its `x-amz-meta-blake3`, which could not be set
+/// when the upload was created: a copy of the object onto itself that replaces its metadata
+/// (the upload's own plus the hash), made only if the object still has the `ETag` the upload
+/// completed with, so a newer object someone else put meanwhile is left alone. Gateways copy
+/// onto itself without moving data (RGW rewrites the head; s3s-fs the metadata file); S3
+/// refuses copies over 5 GiB, and then the object stays without the hash: manifests read it
+/// instead. Failing here never fails the upload, which is complete and correct. When `put`
+/// already carries the right hash (a copied object's), nothing is sent; a wrong one (a source
+/// whose claim does not match its bytes) is replaced, with a warning.
+pub(crate) async fn store_blake3(
+    client: &Client,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    etag: Option<ETag>,
+    len: u64,
+    put: &PutOptions,
+    hash: Option<blake3::Hash>,
+) {
+    // RGW's CompleteMultipartUpload answer may carry no ETag: a HEAD gives it, accepted only
+    // for a multipart object of the uploaded length (not someone else's newer PUT).
+    let etag = match etag {
+        Some(e) => Some(e),
+        None => client.head_object(bucket, key).await.ok().and_then(|m| {
+            m.etag
+                .filter(|e| m.content_length == len && e.multipart_part_count().is_some())
+        }),
+    };
+    let (Some(etag), Some(hash)) = (etag.as_ref(), hash) else {
+        tracing::debug!(
+            key = key.as_str(),
+            etag = etag.is_some(),
+            hash = hash.is_some(),
+            "no ETag or no assembled hash: the object keeps no x-amz-meta-blake3"
+        );
+        return;
+    };
+    let hex = hash.to_hex();
+    match put.metadata.get(BLAKE3_META) {
+        Some(claimed) if claimed == hex.as_str() => return,
+        Some(claimed) => tracing::warn!(
+            key = key.as_str(),
+            claimed,
+            actual = hex.as_str(),
+            "the source's x-amz-meta-blake3 does not match its bytes; the copy gets the right one"
+        ),
+        None => {}
+    }
+    let mut with_hash = put.clone();
+    // A 64-character hex string is always valid metadata.
+    let _ = with_hash.metadata.insert(BLAKE3_META, hex.to_string());
+    if let Err(e) = client.replace_metadata(bucket, key, etag, &with_hash).await {
+        tracing::info!(
+            key = key.as_str(),
+            %e,
+            "the object is uploaded, but its BLAKE3 could not be stored as metadata"
+        );
+    }
 }
 
 /// Metadata name (after `x-amz-meta-`) of the BLAKE3 hex digest of an object's bytes.
@@ -292,11 +367,22 @@ pub async fn upload_reader<R: AsyncRead + Unpin>(
     let stdin_path = PathBuf::from("-");
     let mem = budget.reserve(part_size).await;
     let first = fill(&mut reader, part_size, None, &stdin_path, budget).await?;
+    let mut hash = StreamHash::new();
+    hash.feed(first.clone()).await?;
     if (first.len() as u64) < part_size {
         // The whole stream fits in one part: one PutObject, unless a router refuses the body;
         // then a multipart upload of pieces that fit.
         let len = first.len() as u64;
-        match client.put_object(bucket, key, first.clone(), put).await {
+        let digest = hash.finish().await?;
+        let mut with_hash = put.clone();
+        // A 64-character hex string is always valid metadata.
+        let _ = with_hash
+            .metadata
+            .insert(BLAKE3_META, digest.to_hex().to_string());
+        match client
+            .put_object(bucket, key, first.clone(), &with_hash)
+            .await
+        {
             Ok(_) => {
                 opts.progress.emit(Event::BytesMoved { bytes: len });
                 return Ok(len);
@@ -309,7 +395,7 @@ pub async fn upload_reader<R: AsyncRead + Unpin>(
             }
         }
         let upload_id = client.create_multipart_upload(bucket, key, put).await?;
-        return aborting_on_failure(client, bucket, key, &upload_id, async {
+        let etag = aborting_on_failure(client, bucket, key, &upload_id, async {
             let mut done = Vec::new();
             send_fitting(
                 client, bucket, key, &upload_id, first, true, opts, &mut 0, &mut done,
@@ -318,13 +404,14 @@ pub async fn upload_reader<R: AsyncRead + Unpin>(
             drop(mem);
             client
                 .complete_multipart_upload(bucket, key, &upload_id, &done)
-                .await?;
-            Ok(len)
+                .await
         })
-        .await;
+        .await?;
+        store_blake3(client, bucket, key, etag, len, put, Some(digest)).await;
+        return Ok(len);
     }
     let upload_id = client.create_multipart_upload(bucket, key, put).await?;
-    aborting_on_failure(client, bucket, key, &upload_id, async {
+    let (total, etag) = aborting_on_failure(client, bucket, key, &upload_id, async {
         let mut tasks = JoinSet::new();
         let mut done = Vec::new();
         let mut total = first.len() as u64;
@@ -354,6 +441,9 @@ pub async fn upload_reader<R: AsyncRead + Unpin>(
             if data.is_empty() {
                 break;
             }
+            // The carried bytes were hashed with the first part.
+            hash.feed(data.slice(usize::try_from(carried).unwrap_or(0)..))
+                .await?;
             let last = (data.len() as u64) < part_size;
             number += 1;
             let pn = part_number(number).map_err(|_| {
@@ -390,12 +480,48 @@ pub async fn upload_reader<R: AsyncRead + Unpin>(
             done.push(joined(res)??);
         }
         done.sort_by_key(|p| p.part_number);
-        client
+        let etag = client
             .complete_multipart_upload(bucket, key, &upload_id, &done)
             .await?;
-        Ok(total)
+        Ok((total, etag))
     })
-    .await
+    .await?;
+    let digest = hash.finish().await?;
+    store_blake3(client, bucket, key, etag, total, put, Some(digest)).await;
+    Ok(total)
+}
+
+/// The BLAKE3 of a stream, hashed in order on blocking threads while the next piece is read.
+/// A piece is held until it is hashed, which may be after its part was sent: one part beyond
+/// the memory budget at most.
+/// (`None` before the first piece: a fresh hasher.)
+struct StreamHash(Option<tokio::task::JoinHandle<blake3::Hasher>>);
+
+impl StreamHash {
+    fn new() -> Self {
+        Self(None)
+    }
+
+    async fn hasher(&mut self) -> Result<blake3::Hasher, Error> {
+        match self.0.take() {
+            Some(task) => joined(task.await),
+            None => Ok(blake3::Hasher::new()),
+        }
+    }
+
+    /// Queues `data` after the pieces fed before; waits only for the previous piece's hashing.
+    async fn feed(&mut self, data: Bytes) -> Result<(), Error> {
+        let mut hasher = self.hasher().await?;
+        self.0 = Some(tokio::task::spawn_blocking(move || {
+            hasher.update(&data);
+            hasher
+        }));
+        Ok(())
+    }
+
+    async fn finish(mut self) -> Result<blake3::Hash, Error> {
+        Ok(self.hasher().await?.finalize())
+    }
 }
 
 /// Uploads `data` as the next part, or, if the path to the gateway refuses a body that large
