@@ -397,24 +397,31 @@ fn every_upload_stores_blake3(gw: &Gateway) -> Result<()> {
             "{key}: x-amz-meta-blake3 is {got:?}, the bytes hash to {want}"
         );
     }
-    let trusted = t.path().join("trusted.manifest");
-    let read = t.path().join("read.manifest");
-    Haul::new(
-        gw,
-        &[
-            "manifest",
-            "build",
-            "--trust-metadata",
-            &url,
-            "-o",
-            s(&trusted),
-        ],
-    )?
-    .ok()?;
-    Haul::new(gw, &["manifest", "build", &url, "-o", s(&read)])?.ok()?;
+    let (trusted, read) = trusted_and_read(gw, &url, t.path())?;
     Haul::new(gw, &["manifest", "diff", s(&trusted), s(&read)])?.ok()?;
     Haul::new(gw, &["rb", "--force", &url])?.ok()?;
     Ok(())
+}
+
+/// Manifests of `url` built with `--trust-metadata` and by reading the objects, in `dir`.
+fn trusted_and_read(
+    gw: &Gateway,
+    url: &str,
+    dir: &Path,
+) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
+    let trusted = dir.join("trusted.manifest");
+    let read = dir.join("read.manifest");
+    let trust = [
+        "manifest",
+        "build",
+        "--trust-metadata",
+        url,
+        "-o",
+        s(&trusted),
+    ];
+    Haul::new(gw, &trust)?.ok()?;
+    Haul::new(gw, &["manifest", "build", url, "-o", s(&read)])?.ok()?;
+    Ok((trusted, read))
 }
 
 /// `--trust-metadata` takes `x-amz-meta-blake3` without reading the object: an object whose
@@ -439,22 +446,8 @@ fn trust_metadata(gw: &Gateway) -> Result<()> {
         ],
         &format!("{b}/trusted.bin"),
     )?;
-    let trusted = t.path().join("trusted.manifest");
     let url = format!("s3://{b}");
-    Haul::new(
-        gw,
-        &[
-            "manifest",
-            "build",
-            "--trust-metadata",
-            &url,
-            "-o",
-            s(&trusted),
-        ],
-    )?
-    .ok()?;
-    let read = t.path().join("read.manifest");
-    Haul::new(gw, &["manifest", "build", &url, "-o", s(&read)])?.ok()?;
+    let (trusted, read) = trusted_and_read(gw, &url, t.path())?;
     let got = shown_hash(gw, &trusted, "trusted.bin")?;
     ensure!(
         got == claimed,
