@@ -465,8 +465,9 @@ impl Client {
     }
 
     /// `CompleteMultipartUpload`, checking for an error inside the 200 answer (RGW and S3
-    /// report assembly failures that way). Returns the object's ETag when the gateway gives it
-    /// (Ceph RGW 16 leaves it empty).
+    /// report assembly failures that way). Returns the object's ETag: the gateway's, or when the
+    /// answer leaves it empty (Ceph RGW 16) the one the parts' MD5 tags give
+    /// ([`ETag::multipart_of`]); `None` when neither is known.
     ///
     /// # Errors
     /// `InvalidPart`, `InvalidPartOrder`, `NoSuchUpload`, an error in the 200 body, transport.
@@ -500,9 +501,13 @@ impl Client {
             // meets `NoSuchUpload`. An object under the key with a multipart ETag of exactly
             // these parts tells that it was (an older object would not match).
             Err(Error::S3 { source, .. }) if source.code == s3::S3ErrorCode::NoSuchUpload => {
-                let completed = |m: &ObjectMeta| {
-                    m.etag.as_ref().and_then(ETag::multipart_part_count)
-                        == u32::try_from(parts.len()).ok()
+                let expected = ETag::multipart_of(parts.iter().map(|p| &p.etag));
+                let completed = |m: &ObjectMeta| match (&expected, &m.etag) {
+                    (Some(want), Some(got)) => want.unquoted().eq_ignore_ascii_case(got.unquoted()),
+                    _ => {
+                        m.etag.as_ref().and_then(ETag::multipart_part_count)
+                            == u32::try_from(parts.len()).ok()
+                    }
                 };
                 return match self.head_object(bucket, key).await {
                     Ok(meta) if completed(&meta) => {
@@ -521,9 +526,12 @@ impl Client {
             }
             Err(e) => return Err(e),
         };
-        s3::parse_complete_multipart_upload(&answer)
+        let etag = s3::parse_complete_multipart_upload(&answer)
             .map(|done| done.etag)
-            .map_err(response_err(&c))
+            .map_err(response_err(&c))?;
+        // Ceph RGW 16 answers `<ETag></ETag>`; its object's tag is the usual one, computed
+        // from the parts' tags (checked against a HEAD on RGW), so no HEAD is needed to learn it.
+        Ok(etag.or_else(|| ETag::multipart_of(parts.iter().map(|p| &p.etag))))
     }
 
     /// Every multipart upload in progress under `prefix`, all pages.

@@ -259,8 +259,9 @@ pub(crate) async fn store_blake3(
     put: &PutOptions,
     hash: Option<blake3::Hash>,
 ) {
-    // RGW's CompleteMultipartUpload answer may carry no ETag: a HEAD gives it, accepted only
-    // for a multipart object of the uploaded length (not someone else's newer PUT).
+    // A gateway that neither answers the ETag nor tags parts with plain MD5s: a HEAD gives
+    // it, accepted only for a multipart object of the uploaded length (not someone else's
+    // newer PUT).
     let etag = match etag {
         Some(e) => Some(e),
         None => client.head_object(bucket, key).await.ok().and_then(|m| {
