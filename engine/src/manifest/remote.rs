@@ -16,6 +16,7 @@ use super::{Entry, ManifestError};
 use crate::client::{Client, ListPager};
 use crate::error::Error;
 use crate::s3::{BucketName, ObjectEntry};
+use crate::transfer::BLAKE3_META;
 
 /// Objects up to this size are hashed on the task that reads them: hashing 64 KiB takes
 /// tens of microseconds, less than handing the bytes to another thread (chosen, issue 5).
@@ -27,9 +28,6 @@ pub const HASH_CHUNKS_IN_FLIGHT: usize = 8;
 
 /// Listed objects waiting to be read: one listing page (chosen, as sync's listers).
 pub const LIST_CHANNEL: usize = 1000;
-
-/// The metadata name (after `x-amz-meta-`) holding an object's BLAKE3, hex.
-pub const BLAKE3_METADATA: &str = "blake3";
 
 /// A bucket and prefix to hash.
 #[derive(Clone)]
@@ -166,7 +164,7 @@ async fn hash_object(
         let meta = src.client.head_object(&src.bucket, &obj.key).await?;
         if let Some(hash) = meta
             .metadata
-            .get(BLAKE3_METADATA)
+            .get(BLAKE3_META)
             .and_then(|h| blake3::Hash::from_hex(h.trim()).ok())
         {
             return Ok(Entry {
