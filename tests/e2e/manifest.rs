@@ -36,6 +36,12 @@ pub(crate) const ALL: &[Case] = &[
         run: every_upload_stores_blake3,
         only: None,
     },
+    Case {
+        name: "issue_5_manifest_verify_flipped_byte_in_1gib_file",
+        run: flipped_byte_in_1gib_file,
+        // Local files only: the gateway is not involved, one run is enough.
+        only: Some("s3s"),
+    },
 ];
 
 /// The `manifest` event of `haul --json sync … --manifest`.
@@ -222,6 +228,62 @@ fn verify_synced_bucket(gw: &Gateway) -> Result<()> {
     ensure!(stderr.contains("1 changed"), "no summary: {stderr}");
 
     Haul::new(gw, &["rb", "--force", &format!("s3://{b}")])?.ok()?;
+    Ok(())
+}
+
+/// One flipped byte in a 1 GiB file (sparse, with noise at its start, middle and end), the
+/// size and mtime left as they were: `verify` reads every byte, so it names the file.
+fn flipped_byte_in_1gib_file(gw: &Gateway) -> Result<()> {
+    use std::os::unix::fs::FileExt;
+    const GIB: u64 = 1 << 30;
+    let t = tempfile::tempdir()?;
+    let root = t.path().join("tree");
+    fs_err::create_dir_all(root.join("wal"))?;
+    fs_err::write(root.join("wal/small"), noise(4096, 3))?;
+    let big = root.join("wal/big.bin");
+    let file = fs_err::File::create(&big)?;
+    file.set_len(GIB)?;
+    for (i, at) in [0, GIB / 2, GIB - (1 << 20)].into_iter().enumerate() {
+        file.file()
+            .write_all_at(&noise(1 << 20, 10 + i as u64), at)?;
+    }
+    drop(file);
+    let manifest = t.path().join("tree.manifest");
+    Haul::new(
+        gw,
+        &[
+            "manifest",
+            "build",
+            s(&root),
+            "-o",
+            s(&manifest),
+            "--no-hash-cache",
+        ],
+    )?
+    .ok()?;
+    Haul::new(gw, &["manifest", "verify", s(&manifest), s(&root)])?.ok()?;
+
+    // Flip one bit in the sparse (all-zero) stretch, then put the mtime back.
+    let mtime = fs_err::metadata(&big)?.modified()?;
+    let at = GIB / 2 + (GIB / 4) + 12_345;
+    let file = fs_err::OpenOptions::new().write(true).open(&big)?;
+    file.file().write_all_at(&[0x01], at)?;
+    file.file().set_modified(mtime)?;
+    drop(file);
+    ensure!(fs_err::metadata(&big)?.len() == GIB, "the size changed");
+
+    let out = Haul::new(gw, &["manifest", "verify", s(&manifest), s(&root)])?.output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        out.status.code() == Some(1),
+        "verify after a flipped byte at {at}: exit {:?}\nstdout: {stdout}\nstderr: {stderr}",
+        out.status.code()
+    );
+    ensure!(
+        stdout.trim() == "changed wal/big.bin (content)" && stderr.contains("1 changed"),
+        "verify must name exactly the one file:\nstdout: {stdout}\nstderr: {stderr}"
+    );
     Ok(())
 }
 
