@@ -20,3 +20,18 @@ pub use walk::{
     LocalEntry, PREFETCH_DIRS, PREFETCH_ENTRIES, SkipReason, Walk, WalkError, WalkItem,
     WalkOptions, walk, walk_sorted,
 };
+
+/// Flushes everything written to the filesystem that holds `root` (`syncfs(2)`): one call at
+/// the end of a run replaces an fsync per small file ([`PartialFile::persist_unsynced`]).
+///
+/// # Errors
+/// IO errors, naming `root`.
+pub fn sync_filesystem(root: &std::path::Path) -> std::io::Result<()> {
+    let dir = fs_err::File::open(root)?;
+    rustix::fs::syncfs(dir.file()).map_err(|e| {
+        std::io::Error::new(
+            std::io::Error::from(e).kind(),
+            format!("syncfs {}: {e}", root.display()),
+        )
+    })
+}

@@ -106,8 +106,21 @@ impl PartialFile {
     ///
     /// # Errors
     /// IO errors, naming the path; the temporary file is removed on failure.
-    pub fn persist(mut self) -> io::Result<PathBuf> {
+    pub fn persist(self) -> io::Result<PathBuf> {
         self.file.sync_all()?;
+        self.persist_unsynced()
+    }
+
+    /// Renames the file to its destination without syncing it first: for a caller that syncs
+    /// the whole filesystem once at the end ([`sync_filesystem`](super::sync_filesystem)).
+    /// A crash of the process cannot expose a partial file (the page cache keeps what was
+    /// written); a power loss before that sync can lose files renamed since the last one, as
+    /// with tools that never fsync (rclone, s5cmd, aws), so the caller reports success only
+    /// after its sync.
+    ///
+    /// # Errors
+    /// IO errors, naming the path; the temporary file is removed on failure.
+    pub fn persist_unsynced(mut self) -> io::Result<PathBuf> {
         fs_err::rename(&self.temp, &self.dest)?;
         self.persisted = true;
         Ok(self.dest.clone())

@@ -137,8 +137,9 @@ pub struct SyncReport {
 /// Runs a sync from `src` to `dst`.
 ///
 /// # Errors
-/// Failures that stop the whole run: a listing or walk that fails, a refused `--max-delete`.
-/// Per-entry failures are in [`SyncReport::failed`], and then nothing is deleted.
+/// Failures that stop the whole run: a listing or walk that fails, a refused `--max-delete`,
+/// a download whose final `syncfs` of the destination fails (files downloaded whole are not
+/// synced one by one: [`TransferOptions::defer_fsync`]). Per-entry failures are in [`SyncReport::failed`], and then nothing is deleted.
 pub async fn sync(
     src: &Location,
     dst: &Location,
@@ -159,6 +160,11 @@ pub async fn sync(
     // A local destination is cleaned of what an interrupted run (kill -9) left behind.
     let mut dst_rx = list(dst, &opts.filter, !opts.dry_run, opts.follow_symlinks);
     let budget = MemoryBudget::new(opts.memory_bytes);
+    // Downloads sync the destination's filesystem once at the end, not each small file.
+    let transfer = TransferOptions {
+        defer_fsync: verb == Verb::Download,
+        ..opts.transfer.clone()
+    };
     let mut report = SyncReport::default();
     let mut tasks: JoinSet<TaskResult> = JoinSet::new();
     let mut deletes: Vec<Entry> = Vec::new();
@@ -261,12 +267,8 @@ pub async fn sync(
                     name: e.key.clone(),
                     bytes: Some(e.size),
                 });
-                let (src, dst, topts, budget) = (
-                    src.clone(),
-                    dst.clone(),
-                    opts.transfer.clone(),
-                    budget.clone(),
-                );
+                let (src, dst, topts, budget) =
+                    (src.clone(), dst.clone(), transfer.clone(), budget.clone());
                 tasks.spawn(async move {
                     let started = Instant::now();
                     let res = match &verify {
@@ -288,6 +290,13 @@ pub async fn sync(
     }
     while let Some(res) = tasks.join_next().await {
         record(&mut report, res, progress);
+    }
+    if let Location::Local(root) = dst
+        && verb == Verb::Download
+        && report.transferred > 0
+        && !opts.dry_run
+    {
+        transfer::flush_filesystem(root).await?;
     }
     if crate::cancel::is_cancelled() {
         return Err(Error::Interrupted);

@@ -14,7 +14,7 @@ use crate::client::Client;
 use crate::error::Error;
 use crate::local::{PartialFile, SyncedFrom};
 use crate::progress::{Event, Progress};
-use crate::s3::{BucketName, ByteRange, ETag, ObjectKey};
+use crate::s3::{BucketName, ByteRange, ETag, ObjectKey, ObjectMeta};
 
 /// Bytes gathered from the network before one positional write. Chosen: 1 MiB, so a blocking
 /// write costs far less than the data it carries, while a range holds little memory.
@@ -63,6 +63,45 @@ pub async fn download_file(
     };
     let len = meta.content_length;
     let etag = meta.etag.clone();
+    let finish = Finish::new(&meta, len);
+    let plan = if len > opts.multipart_threshold {
+        PartPlan::ranges(len, opts.part_size)
+    } else {
+        PartPlan::ranges(len, len.max(1))
+    };
+    // Files fetched whole may skip their own fsync when the caller syncs the filesystem at
+    // the end; ranged (large) downloads are always synced before their rename.
+    let durable = plan.count() > 1 || !opts.defer_fsync;
+    if plan.count() > 1 {
+        // The object grew past the threshold since it was listed: ranged GETs after all.
+        first = None;
+    }
+    // A small object already answering: its body in memory, then the temporary file created,
+    // written, given its attributes and renamed in one blocking call (one thread hop per
+    // file, not three). A body that breaks off falls through to the resuming path below.
+    if let Some(get) = first.take_if(|_| len <= WRITE_CHUNK_BYTES as u64) {
+        let _mem = budget.reserve(WRITE_CHUNK_BYTES as u64).await;
+        let mut buf = budget.buffer(WRITE_CHUNK_BYTES);
+        let whole = tokio::select! {
+            r = read_whole(get, len, &mut buf, bucket, key) => r?,
+            () = crate::cancel::token().cancelled() => return Err(Error::Interrupted),
+        };
+        if whole {
+            let dest_owned = dest.to_path_buf();
+            let buf = blocking(move || {
+                let local = |e| Error::local(&dest_owned, e);
+                let file = PartialFile::create(&dest_owned, None).map_err(local)?;
+                file.write_at(&buf, 0).map_err(local)?;
+                finish.apply(file, &dest_owned, durable)?;
+                Ok(buf)
+            })
+            .await?;
+            budget.give_back(buf);
+            opts.progress.emit(Event::BytesMoved { bytes: len });
+            return Ok(len);
+        }
+        budget.give_back(buf);
+    }
     let dest_owned = dest.to_path_buf();
     let file = Arc::new(
         blocking(move || {
@@ -70,15 +109,6 @@ pub async fn download_file(
         })
         .await?,
     );
-    let plan = if len > opts.multipart_threshold {
-        PartPlan::ranges(len, opts.part_size)
-    } else {
-        PartPlan::ranges(len, len.max(1))
-    };
-    if plan.count() > 1 {
-        // The object grew past the threshold since it was listed: ranged GETs after all.
-        first = None;
-    }
     let fetch_all = async {
         let mut tasks = JoinSet::new();
         // At most as many ranges in flight as the gateway's request limit.
@@ -147,37 +177,108 @@ pub async fn download_file(
             what: "download tasks still hold the temporary file".to_owned(),
         });
     };
-    // The file gets the original mtime and permission bits when the object carries them
-    // (haul's or s3cmd's metadata), else the object's Last-Modified. Setuid, setgid and
-    // sticky bits are never restored from a gateway's say-so.
-    let attrs = FileAttrs::load(&meta.metadata);
-    let mtime: Option<SystemTime> = attrs
-        .mtime
-        .or_else(|| meta.last_modified.map(SystemTime::from));
-    let mode = attrs.mode.map(|m| m & 0o777);
-    let last_modified_secs = meta
-        .last_modified
-        .and_then(|t| u64::try_from(t.unix_timestamp()).ok());
     let dest_owned = dest.to_path_buf();
-    blocking(move || {
-        if let Some(t) = mtime {
-            file.set_modified(t)
-                .map_err(|e| Error::local(&dest_owned, e))?;
-            if let Some(lm) = last_modified_secs {
-                file.record_synced(&SyncedFrom {
-                    size: len,
-                    last_modified_secs: lm,
-                    mtime: t,
-                });
-            }
-        }
-        if let Some(m) = mode {
-            file.set_mode(m).map_err(|e| Error::local(&dest_owned, e))?;
-        }
-        file.persist().map_err(|e| Error::local(&dest_owned, e))
-    })
-    .await?;
+    blocking(move || finish.apply(file, &dest_owned, durable)).await?;
     Ok(len)
+}
+
+/// What a downloaded file is given before its rename: the original mtime and permission bits
+/// when the object carries them (haul's or s3cmd's metadata), else the object's Last-Modified,
+/// and the record of the object version it holds. Setuid, setgid and sticky bits are never
+/// restored from a gateway's say-so.
+struct Finish {
+    mtime: Option<SystemTime>,
+    mode: Option<u32>,
+    synced: Option<SyncedFrom>,
+}
+
+impl Finish {
+    fn new(meta: &ObjectMeta, len: u64) -> Self {
+        let attrs = FileAttrs::load(&meta.metadata);
+        let mtime: Option<SystemTime> = attrs
+            .mtime
+            .or_else(|| meta.last_modified.map(SystemTime::from));
+        let last_modified_secs = meta
+            .last_modified
+            .and_then(|t| u64::try_from(t.unix_timestamp()).ok());
+        let synced = mtime.zip(last_modified_secs).map(|(t, lm)| SyncedFrom {
+            size: len,
+            last_modified_secs: lm,
+            mtime: t,
+        });
+        Self {
+            mtime,
+            mode: attrs.mode.map(|m| m & 0o777),
+            synced,
+        }
+    }
+
+    /// Sets the attributes, then renames `file` to `dest`: after an fsync when `durable`,
+    /// else leaving that to the caller's [`sync_filesystem`](crate::local::sync_filesystem).
+    fn apply(self, file: PartialFile, dest: &Path, durable: bool) -> Result<(), Error> {
+        let local = |e| Error::local(dest, e);
+        if let Some(t) = self.mtime {
+            file.set_modified(t).map_err(local)?;
+        }
+        if let Some(s) = &self.synced {
+            file.record_synced(s);
+        }
+        if let Some(m) = self.mode {
+            file.set_mode(m).map_err(local)?;
+        }
+        if durable {
+            file.persist().map_err(local)?;
+        } else {
+            file.persist_unsynced().map_err(local)?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads a whole small object's body into `buf`. `Ok(false)` when the body ended early or
+/// broke off in a way worth retrying (the caller fetches it again, resuming).
+async fn read_whole(
+    mut get: crate::client::GetObject,
+    len: u64,
+    buf: &mut Vec<u8>,
+    bucket: &BucketName,
+    key: &ObjectKey,
+) -> Result<bool, Error> {
+    buf.clear();
+    while let Some(chunk) = get.response.chunk().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(key = key.as_str(), "body broke off ({e}); fetching again");
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        };
+        if (buf.len() + chunk.len()) as u64 > len {
+            return Err(too_much(bucket, key, len));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    if buf.len() as u64 != len {
+        tracing::warn!(
+            key = key.as_str(),
+            got = buf.len(),
+            len,
+            "body ended early; fetching again"
+        );
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+fn too_much(bucket: &BucketName, key: &ObjectKey, len: u64) -> Error {
+    Error::Integrity {
+        what: format!(
+            "s3://{}/{}: the gateway sent more than the {len} bytes asked for",
+            bucket.as_str(),
+            key.as_str()
+        ),
+    }
 }
 
 /// Fetches `len` bytes at `offset` into the file, resuming from where a broken body stopped.
@@ -227,13 +328,7 @@ async fn fetch_range(
                 Some(Err(e)) => break Some(e),
                 Some(Ok(chunk)) => {
                     if got + (buf.len() + chunk.len()) as u64 > len {
-                        return Err(Error::Integrity {
-                            what: format!(
-                                "s3://{}/{}: the gateway sent more than the {len} bytes asked for",
-                                bucket.as_str(),
-                                key.as_str()
-                            ),
-                        });
+                        return Err(too_much(bucket, key, len));
                     }
                     buf.extend_from_slice(&chunk);
                     if buf.len() >= WRITE_CHUNK_BYTES {

@@ -28,7 +28,7 @@ pub use attrs::{FileAttrs, HAUL_MTIME, S3CMD_ATTRS};
 pub use copy::{ObjectRef, copy_object};
 pub use download::{download_file, download_to_writer};
 pub use plan::{MAX_PART_BYTES, MAX_PARTS, MIN_PART_BYTES, Part, PartPlan, PlanError};
-pub use tree::{TreeReport, download_tree, upload_tree};
+pub use tree::{TreeReport, download_tree, flush_filesystem, upload_tree};
 pub use upload::{BLAKE3_META, blocking as blocking_task, upload_file, upload_reader};
 
 /// How objects are cut into parts and ranges, and where the bytes moved are reported.
@@ -47,6 +47,11 @@ pub struct TransferOptions {
     /// ranges complete (silent by default). Orchestrators that also take a progress handle
     /// are normally given the same one.
     pub progress: Progress,
+    /// Downloads fetched whole (up to `multipart_threshold`) are renamed into place without an
+    /// fsync each: for callers that call [`sync_filesystem`](crate::local::sync_filesystem)
+    /// on the destination before reporting success (`sync`, tree downloads). On a tree of
+    /// small files the fsyncs cost more than the transfers. False by default.
+    pub defer_fsync: bool,
 }
 
 impl Default for TransferOptions {
@@ -56,6 +61,7 @@ impl Default for TransferOptions {
             part_size: 16 * 1024 * 1024,
             max_body: BodyLimit::default(),
             progress: progress::silent(),
+            defer_fsync: false,
         }
     }
 }

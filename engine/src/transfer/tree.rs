@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use tokio::task::JoinSet;
 
-use super::upload::joined;
+use super::upload::{blocking, joined};
 use super::{MemoryBudget, TransferOptions, download_file, upload_file};
 use crate::client::{Client, ListPager, PutOptions};
 use crate::error::Error;
@@ -102,8 +102,11 @@ pub async fn upload_tree(
 /// characters, …) are refused and reported; nothing is written for them. Zero-byte keys ending
 /// in `/` (folder markers) are skipped.
 ///
+/// Small files are not synced one by one: the filesystem is synced once at the end.
+///
 /// # Errors
-/// Only when the listing fails; per-object failures are in the report.
+/// When the listing fails or the final sync of `dest`'s filesystem does; per-object failures
+/// are in the report.
 #[allow(
     clippy::too_many_arguments,
     reason = "each is a distinct input of the copy"
@@ -118,6 +121,10 @@ pub async fn download_tree(
     parallel: usize,
     progress: &Progress,
 ) -> Result<TreeReport, Error> {
+    let opts = &TransferOptions {
+        defer_fsync: true,
+        ..opts.clone()
+    };
     let mut report = TreeReport::default();
     let mut tasks = JoinSet::new();
     let mut pager = ListPager::new(client, bucket, prefix, None);
@@ -160,7 +167,20 @@ pub async fn download_tree(
     while let Some(res) = tasks.join_next().await {
         record(&mut report, joined(res)?, progress);
     }
+    if report.copied > 0 {
+        flush_filesystem(dest).await?;
+    }
     Ok(report)
+}
+
+/// Syncs the filesystem holding `root` on a blocking thread: what [`TransferOptions::defer_fsync`]
+/// downloads need before a run reports success.
+///
+/// # Errors
+/// The IO error of `syncfs`, naming `root`.
+pub async fn flush_filesystem(root: &Path) -> Result<(), Error> {
+    let root = root.to_path_buf();
+    blocking(move || crate::local::sync_filesystem(&root).map_err(|e| Error::local(&root, e))).await
 }
 
 fn record(
