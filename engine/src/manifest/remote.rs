@@ -15,8 +15,7 @@ use tokio::task::JoinHandle;
 use super::{Entry, ManifestError};
 use crate::client::{Client, ListPager};
 use crate::error::Error;
-use crate::s3::{BucketName, ObjectEntry};
-use crate::transfer::BLAKE3_META;
+use crate::s3::{BLAKE3_META, BucketName, ObjectEntry};
 
 /// Objects up to this size are hashed on the task that reads them: hashing 64 KiB takes
 /// tens of microseconds, less than handing the bytes to another thread (chosen, issue 5).

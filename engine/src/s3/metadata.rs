@@ -11,6 +11,10 @@ use super::names::truncate_for_message;
 /// The header prefix of user metadata.
 pub const META_PREFIX: &str = "x-amz-meta-";
 
+/// Metadata name (after `x-amz-meta-`) of the BLAKE3 hex digest of an object's bytes, which
+/// every upload haul makes stores (docs/manifest-format.md).
+pub const BLAKE3_META: &str = "blake3";
+
 /// Why a metadata entry was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MetadataError {

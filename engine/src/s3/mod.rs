@@ -93,7 +93,7 @@ pub use list_objects::{ListObjects, parse_list_objects};
 pub use list_objects_v2::{ListObjectsV2, parse_list_objects_v2};
 pub use list_page::{ListDialect, ListEncoding, ListPage, ObjectEntry};
 pub use list_parts::{ListParts, PartEntry, PartsPage, parse_list_parts};
-pub use metadata::{META_PREFIX, MetadataError, UserMetadata};
+pub use metadata::{BLAKE3_META, META_PREFIX, MetadataError, UserMetadata};
 pub use names::{
     BucketName, ByteRange, ETag, MAX_BUCKET_NAME_BYTES, MAX_OBJECT_KEY_BYTES, MAX_UPLOAD_ID_BYTES,
     NameError, ObjectKey, PartNumber, StorageClass, UploadId,

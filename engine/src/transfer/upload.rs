@@ -301,8 +301,7 @@ pub(crate) async fn store_blake3(
     }
 }
 
-/// Metadata name (after `x-amz-meta-`) of the BLAKE3 hex digest of an object's bytes.
-pub const BLAKE3_META: &str = "blake3";
+pub use crate::s3::BLAKE3_META;
 
 /// The newest multipart upload in progress for `key` that a rerun can continue: started after
 /// the file was last modified (so the metadata it was created with still describes the file),
