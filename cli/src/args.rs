@@ -221,6 +221,9 @@ pub(crate) struct TarPullArgs {
     /// Keep setuid and setgid bits.
     #[arg(long)]
     pub(crate) allow_setid: bool,
+    /// `--part-size` is the size of the ranges read ahead (4 in flight), `--memory` bounds them.
+    #[command(flatten)]
+    pub(crate) transfer: TransferArgs,
 }
 
 /// `haul ls`.

@@ -40,6 +40,12 @@ struct FaultCase {
 
 const ALL: &[FaultCase] = &[
     FaultCase {
+        name: "issue_6_faults_read_ahead_to_stdout",
+        run: read_ahead_to_stdout,
+        only: None,
+        ignore: None,
+    },
+    FaultCase {
         name: "issue_4_faults_none_round_trip",
         run: no_faults,
         only: None,
@@ -768,6 +774,57 @@ fn download_faults(gw: &Gateway) -> Result<()> {
     for fault in ["internal_errors", "resets", "truncations"] {
         ensure!(counter(&stats, fault) > 0, "no {fault} thrown: {stats}");
     }
+    Ok(())
+}
+
+/// `haul cp s3://… -` (as `tar pull` reads archives) of a 23 MiB + 5 B object with 5 MiB
+/// ranges read ahead, through the proxy throwing errors, resets and truncations: the bytes on
+/// stdout are exactly the object's, each broken range resumed where it stopped; then the
+/// same without faults, and with the default 16 MiB part (one stream, no read-ahead).
+fn read_ahead_to_stdout(gw: &Gateway) -> Result<()> {
+    let bucket = unique_bucket("readahead");
+    Haul::new(gw, &["mb", &format!("s3://{bucket}")])?.ok()?;
+    let dir = tempfile::tempdir()?;
+    let src = dir.path().join("archive.tar.gz");
+    let bytes = data(23 * MIB + 5, 23);
+    fs_err::write(&src, &bytes)?;
+    let url = format!("s3://{bucket}/archive.tar.gz");
+    Haul::new(gw, &["cp", src.to_str().context("path")?, &url])?.ok()?;
+    let mode = r#"{"error_rate": 0.15, "reset_rate": 0.15, "truncate_rate": 0.15, "seed": 61}"#;
+    for (mode, part) in [(mode, "5MiB"), ("{}", "5MiB"), ("{}", "16MiB")] {
+        let proxy = Proxy::start(gw, mode)?;
+        let out = proxy
+            .haul(gw, &["cp", "--part-size", part, &url, "-"])?
+            .output()?;
+        let stats = proxy.stats()?;
+        ensure!(
+            out.status.success(),
+            "cp to stdout through the proxy ({mode}, {part}) failed ({}):\nstderr: {}\n{stats}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        ensure!(
+            out.stdout.len() == bytes.len() && out.stdout == bytes,
+            "stdout ({} bytes) differs from the object ({} bytes); {mode}, {part}: {stats}",
+            out.stdout.len(),
+            bytes.len()
+        );
+        // Without faults: the first GET, then the 18 MiB + 5 B left as 4 ranges of at most
+        // 5 MiB; with 16 MiB parts the object is under two parts: one GET.
+        let want = if part == "5MiB" { 5 } else { 1 };
+        ensure!(
+            mode != "{}" || counter(&stats, "requests") == want,
+            "expected {want} GETs with {part} ranges: {stats}"
+        );
+        if mode != "{}" {
+            let thrown: u64 = ["internal_errors", "resets", "truncations"]
+                .iter()
+                .map(|f| counter(&stats, f))
+                .sum();
+            ensure!(thrown > 0, "no fault thrown: {stats}");
+        }
+    }
+    Haul::new(gw, &["rb", "--force", &format!("s3://{bucket}")])?.ok()?;
     Ok(())
 }
 

@@ -174,7 +174,15 @@ pub(crate) async fn run(g: &GlobalArgs, a: &CpArgs) -> Result<()> {
             let client = client(g)?;
             let key = ObjectKey::new(key).map_err(|e| usage(e.to_string()))?;
             // No progress display: stdout carries the object (and --json lines would corrupt it).
-            transfer::download_to_writer(&client, &bucket, &key, tokio::io::stdout()).await?;
+            transfer::download_to_writer(
+                &client,
+                &bucket,
+                &key,
+                tokio::io::stdout(),
+                &opts,
+                &budget,
+            )
+            .await?;
             Ok(())
         }
         (Location::S3 { .. }, Location::S3 { .. }) => Err(usage(

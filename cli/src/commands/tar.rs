@@ -154,7 +154,9 @@ async fn pull(g: &GlobalArgs, a: &TarPullArgs) -> Result<()> {
             }
             let key = ObjectKey::new(key).map_err(|e| usage(e.to_string()))?;
             let client = client(g)?;
-            archive::pull(&client, &bucket, &key, &a.dir, opts).await?
+            let transfer = a.transfer.options();
+            let budget = MemoryBudget::new(a.transfer.memory);
+            archive::pull(&client, &bucket, &key, &a.dir, opts, &transfer, &budget).await?
         }
         Location::Local(path) => {
             let file = tokio::fs::File::open(&path)

@@ -251,8 +251,9 @@ pub async fn pack_to<W: Write + Send + 'static>(
     Ok(report)
 }
 
-/// `haul tar pull s3://bucket/key DIR`: downloads the object in order and extracts it on a
-/// blocking thread as it arrives.
+/// `haul tar pull s3://bucket/key DIR`: downloads the object in order, with ranged GETs read
+/// ahead ([`transfer::download_to_writer`]), and extracts it on a blocking thread as it
+/// arrives.
 ///
 /// # Errors
 /// The download's errors, or an [`ArchiveError`] of the extraction (the download stops).
@@ -262,12 +263,15 @@ pub async fn pull(
     key: &ObjectKey,
     dir: &Path,
     opts: UnpackOptions,
+    read: &TransferOptions,
+    budget: &MemoryBudget,
 ) -> Result<UnpackReport, Error> {
     let (writer, reader) = pipe::pipe();
     let dir = dir.to_path_buf();
     let unpack_task = tokio::task::spawn_blocking(move || unpack_stream(reader, &dir, opts));
     let mut writer = writer;
-    let downloaded = transfer::download_to_writer(client, bucket, key, &mut writer).await;
+    let downloaded =
+        transfer::download_to_writer(client, bucket, key, &mut writer, read, budget).await;
     if downloaded.is_ok() {
         // Flushed by the download: the stream ends cleanly. On failure the writer is dropped
         // unclosed and the unpacker sees an error, never a short archive.

@@ -390,47 +390,214 @@ async fn write_at(file: &Arc<PartialFile>, mut data: Vec<u8>, at: u64) -> Result
     .await
 }
 
-/// Streams `bucket`/`key` to `writer` in order (stdout), resuming a broken body with a ranged
-/// GET pinned to the object's ETag. Returns the bytes written.
+/// Ranged GETs fetched ahead of the writer by [`download_to_writer`]: enough to keep the
+/// gateway streaming while the writer (a decompressor, stdout) consumes one range (chosen: 4,
+/// so 4 × the part size in memory, within the budget).
+pub const READ_AHEAD_RANGES: usize = 4;
+
+/// Streams `bucket`/`key` to `writer` in order (stdout, `tar pull`). The first GET's headers
+/// give the size and ETag; an object longer than two parts is then read as ranged GETs pinned
+/// to that ETag (`If-Match`), up to [`READ_AHEAD_RANGES`] in flight ahead of the writer, each
+/// range held in memory (reserved from `budget`) until its turn. A broken body is resumed with
+/// a ranged GET from the byte where it stopped. Returns the bytes written.
 ///
 /// # Errors
-/// S3 and transport errors naming the object; write errors.
+/// S3, transport and integrity errors naming the object; write errors naming `-`.
 pub async fn download_to_writer<W: AsyncWrite + Unpin>(
     client: &Client,
     bucket: &BucketName,
     key: &ObjectKey,
     mut writer: W,
+    opts: &TransferOptions,
+    budget: &MemoryBudget,
 ) -> Result<u64, Error> {
     let out = PathBuf::from("-");
-    let mut got = 0u64;
-    let mut resumes = 0u32;
-    let mut pinned: Option<(ETag, u64)> = None;
-    loop {
-        let (range, if_match) = match &pinned {
-            None => (None, None),
-            Some((etag, len)) => {
-                if got >= *len {
-                    break;
-                }
-                (
-                    Some(ByteRange::new(got, len - 1).map_err(|e| Error::Usage(e.to_string()))?),
-                    Some(etag),
-                )
+    let mut first = client.get_object(bucket, key, None, None).await?;
+    let len = first.meta.content_length;
+    let part = opts.part_size.max(1);
+    let ahead = READ_AHEAD_RANGES.min(client.limiter().ceiling()).max(1);
+    let Some(etag) = first
+        .meta
+        .etag
+        .clone()
+        .filter(|_| len > 2 * part && ahead > 1)
+    else {
+        // Small, or no ETag to pin ranges to: one stream, resumed in place.
+        return stream_in_order(client, bucket, key, first, len, &mut writer).await;
+    };
+    // The first part comes from the first answer; the rest as ranges fetched ahead.
+    let mut written = 0u64;
+    let mut broke = None;
+    while written < part {
+        match first.response.chunk().await {
+            None => break,
+            Some(Err(e)) => {
+                broke = Some(e);
+                break;
             }
-        };
-        let mut resp = client.get_object(bucket, key, range, if_match).await?;
-        if pinned.is_none() {
-            pinned = resp
-                .meta
-                .etag
-                .clone()
-                .map(|e| (e, resp.meta.content_length));
+            Some(Ok(chunk)) => {
+                let keep = usize::try_from((part - written).min(chunk.len() as u64))
+                    .unwrap_or(chunk.len());
+                writer
+                    .write_all(chunk.get(..keep).unwrap_or_default())
+                    .await
+                    .map_err(|e| Error::local(&out, e))?;
+                written += keep as u64;
+            }
         }
+    }
+    // The rest of the first answer is not read: its connection is closed, not pooled.
+    drop(first);
+    if written < part {
+        if let Some(e) = broke.filter(|e| !e.is_retryable()) {
+            return Err(e);
+        }
+        let rest = fetch_to_memory(client, bucket, key, &etag, written, part - written).await?;
+        writer
+            .write_all(&rest)
+            .await
+            .map_err(|e| Error::local(&out, e))?;
+        written = part;
+    }
+    let plan = PartPlan::ranges(len - part, part);
+    let mut parts = plan.parts().peekable();
+    let mut queue = std::collections::VecDeque::new();
+    loop {
+        while queue.len() < ahead
+            && let Some(p) = parts.peek().copied()
+        {
+            // Waiting for memory is only safe with nothing queued: queued ranges hold
+            // reservations that are released only as they are written.
+            let mem = if queue.is_empty() {
+                budget.reserve(p.len).await
+            } else if let Some(m) = budget.try_reserve(p.len) {
+                m
+            } else {
+                break;
+            };
+            parts.next();
+            let (client, bucket, key, etag) =
+                (client.clone(), bucket.clone(), key.clone(), etag.clone());
+            queue.push_back(Aborting(tokio::spawn(async move {
+                let data =
+                    fetch_to_memory(&client, &bucket, &key, &etag, part + p.offset, p.len).await;
+                data.map(|d| (d, mem))
+            })));
+        }
+        let Some(mut next) = queue.pop_front() else {
+            break;
+        };
+        let (data, _mem) = tokio::select! {
+            r = &mut next.0 => joined(r)??,
+            () = crate::cancel::token().cancelled() => return Err(Error::Interrupted),
+        };
+        writer
+            .write_all(&data)
+            .await
+            .map_err(|e| Error::local(&out, e))?;
+        written += data.len() as u64;
+    }
+    writer.flush().await.map_err(|e| Error::local(&out, e))?;
+    if written != len {
+        return Err(Error::Integrity {
+            what: format!(
+                "s3://{}/{}: wrote {written} bytes of {len}",
+                bucket.as_str(),
+                key.as_str()
+            ),
+        });
+    }
+    Ok(written)
+}
+
+/// A task aborted when its handle is dropped: ranges still in flight when
+/// [`download_to_writer`] returns (an error, Ctrl-C) stop.
+struct Aborting<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for Aborting<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// `len` bytes at `offset` of the object with `etag`, in memory, resumed where a body broke.
+async fn fetch_to_memory(
+    client: &Client,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    etag: &ETag,
+    offset: u64,
+    len: u64,
+) -> Result<Vec<u8>, Error> {
+    let mut data = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    let mut resumes = 0u32;
+    while (data.len() as u64) < len {
+        let from = offset + data.len() as u64;
+        let range = ByteRange::new(from, offset + len - 1)
+            .map_err(|e| Error::Usage(format!("range: {e}")))?;
+        let mut resp = client
+            .get_object(bucket, key, Some(range), Some(etag))
+            .await?;
         let broke = loop {
             match resp.response.chunk().await {
                 None => break None,
                 Some(Err(e)) => break Some(e),
                 Some(Ok(chunk)) => {
+                    if (data.len() + chunk.len()) as u64 > len {
+                        return Err(too_much(bucket, key, len));
+                    }
+                    data.extend_from_slice(&chunk);
+                }
+            }
+        };
+        if (data.len() as u64) == len {
+            break;
+        }
+        resumes += 1;
+        match broke {
+            Some(e) if !e.is_retryable() || resumes > MAX_RESUMES => return Err(e),
+            _ if resumes > MAX_RESUMES => {
+                return Err(Error::Integrity {
+                    what: format!(
+                        "s3://{}/{}: body ended early {MAX_RESUMES} times",
+                        bucket.as_str(),
+                        key.as_str()
+                    ),
+                });
+            }
+            _ => tracing::warn!(
+                key = key.as_str(),
+                offset = from,
+                "range broke off; resuming"
+            ),
+        }
+    }
+    Ok(data)
+}
+
+/// Writes the rest of `resp` (an object of `len` bytes) to `writer`, resuming a broken body
+/// with ranged GETs pinned to its ETag (a body without an ETag cannot be resumed safely).
+async fn stream_in_order<W: AsyncWrite + Unpin>(
+    client: &Client,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    mut resp: crate::client::GetObject,
+    len: u64,
+    writer: &mut W,
+) -> Result<u64, Error> {
+    let out = PathBuf::from("-");
+    let etag = resp.meta.etag.clone();
+    let mut got = 0u64;
+    let mut resumes = 0u32;
+    loop {
+        let broke = loop {
+            match resp.response.chunk().await {
+                None => break None,
+                Some(Err(e)) => break Some(e),
+                Some(Ok(chunk)) => {
+                    if got + chunk.len() as u64 > len {
+                        return Err(too_much(bucket, key, len));
+                    }
                     writer
                         .write_all(&chunk)
                         .await
@@ -439,29 +606,35 @@ pub async fn download_to_writer<W: AsyncWrite + Unpin>(
                 }
             }
         };
-        match (broke, &pinned) {
-            (None, Some((_, len))) if got >= *len => break,
-            (None, None) => break,
-            (Some(e), _) if resumes >= MAX_RESUMES || !e.is_retryable() => return Err(e),
-            (Some(e), Some(_)) => {
-                tracing::warn!(key = key.as_str(), got, "body broke off ({e}); resuming");
-            }
-            (Some(e), None) => return Err(e),
-            (None, Some(_)) => {
-                tracing::warn!(key = key.as_str(), got, "body ended early; resuming");
-            }
+        if got == len {
+            break;
         }
         resumes += 1;
-        if resumes > MAX_RESUMES {
-            return Err(Error::Integrity {
-                what: format!(
-                    "s3://{}/{}: body ended early {MAX_RESUMES} times",
-                    bucket.as_str(),
-                    key.as_str()
-                ),
-            });
+        let Some(etag) = etag.as_ref() else {
+            return Err(broke.unwrap_or_else(|| short(bucket, key, got, len)));
+        };
+        match broke {
+            Some(e) if !e.is_retryable() || resumes > MAX_RESUMES => return Err(e),
+            None if resumes > MAX_RESUMES => return Err(short(bucket, key, got, len)),
+            Some(e) => tracing::warn!(key = key.as_str(), got, "body broke off ({e}); resuming"),
+            None => tracing::warn!(key = key.as_str(), got, "body ended early; resuming"),
         }
+        let range =
+            ByteRange::new(got, len - 1).map_err(|e| Error::Usage(format!("range: {e}")))?;
+        resp = client
+            .get_object(bucket, key, Some(range), Some(etag))
+            .await?;
     }
     writer.flush().await.map_err(|e| Error::local(&out, e))?;
     Ok(got)
+}
+
+fn short(bucket: &BucketName, key: &ObjectKey, got: u64, len: u64) -> Error {
+    Error::Integrity {
+        what: format!(
+            "s3://{}/{}: the body ended after {got} of {len} bytes",
+            bucket.as_str(),
+            key.as_str()
+        ),
+    }
 }

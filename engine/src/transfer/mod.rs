@@ -26,7 +26,7 @@ use crate::progress::{self, Progress};
 
 pub use attrs::{FileAttrs, HAUL_MTIME, S3CMD_ATTRS};
 pub use copy::{ObjectRef, copy_object};
-pub use download::{download_file, download_to_writer};
+pub use download::{READ_AHEAD_RANGES, download_file, download_to_writer};
 pub use plan::{MAX_PART_BYTES, MAX_PARTS, MIN_PART_BYTES, Part, PartPlan, PlanError};
 pub use tree::{TreeReport, download_tree, flush_filesystem, upload_tree};
 pub use upload::{BLAKE3_META, blocking as blocking_task, upload_file, upload_reader};
@@ -265,6 +265,19 @@ impl MemoryBudget {
         MemoryPermit {
             _permit: self.sem.clone().acquire_many_owned(kib).await.ok(),
         }
+    }
+
+    /// Reserves `bytes` if that much is free now (clamped as [`MemoryBudget::reserve`]): for
+    /// a caller that must not wait while it holds reservations it has yet to release.
+    #[must_use]
+    pub fn try_reserve(&self, bytes: u64) -> Option<MemoryPermit> {
+        let kib = u32::try_from(bytes.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.total_kib);
+        let permit = self.sem.clone().try_acquire_many_owned(kib).ok()?;
+        Some(MemoryPermit {
+            _permit: Some(permit),
+        })
     }
 }
 
