@@ -27,6 +27,8 @@ pub(crate) const STANDALONE: &[Standalone] = &[
         refuses_parent_dir,
     ),
     ("issue_6_tar_pull_truncated_archive", truncated_archive),
+    ("issue_6_tar_verify_finds_changes", verify_finds_changes),
+    ("issue_6_tar_pull_only_from_a_file", pull_only_from_file),
 ];
 
 pub(crate) const ALL: &[Case] = &[Case {
@@ -372,6 +374,150 @@ fn push_pull_round_trip(gw: &Gateway) -> Result<()> {
     )?
     .ok()?;
     same_trees(&src, &dst_ranged)?;
+    // The index beside it: verify agrees, and --only restores one file and one directory
+    // (ranged reads pinned to the archive's ETag).
+    let out = Haul::new(gw, &["tar", "verify", &url])?.ok()?;
+    ensure!(
+        String::from_utf8_lossy(&out).contains("0 difference(s)"),
+        "verify: {}",
+        String::from_utf8_lossy(&out)
+    );
+    let dst_only = t.path().join("dst-only");
+    Haul::new(
+        gw,
+        &[
+            "tar",
+            "pull",
+            &url,
+            s(&dst_only),
+            "--only",
+            "logs/noise.bin",
+            "empty",
+        ],
+    )?
+    .ok()?;
+    ensure!(fs_err::read(dst_only.join("logs/noise.bin"))? == noise);
+    ensure!(dst_only.join("empty").is_dir());
+    ensure!(
+        !dst_only.join("script.sh").exists(),
+        "restored more than --only asked"
+    );
     Haul::new(gw, &["rb", "--force", &format!("s3://{b}")])?.ok()?;
+    Ok(())
+}
+
+/// `tar verify` of a plain archive whose file content changed (a byte flipped in place):
+/// exit 1, the file named; of a gzip archive with a flipped byte: exit 2 (the stream is
+/// corrupt); with a damaged or missing index: exit 2, the index named.
+fn verify_finds_changes() -> Result<()> {
+    let t = tempfile::tempdir()?;
+    let src = t.path().join("src");
+    make_tree(&src)?;
+    fs_err::write(src.join("target.bin"), vec![7u8; 100_000])?;
+    let plain = t.path().join("a.tar");
+    Haul::bare(&["tar", "push", "--compress", "none", s(&src), s(&plain)])?.ok()?;
+    let out = Haul::bare(&["tar", "verify", s(&plain)])?.ok()?;
+    ensure!(String::from_utf8_lossy(&out).contains("0 difference(s)"));
+    let mut bytes = fs_err::read(&plain)?;
+    let at = bytes
+        .windows(64)
+        .position(|w| w.iter().all(|&b| b == 7))
+        .context("content not found")?
+        + 5000;
+    bytes[at] ^= 1;
+    fs_err::write(&plain, &bytes)?;
+    let err = Haul::bare(&["tar", "verify", s(&plain)])?.fails_with(1)?;
+    let out = Haul::bare(&["tar", "verify", s(&plain)])?.output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    ensure!(
+        stdout.contains("differs: target.bin: BLAKE3"),
+        "file not named: {stdout} / {err}"
+    );
+    // gzip: a flipped byte breaks the stream itself.
+    let gz = t.path().join("a.tar.gz");
+    Haul::bare(&["tar", "push", s(&src), s(&gz)])?.ok()?;
+    let mut bytes = fs_err::read(&gz)?;
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    fs_err::write(&gz, &bytes)?;
+    let err = Haul::bare(&["tar", "verify", s(&gz)])?.fails_with(2)?;
+    ensure!(err.contains("corrupt or truncated archive"), "{err}");
+    // A truncated index, then none.
+    let index = t.path().join("a.tar.gz.index");
+    let idx = fs_err::read(&index)?;
+    fs_err::write(&index, &idx[..idx.len() / 2])?;
+    let err = Haul::bare(&["tar", "verify", s(&gz)])?.fails_with(2)?;
+    ensure!(err.contains("tar index is truncated"), "{err}");
+    fs_err::remove_file(&index)?;
+    let err = Haul::bare(&["tar", "verify", s(&gz)])?.fails_with(2)?;
+    ensure!(err.contains("no index"), "{err}");
+    Ok(())
+}
+
+/// `tar pull --only` from a file with its index: exactly the selected entries (a hard link
+/// brings its target), the same content and attributes; a path not in the archive: exit 2,
+/// named; content that does not match the index: exit 2 and no file under its final name.
+fn pull_only_from_file() -> Result<()> {
+    let t = tempfile::tempdir()?;
+    let src = t.path().join("src");
+    make_tree(&src)?;
+    for compress in ["gzip", "zstd", "none"] {
+        let archive = t.path().join(format!("a.{compress}"));
+        Haul::bare(&["tar", "push", "--compress", compress, s(&src), s(&archive)])?.ok()?;
+        let dst = t.path().join(format!("only-{compress}"));
+        Haul::bare(&["tar", "pull", s(&archive), s(&dst), "--only", "logs"])?.ok()?;
+        let mut got = Vec::new();
+        collect(&dst, &dst, &mut got)?;
+        let mut want = Vec::new();
+        collect(&src, &src, &mut want)?;
+        // logs/app.log is a hard link to app-hardlink.log (archived first): it comes along.
+        want.retain(|p| p.starts_with("logs") || p == Path::new("app-hardlink.log"));
+        got.sort();
+        want.sort();
+        ensure!(got == want, "{compress}: restored {got:?}, wanted {want:?}");
+        let (a, b) = (snapshot(&src)?, snapshot(&dst)?);
+        for p in &got {
+            if p.starts_with("logs/") {
+                ensure!(a.get(p) == b.get(p), "{compress}: {} differs", p.display());
+            }
+        }
+        let err = Haul::bare(&[
+            "tar",
+            "pull",
+            s(&archive),
+            s(&dst),
+            "--only",
+            "nothing/here",
+        ])?
+        .fails_with(2)?;
+        ensure!(
+            err.contains("not found in the archive: nothing/here"),
+            "{err}"
+        );
+    }
+    // A plain archive whose content no longer matches its index: refused before the rename.
+    let archive = t.path().join("a.none");
+    let mut bytes = fs_err::read(&archive)?;
+    let at = bytes
+        .windows(13)
+        .position(|w| w == b"line 1\nline 2")
+        .context("app.log content not found")?;
+    bytes[at] ^= 1;
+    fs_err::write(&archive, &bytes)?;
+    let dst = t.path().join("tampered");
+    let err = Haul::bare(&[
+        "tar",
+        "pull",
+        s(&archive),
+        s(&dst),
+        "--only",
+        "app-hardlink.log",
+    ])?
+    .fails_with(2)?;
+    ensure!(err.contains("does not match the BLAKE3"), "{err}");
+    ensure!(
+        !dst.join("app-hardlink.log").exists(),
+        "a file that failed its check was kept"
+    );
     Ok(())
 }

@@ -2,17 +2,20 @@
 //! stdio. The engine's `archive` module does the work; this maps flags, picks the ends and
 //! sets GNU tar's exit codes (1 done with warnings, 2 failed).
 
+use std::io::BufWriter;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Result;
-use engine::archive::{self, Compression, UnpackOptions};
+use engine::archive::{self, Compression, Selection, Source, UnpackOptions};
+use engine::local::PartialFile;
 use engine::s3::ObjectKey;
 use engine::transfer::MemoryBudget;
 use engine::{Error, ErrorKind};
 use serde_json::json;
 
 use super::{Location, client, parse_location};
-use crate::args::{CompressArg, GlobalArgs, TarCommand, TarPullArgs, TarPushArgs};
+use crate::args::{CompressArg, GlobalArgs, TarCommand, TarPullArgs, TarPushArgs, TarVerifyArgs};
 use crate::output::{ExitWith, Out, human_bytes};
 
 /// GNU tar's "some files differ": the archive is complete and valid, with warnings.
@@ -24,6 +27,7 @@ pub(crate) async fn run(g: &GlobalArgs, t: &TarCommand) -> Result<()> {
     let result = match t {
         TarCommand::Push(a) => push(g, a).await,
         TarCommand::Pull(a) => pull(g, a).await,
+        TarCommand::Verify(a) => verify(g, a).await,
     };
     result.map_err(fatal)
 }
@@ -59,36 +63,66 @@ async fn push(g: &GlobalArgs, a: &TarPushArgs) -> Result<()> {
     };
     let started = Instant::now();
     let dest = parse_location(&a.dest)?;
+    let index = match (&a.index, a.no_index, &dest) {
+        (_, true, _) | (None, false, Location::Stdio) => None,
+        (Some(loc), false, _) => Some(parse_location(loc)?),
+        (None, false, _) => Some(parse_location(&archive::index_name(&a.dest))?),
+    };
     let (report, bytes) = match &dest {
         Location::S3 { bucket, key } => {
-            if key.is_empty() || key.ends_with('/') {
-                return Err(usage(format!(
-                    "{}: an archive needs a full object key, not a prefix",
-                    a.dest
-                )));
-            }
-            let key = ObjectKey::new(key.clone()).map_err(|e| usage(e.to_string()))?;
+            let key = object_key(key, &a.dest)?;
+            let index = match &index {
+                None => None,
+                Some(Location::S3 { bucket, key }) => Some((
+                    bucket,
+                    object_key(key, a.index.as_deref().unwrap_or_default())?,
+                )),
+                Some(_) => {
+                    return Err(usage(format!(
+                        "--index {}: the index of an archive on S3 goes to S3 too",
+                        a.index.as_deref().unwrap_or_default()
+                    )));
+                }
+            };
             let client = client(g)?;
             let opts = a.transfer.options();
             let budget = MemoryBudget::new(a.transfer.memory);
-            archive::push(&client, &a.dir, bucket, &key, compression, &opts, &budget).await?
+            let index = index.as_ref().map(|(b, k)| (*b, k));
+            archive::push(
+                &client,
+                &a.dir,
+                bucket,
+                &key,
+                compression,
+                index,
+                &opts,
+                &budget,
+            )
+            .await?
         }
         Location::Local(path) => {
-            let file = tokio::fs::File::create(path)
-                .await
-                .map_err(|source| Error::Local {
-                    path: path.clone(),
-                    source,
-                })?
-                .into_std()
-                .await;
-            let out = std::io::BufWriter::new(file);
-            (archive::pack_to(&a.dir, out, compression).await?, 0)
+            let out = BufWriter::new(partial(path)?);
+            let index = local_index(index.as_ref(), a.index.as_deref())?
+                .map(|p| Ok::<_, anyhow::Error>((BufWriter::new(partial(&p)?), a.dest.clone())))
+                .transpose()?;
+            let (report, out, index) = archive::pack_to(&a.dir, out, compression, index).await?;
+            persist(out)?;
+            if let Some(index) = index {
+                persist(index)?;
+            }
+            (report, 0)
         }
-        Location::Stdio => (
-            archive::pack_to(&a.dir, std::io::stdout(), compression).await?,
-            0,
-        ),
+        Location::Stdio => {
+            let index = local_index(index.as_ref(), a.index.as_deref())?
+                .map(|p| Ok::<_, anyhow::Error>((BufWriter::new(partial(&p)?), "-".to_owned())))
+                .transpose()?;
+            let (report, _, index) =
+                archive::pack_to(&a.dir, std::io::stdout(), compression, index).await?;
+            if let Some(index) = index {
+                persist(index)?;
+            }
+            (report, 0)
+        }
     };
     if !matches!(dest, Location::Stdio) {
         let mut out = Out::new(g.json);
@@ -132,6 +166,50 @@ async fn push(g: &GlobalArgs, a: &TarPushArgs) -> Result<()> {
     .into())
 }
 
+/// A full object key (not a prefix) from `key` of the location `shown`.
+fn object_key(key: &str, shown: &str) -> Result<ObjectKey> {
+    if key.is_empty() || key.ends_with('/') {
+        return Err(usage(format!(
+            "{shown}: an archive or index needs a full object key, not a prefix"
+        )));
+    }
+    ObjectKey::new(key.to_owned()).map_err(|e| usage(e.to_string()))
+}
+
+/// The local index path of a local or stdout archive.
+fn local_index(index: Option<&Location>, given: Option<&str>) -> Result<Option<PathBuf>> {
+    match index {
+        None => Ok(None),
+        Some(Location::Local(p)) => Ok(Some(p.clone())),
+        Some(_) => Err(usage(format!(
+            "--index {}: the index of a local archive is a file",
+            given.unwrap_or_default()
+        ))),
+    }
+}
+
+/// A file written under a temporary name beside `path`.
+fn partial(path: &std::path::Path) -> Result<PartialFile> {
+    PartialFile::create(path, None).map_err(|source| {
+        Error::Local {
+            path: path.to_path_buf(),
+            source,
+        }
+        .into()
+    })
+}
+
+/// Syncs a finished file and renames it into place.
+fn persist(w: BufWriter<PartialFile>) -> Result<()> {
+    let file = w
+        .into_inner()
+        .map_err(|e| anyhow::anyhow!("{}", e.error()))?;
+    let temp = file.temp_path().to_path_buf();
+    file.persist()
+        .map_err(|source| Error::Local { path: temp, source })?;
+    Ok(())
+}
+
 async fn pull(g: &GlobalArgs, a: &TarPullArgs) -> Result<()> {
     let started = Instant::now();
     let is_root = running_as_root();
@@ -144,32 +222,54 @@ async fn pull(g: &GlobalArgs, a: &TarPullArgs) -> Result<()> {
         allow_devices: a.allow_devices,
         allow_setid: a.allow_setid,
     };
-    let report = match parse_location(&a.source)? {
-        Location::S3 { bucket, key } => {
-            if key.is_empty() || key.ends_with('/') {
-                return Err(usage(format!(
-                    "{}: names a prefix, not an archive object",
-                    a.source
-                )));
-            }
-            let key = ObjectKey::new(key).map_err(|e| usage(e.to_string()))?;
-            let client = client(g)?;
-            let transfer = a.transfer.options();
-            let budget = MemoryBudget::new(a.transfer.memory);
-            archive::pull(&client, &bucket, &key, &a.dir, opts, &transfer, &budget).await?
+    let archive_at = source(&a.source)?;
+    let index_at = match (&a.index, &archive_at) {
+        (Some(l), _) => Some((source(l)?, true)),
+        (None, Source::Stdin) => None,
+        (None, _) if a.only.is_empty() => None,
+        (None, _) => Some((source(&archive::index_name(&a.source))?, false)),
+    };
+    let client = needs_client(&archive_at, index_at.as_ref().map(|(s, _)| s))
+        .then(|| client(g))
+        .transpose()?;
+    let transfer = a.transfer.options();
+    let budget = MemoryBudget::new(a.transfer.memory);
+    let remote = client.as_ref().map(|client| archive::Remote {
+        client,
+        read: &transfer,
+        budget: &budget,
+    });
+    let only = (!a.only.is_empty()).then(|| Selection::new(&a.only));
+    let mut index = None;
+    if let (Some((at, explicit)), Some(_)) = (&index_at, &only) {
+        match archive::open_index(remote, at).await {
+            Ok(file) => index = Some((file, at.name())),
+            Err(e) if !explicit && is_not_found(&e) => tracing::warn!(
+                "no index at {}: reading the whole archive to find the --only entries",
+                at.name()
+            ),
+            Err(e) => return Err(anyhow::Error::from(e).context(format!("index {}", at.name()))),
         }
-        Location::Local(path) => {
-            let file = tokio::fs::File::open(&path)
-                .await
+    }
+    let report = match (index, &archive_at) {
+        (Some((file, name)), _) => {
+            archive::pull_only(remote, &archive_at, file, &name, &a.only, &a.dir, opts).await?
+        }
+        (None, Source::S3 { bucket, key }) => {
+            let remote = remote.ok_or_else(|| usage("no gateway".into()))?;
+            archive::pull(remote, bucket, key, &a.dir, opts, only).await?
+        }
+        (None, Source::File(path)) => {
+            let file = fs_err::File::open(path)
                 .map_err(|source| Error::Local {
                     path: path.clone(),
                     source,
                 })?
-                .into_std()
-                .await;
-            archive::unpack_from(file, &a.dir, opts).await?
+                .into_parts()
+                .0;
+            archive::unpack_from(file, &a.dir, opts, only).await?
         }
-        Location::Stdio => archive::unpack_from(std::io::stdin(), &a.dir, opts).await?,
+        (None, Source::Stdin) => archive::unpack_from(std::io::stdin(), &a.dir, opts, only).await?,
     };
     let mut out = Out::new(g.json);
     out.line(&format!(
@@ -183,9 +283,117 @@ async fn pull(g: &GlobalArgs, a: &TarPullArgs) -> Result<()> {
     out.record(&json!({
         "event": "tar_pull", "from": a.source, "dir": a.dir, "entries": report.entries,
         "content_bytes": report.content_bytes, "seconds": started.elapsed().as_secs_f64(),
+        "not_found": report.unmatched,
     }))?;
     out.flush()?;
-    Ok(())
+    if report.unmatched.is_empty() {
+        return Ok(());
+    }
+    Err(ExitWith {
+        code: EXIT_FATAL,
+        message: format!(
+            "tar pull: not found in the archive: {}",
+            report
+                .unmatched
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+    .into())
+}
+
+async fn verify(g: &GlobalArgs, a: &TarVerifyArgs) -> Result<()> {
+    let started = Instant::now();
+    let archive_at = source(&a.source)?;
+    let index_at = match (&a.index, &archive_at) {
+        (Some(l), _) => source(l)?,
+        (None, Source::Stdin) => {
+            return Err(usage(
+                "tar verify -: an archive on stdin needs --index FILE|s3://…".into(),
+            ));
+        }
+        (None, _) => source(&archive::index_name(&a.source))?,
+    };
+    let client = needs_client(&archive_at, Some(&index_at))
+        .then(|| client(g))
+        .transpose()?;
+    let transfer = a.transfer.options();
+    let budget = MemoryBudget::new(a.transfer.memory);
+    let remote = client.as_ref().map(|client| archive::Remote {
+        client,
+        read: &transfer,
+        budget: &budget,
+    });
+    let index = archive::open_index(remote, &index_at).await.map_err(|e| {
+        let what = if is_not_found(&e) {
+            "no index (haul tar push writes it beside the archive; --index names another)"
+                .to_owned()
+        } else {
+            e.to_string()
+        };
+        anyhow::Error::from(e).context(format!("{}: {what}", index_at.name()))
+    })?;
+    let report = archive::verify(remote, &archive_at, index, index_at.name()).await?;
+    let mut out = Out::new(g.json);
+    for d in &report.differences {
+        out.line(&format!("differs: {d}"))?;
+        out.record(&json!({"event": "difference", "what": d}))?;
+    }
+    if report.difference_count > report.differences.len() as u64 {
+        out.line(&format!(
+            "… and {} more differences",
+            report.difference_count - report.differences.len() as u64
+        ))?;
+    }
+    out.line(&format!(
+        "tar verify: {} against {}: {} entries, {} of content, {} difference(s) ({:.1} s)",
+        a.source,
+        index_at.name(),
+        report.entries,
+        human_bytes(report.content_bytes),
+        report.difference_count,
+        started.elapsed().as_secs_f64()
+    ))?;
+    out.record(&json!({
+        "event": "tar_verify", "archive": a.source, "index": index_at.name(),
+        "entries": report.entries, "content_bytes": report.content_bytes,
+        "differences": report.difference_count, "seconds": started.elapsed().as_secs_f64(),
+    }))?;
+    out.flush()?;
+    if report.difference_count == 0 {
+        return Ok(());
+    }
+    Err(ExitWith {
+        code: EXIT_WARNINGS,
+        message: format!(
+            "tar verify: {} differs from its index in {} place(s)",
+            a.source, report.difference_count
+        ),
+    }
+    .into())
+}
+
+/// Where an archive or index named on the command line is.
+fn source(shown: &str) -> Result<Source> {
+    Ok(match parse_location(shown)? {
+        Location::S3 { bucket, key } => Source::S3 {
+            bucket,
+            key: object_key(&key, shown)?,
+        },
+        Location::Local(p) => Source::File(p),
+        Location::Stdio => Source::Stdin,
+    })
+}
+
+fn needs_client(archive: &Source, index: Option<&Source>) -> bool {
+    matches!(archive, Source::S3 { .. }) || matches!(index, Some(Source::S3 { .. }))
+}
+
+fn is_not_found(e: &Error) -> bool {
+    e.kind() == ErrorKind::NotFound
+        || matches!(e, Error::Local { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
 }
 
 /// Whether haul runs as root (then `--same-owner` is the default, as in GNU tar).

@@ -22,6 +22,10 @@ use std::path::{Path, PathBuf};
 use tar::{Builder, EntryType, Header};
 
 use super::ArchiveError;
+use super::index::{EntryKind, IndexEntry};
+
+/// Where each entry goes once written: the index writer, or nothing.
+pub type IndexSink<'a> = &'a mut dyn FnMut(&IndexEntry) -> io::Result<()>;
 
 /// What went wrong with one path without stopping the archive.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,15 +61,21 @@ pub struct PackReport {
 }
 
 /// Packs the tree under `root` into `out` as a tar stream (GNU headers), returning the
-/// report and `out` (to be finished by the caller, e.g. the compressor's trailer).
+/// report, the length of the tar stream and `out` (to be finished by the caller, e.g. the
+/// compressor's trailer). Each entry, once written, goes to `index` with its offsets in the
+/// tar stream and, for files, the BLAKE3 of the content archived (hashed as it is read).
 ///
 /// Paths in the archive are relative to `root`, directories end with `/`; `root` itself is
 /// not an entry (as `tar -C root .` without the `./` prefix).
 ///
 /// # Errors
-/// [`ArchiveError::Io`] when `root` cannot be read or `out` cannot be written; paths that
-/// vanish or change are warnings, not errors.
-pub fn pack<W: Write>(root: &Path, out: W) -> Result<(PackReport, W), ArchiveError> {
+/// [`ArchiveError::Io`] when `root` cannot be read or `out` or the index cannot be written;
+/// paths that vanish or change are warnings, not errors.
+pub fn pack<W: Write>(
+    root: &Path,
+    out: W,
+    index: IndexSink<'_>,
+) -> Result<(PackReport, u64, W), ArchiveError> {
     let meta = fs_err::metadata(root).map_err(|source| io_at(root, source))?;
     if !meta.is_dir() {
         return Err(io_at(
@@ -74,10 +84,11 @@ pub fn pack<W: Write>(root: &Path, out: W) -> Result<(PackReport, W), ArchiveErr
         ));
     }
     let mut packer = Packer {
-        builder: Builder::new(out),
+        builder: Builder::new(Counting { inner: out, pos: 0 }),
         report: PackReport::default(),
         links: HashMap::new(),
         names: Names::load(),
+        index,
     };
     packer.builder.follow_symlinks(false);
     packer.dir(root, Path::new(""))?;
@@ -85,7 +96,25 @@ pub fn pack<W: Write>(root: &Path, out: W) -> Result<(PackReport, W), ArchiveErr
         .builder
         .into_inner()
         .map_err(|source| io_at(Path::new("-"), source))?;
-    Ok((packer.report, out))
+    Ok((packer.report, out.pos, out.inner))
+}
+
+/// A writer that counts what passes: the offset in the tar stream.
+struct Counting<W> {
+    inner: W,
+    pos: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 fn io_at(path: &Path, source: io::Error) -> ArchiveError {
@@ -95,15 +124,56 @@ fn io_at(path: &Path, source: io::Error) -> ArchiveError {
     }
 }
 
-struct Packer<W: Write> {
-    builder: Builder<W>,
+struct Packer<'a, W: Write> {
+    builder: Builder<Counting<W>>,
     report: PackReport,
     /// (device, inode) of files with more than one link → their first path in the archive.
     links: HashMap<(u64, u64), PathBuf>,
     names: Names,
+    index: IndexSink<'a>,
 }
 
-impl<W: Write> Packer<W> {
+impl<W: Write> Packer<'_, W> {
+    fn pos(&self) -> u64 {
+        self.builder.get_ref().pos
+    }
+
+    /// Hands the entry just written (from `start`) to the index.
+    fn indexed(
+        &mut self,
+        h: &Header,
+        name: &Path,
+        start: u64,
+        blake3: Option<blake3::Hash>,
+        link: Option<&Path>,
+    ) -> Result<(), ArchiveError> {
+        let Some(kind) = EntryKind::of(h.entry_type()) else {
+            return Ok(());
+        };
+        let size = if kind == EntryKind::File {
+            h.size().unwrap_or(0)
+        } else {
+            0
+        };
+        let end = self.pos();
+        let e = IndexEntry {
+            kind,
+            path: name.as_os_str().as_bytes().to_vec(),
+            start,
+            data: end - size.div_ceil(512) * 512,
+            size,
+            mtime: h.mtime().unwrap_or(0),
+            mode: h.mode().unwrap_or(0) & 0o7777,
+            uid: h.uid().unwrap_or(0),
+            gid: h.gid().unwrap_or(0),
+            blake3,
+            link: link.map(|l| l.as_os_str().as_bytes().to_vec()),
+        };
+        (self.index)(&e).map_err(|source| io_at(Path::new("the tar index"), source))?;
+        self.report.entries += 1;
+        Ok(())
+    }
+
     /// Writes the entries of the directory `dir` (archive path `rel`), sorted by name.
     fn dir(&mut self, dir: &Path, rel: &Path) -> Result<(), ArchiveError> {
         let listing = match fs_err::read_dir(dir) {
@@ -162,12 +232,14 @@ impl<W: Write> Packer<W> {
         };
         let ft = meta.file_type();
         let w = |e| io_at(path, e);
+        let start = self.pos();
         if ft.is_dir() {
             let mut h = self.header(&meta, EntryType::Directory);
+            let name = dir_name(rel);
             self.builder
-                .append_data(&mut h, dir_name(rel), io::empty())
+                .append_data(&mut h, &name, io::empty())
                 .map_err(w)?;
-            self.report.entries += 1;
+            self.indexed(&h, &name, start, None, None)?;
             return self.dir(path, rel);
         }
         if ft.is_symlink() {
@@ -180,9 +252,8 @@ impl<W: Write> Packer<W> {
                 Err(e) => return Err(w(e)),
             };
             let mut h = self.header(&meta, EntryType::Symlink);
-            self.builder.append_link(&mut h, rel, target).map_err(w)?;
-            self.report.entries += 1;
-            return Ok(());
+            self.builder.append_link(&mut h, rel, &target).map_err(w)?;
+            return self.indexed(&h, rel, start, None, Some(&target));
         }
         if ft.is_socket() {
             self.warn(PackWarning::Socket(path.to_path_buf()));
@@ -203,13 +274,12 @@ impl<W: Write> Packer<W> {
             self.builder
                 .append_data(&mut h, rel, io::empty())
                 .map_err(w)?;
-            self.report.entries += 1;
-            return Ok(());
+            return self.indexed(&h, rel, start, None, None);
         }
-        self.file(path, rel)
+        self.file(path, rel, start)
     }
 
-    fn file(&mut self, path: &Path, rel: &Path) -> Result<(), ArchiveError> {
+    fn file(&mut self, path: &Path, rel: &Path, start: u64) -> Result<(), ArchiveError> {
         let w = |e| io_at(path, e);
         let mut file = match fs_err::File::open(path) {
             Ok(f) => f,
@@ -227,9 +297,8 @@ impl<W: Write> Packer<W> {
             if let Some(first) = self.links.get(&id) {
                 let mut h = self.header(&meta, EntryType::Link);
                 let first = first.clone();
-                self.builder.append_link(&mut h, rel, first).map_err(w)?;
-                self.report.entries += 1;
-                return Ok(());
+                self.builder.append_link(&mut h, rel, &first).map_err(w)?;
+                return self.indexed(&h, rel, start, None, Some(&first));
             }
             self.links.insert(id, rel.to_path_buf());
         }
@@ -240,12 +309,18 @@ impl<W: Write> Packer<W> {
             inner: &mut file,
             left: size,
             short: false,
+            hash: blake3::Hasher::new(),
         };
         self.builder
-            .append_data(&mut h, rel, &mut body)
+            .append_data(
+                &mut h,
+                rel,
+                io::BufReader::with_capacity(HASH_CHUNK, &mut body),
+            )
             .map_err(w)?;
         let short = body.short;
-        self.report.entries += 1;
+        let hash = body.hash.finalize();
+        self.indexed(&h, rel, start, Some(hash), None)?;
         self.report.content_bytes += size;
         // Grown, shrunk (a short read was padded) or rewritten while read?
         let after = file.metadata().map_err(w)?;
@@ -267,11 +342,17 @@ fn dir_name(rel: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Exactly `left` bytes of `inner`: cut off where the file grew, zeros where it shrank.
+/// Bytes a file is read and hashed in at a time (chosen: 256 KiB, where BLAKE3's SIMD paths
+/// run at full speed and the read syscalls cost nothing).
+const HASH_CHUNK: usize = 256 * 1024;
+
+/// Exactly `left` bytes of `inner`: cut off where the file grew, zeros where it shrank; what
+/// it yields is hashed.
 struct Exactly<R> {
     inner: R,
     left: u64,
     short: bool,
+    hash: blake3::Hasher,
 }
 
 impl<R: Read> Read for Exactly<R> {
@@ -299,9 +380,11 @@ impl<R: Read> Read for Exactly<R> {
             // The file ended before its declared size: pad with zeros.
             self.short = true;
             out.fill(0);
+            self.hash.update(out);
             self.left -= want as u64;
             return Ok(want);
         }
+        self.hash.update(out.get(..n).unwrap_or_default());
         self.left -= n as u64;
         Ok(n)
     }
@@ -368,6 +451,7 @@ mod tests {
             inner: &b"abc"[..],
             left: 6,
             short: false,
+            hash: blake3::Hasher::new(),
         };
         short.read_to_end(&mut out).unwrap();
         assert_eq!(out, b"abc\0\0\0");
@@ -377,9 +461,11 @@ mod tests {
             inner: &b"abcdef"[..],
             left: 4,
             short: false,
+            hash: blake3::Hasher::new(),
         };
         long.read_to_end(&mut out).unwrap();
         assert_eq!(out, b"abcd");
+        assert_eq!(long.hash.finalize(), blake3::hash(b"abcd"));
     }
 
     #[test]

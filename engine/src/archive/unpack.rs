@@ -106,6 +106,8 @@ pub struct UnpackReport {
     pub entries: u64,
     /// Bytes of file content written.
     pub content_bytes: u64,
+    /// `--only` paths that selected nothing.
+    pub unmatched: Vec<PathBuf>,
 }
 
 /// Attributes of one entry to restore.
@@ -128,14 +130,21 @@ pub fn unpack<R: Read>(
     dir: &Path,
     opts: UnpackOptions,
 ) -> Result<UnpackReport, ArchiveError> {
-    fs_err::create_dir_all(dir).map_err(|source| io_at(dir, source))?;
-    let mut x = Extractor {
-        root: dir.to_path_buf(),
-        opts,
-        report: UnpackReport::default(),
-        dirs: Vec::new(),
-        temps: 0,
-    };
+    unpack_selected(input, dir, opts, None)
+}
+
+/// As [`unpack`], extracting only the entries `only` selects (the others are read past);
+/// every rule applies to what is extracted.
+///
+/// # Errors
+/// As [`unpack`].
+pub fn unpack_selected<R: Read>(
+    input: R,
+    dir: &Path,
+    opts: UnpackOptions,
+    mut only: Option<&mut Selection>,
+) -> Result<UnpackReport, ArchiveError> {
+    let mut x = Extractor::new(dir, opts)?;
     let mut archive = Archive::new(input);
     let mut last = String::from("the start of the archive");
     {
@@ -156,6 +165,11 @@ pub fn unpack<R: Read>(
                 })?
                 .into_owned();
             last = raw.display().to_string();
+            if let Some(only) = only.as_deref_mut()
+                && !only.select(&raw)
+            {
+                continue;
+            }
             x.entry(&mut entry, &raw, &last)?;
         }
     }
@@ -167,8 +181,9 @@ pub fn unpack<R: Read>(
             source,
         }
     })?;
-    x.finish_dirs()?;
-    Ok(x.report)
+    let mut report = x.finish()?;
+    report.unmatched = only.map(|s| s.unmatched()).unwrap_or_default();
+    Ok(report)
 }
 
 fn io_at(path: &Path, source: io::Error) -> ArchiveError {
@@ -214,16 +229,89 @@ fn symlink_stays_inside(parent: &Path, target: &Path) -> bool {
     true
 }
 
-struct Extractor {
+/// The paths `tar pull --only` restores: each names an entry, and a directory everything
+/// under it. Paths are compared after dropping `./` and trailing `/`.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    paths: Vec<(PathBuf, bool)>,
+}
+
+impl Selection {
+    /// A selection of `paths`.
+    #[must_use]
+    pub fn new(paths: &[PathBuf]) -> Self {
+        Self {
+            paths: paths
+                .iter()
+                .map(|p| (p.components().collect::<PathBuf>(), false))
+                .collect(),
+        }
+    }
+
+    /// Whether the archive path `raw` is selected (and marks what selected it).
+    pub fn select(&mut self, raw: &Path) -> bool {
+        let raw: PathBuf = raw
+            .components()
+            .filter(|c| !matches!(c, Component::CurDir))
+            .collect();
+        let mut hit = false;
+        for (p, seen) in &mut self.paths {
+            if raw.starts_with(&*p) {
+                *seen = true;
+                hit = true;
+            }
+        }
+        hit
+    }
+
+    /// The paths that selected nothing.
+    #[must_use]
+    pub fn unmatched(&self) -> Vec<PathBuf> {
+        self.paths
+            .iter()
+            .filter(|(_, seen)| !seen)
+            .map(|(p, _)| p.clone())
+            .collect()
+    }
+}
+
+/// Extracts entries one at a time under a root (see the module documentation).
+pub(crate) struct Extractor {
     root: PathBuf,
     opts: UnpackOptions,
     report: UnpackReport,
     /// Directories extracted, with what to restore once their contents are in.
     dirs: Vec<(PathBuf, Attrs)>,
     temps: u64,
+    /// The BLAKE3 the next file's content must have (from an index).
+    expect: Option<blake3::Hash>,
 }
 
 impl Extractor {
+    /// An extractor into `dir`, created if missing.
+    pub(crate) fn new(dir: &Path, opts: UnpackOptions) -> Result<Self, ArchiveError> {
+        fs_err::create_dir_all(dir).map_err(|source| io_at(dir, source))?;
+        Ok(Self {
+            root: dir.to_path_buf(),
+            opts,
+            report: UnpackReport::default(),
+            dirs: Vec::new(),
+            temps: 0,
+            expect: None,
+        })
+    }
+
+    /// The next file extracted must hash to `hash`, or it is not renamed into place.
+    pub(crate) fn expect_hash(&mut self, hash: Option<blake3::Hash>) {
+        self.expect = hash;
+    }
+
+    /// Restores the directories' attributes and returns the report.
+    pub(crate) fn finish(mut self) -> Result<UnpackReport, ArchiveError> {
+        self.finish_dirs()?;
+        Ok(self.report)
+    }
+
     fn refuse(name: &str, rule: ExtractRule) -> ArchiveError {
         ArchiveError::Refused {
             entry: name.to_owned(),
@@ -261,7 +349,7 @@ impl Extractor {
         Ok(self.root.join(rel))
     }
 
-    fn entry<R: Read>(
+    pub(crate) fn entry<R: Read>(
         &mut self,
         entry: &mut tar::Entry<'_, R>,
         raw: &Path,
@@ -415,10 +503,29 @@ impl Extractor {
                 .mode(0o600)
                 .open(&temp)
                 .map_err(|e| io_at(&temp, e))?;
-            let copied = io::copy(entry, &mut f).map_err(|source| ArchiveError::Corrupt {
+            let mut hasher = blake3::Hasher::new();
+            let copied = io::copy(
+                &mut Hashing {
+                    inner: entry,
+                    hash: &mut hasher,
+                },
+                &mut f,
+            )
+            .map_err(|source| ArchiveError::Corrupt {
                 entry: name.to_owned(),
                 source,
             })?;
+            if let Some(expected) = self.expect.take()
+                && hasher.finalize() != expected
+            {
+                return Err(ArchiveError::Corrupt {
+                    entry: name.to_owned(),
+                    source: io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "the content does not match the BLAKE3 the index holds",
+                    ),
+                });
+            }
             if copied != size {
                 return Err(ArchiveError::Corrupt {
                     entry: name.to_owned(),
@@ -485,6 +592,20 @@ impl Extractor {
             self.restore_nofollow(&path, attrs, true)?;
         }
         Ok(())
+    }
+}
+
+/// A reader that hashes what it yields.
+struct Hashing<'a, R> {
+    inner: R,
+    hash: &'a mut blake3::Hasher,
+}
+
+impl<R: Read> Read for Hashing<'_, R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(out)?;
+        self.hash.update(out.get(..n).unwrap_or_default());
+        Ok(n)
     }
 }
 
@@ -708,10 +829,9 @@ mod tests {
     #[test]
     fn truncated_gzip_is_an_error() {
         let a = archive(&[(header("f", EntryType::Regular, 5, 0o644), b"hello")]);
-        let mut enc =
-            super::super::Encoder::new(Vec::new(), super::super::Compression::Gzip).unwrap();
+        let mut enc = super::super::Encoder::new(Vec::new(), super::super::Compression::Gzip);
         io::Write::write_all(&mut enc, &a).unwrap();
-        let gz = enc.finish().unwrap();
+        let gz = enc.finish().unwrap().0;
         let cut = &gz[..gz.len() - 6];
         let sandbox = tempfile::tempdir().unwrap();
         let r = super::super::decoder(cut)
@@ -735,10 +855,15 @@ mod tests {
         fs_err::set_permissions(s.join("a.txt"), std::fs::Permissions::from_mode(0o640)).unwrap();
         fs_err::hard_link(s.join("a.txt"), s.join("b-hard")).unwrap();
         std::os::unix::fs::symlink("a.txt", s.join("c-sym")).unwrap();
-        let (report, bytes) = super::super::pack(s, Vec::new()).unwrap();
+        let (report, _, bytes) = super::super::pack(s, Vec::new(), &mut |_| Ok(())).unwrap();
         assert!(report.warnings.is_empty());
         // Deterministic: a second pack gives the same bytes.
-        assert_eq!(super::super::pack(s, Vec::new()).unwrap().1, bytes);
+        assert_eq!(
+            super::super::pack(s, Vec::new(), &mut |_| Ok(()))
+                .unwrap()
+                .2,
+            bytes
+        );
         let dst = tempfile::tempdir().unwrap();
         let d = dst.path();
         unpack(&bytes[..], d, UnpackOptions::default()).unwrap();

@@ -127,6 +127,47 @@ impl PartialFile {
     }
 }
 
+/// Sequential writes (an archive, an index) go to the temporary file.
+impl io::Write for PartialFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// An unnamed temporary file in the system's temporary directory (`$TMPDIR`, else `/tmp`):
+/// `O_TMPFILE` where the filesystem has it, else a file unlinked as soon as it is open. It
+/// vanishes with its last descriptor, even after a kill.
+///
+/// # Errors
+/// IO errors, naming the directory.
+pub fn anonymous_file() -> io::Result<std::fs::File> {
+    use rustix::fs::{Mode, OFlags};
+    let dir = std::env::temp_dir();
+    let named = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", dir.display()));
+    match rustix::fs::open(
+        &dir,
+        OFlags::RDWR | OFlags::TMPFILE | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    ) {
+        Ok(fd) => Ok(std::fs::File::from(fd)),
+        Err(e) if e == rustix::io::Errno::OPNOTSUPP || e == rustix::io::Errno::ISDIR => {
+            let path = dir.join(format!(".haul-temp-{:016x}", rand::random::<u64>()));
+            let file = fs_err::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&path)?;
+            fs_err::remove_file(&path)?;
+            Ok(file.into_parts().0)
+        }
+        Err(e) => Err(named(e.into())),
+    }
+}
+
 impl Drop for PartialFile {
     fn drop(&mut self) {
         if !self.persisted {

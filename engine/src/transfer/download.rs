@@ -459,7 +459,77 @@ pub async fn download_to_writer<W: AsyncWrite + Unpin>(
             .map_err(|e| Error::local(&out, e))?;
         written = part;
     }
-    let plan = PartPlan::ranges(len - part, part);
+    written += ranges_in_order(
+        client,
+        (bucket, key, &etag),
+        (part, len - part),
+        (part, ahead),
+        &mut writer,
+        budget,
+    )
+    .await?;
+    writer.flush().await.map_err(|e| Error::local(&out, e))?;
+    if written != len {
+        return Err(Error::Integrity {
+            what: format!(
+                "s3://{}/{}: wrote {written} bytes of {len}",
+                bucket.as_str(),
+                key.as_str()
+            ),
+        });
+    }
+    Ok(written)
+}
+
+/// Streams `len` bytes from `offset` of `bucket`/`key`, pinned to `etag` (`If-Match`: an
+/// object replaced since is an error, never a mix), to `writer` in order, with ranged GETs of
+/// the part size read ahead as [`download_to_writer`] does (`tar pull --only`).
+///
+/// # Errors
+/// S3, transport and integrity errors naming the object; write errors naming `-`.
+#[allow(clippy::too_many_arguments)]
+pub async fn download_range_to_writer<W: AsyncWrite + Unpin>(
+    client: &Client,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    etag: &ETag,
+    offset: u64,
+    len: u64,
+    mut writer: W,
+    opts: &TransferOptions,
+    budget: &MemoryBudget,
+) -> Result<u64, Error> {
+    let part = opts.part_size.max(1);
+    let ahead = READ_AHEAD_RANGES.min(client.limiter().ceiling()).max(1);
+    let written = ranges_in_order(
+        client,
+        (bucket, key, etag),
+        (offset, len),
+        (part, ahead),
+        &mut writer,
+        budget,
+    )
+    .await?;
+    writer
+        .flush()
+        .await
+        .map_err(|e| Error::local(Path::new("-"), e))?;
+    Ok(written)
+}
+
+/// `len` bytes from `offset` of the object, as ranges of `part` bytes with up to `ahead` in
+/// flight, each held in memory (reserved from `budget`) until written in its turn.
+async fn ranges_in_order<W: AsyncWrite + Unpin>(
+    client: &Client,
+    (bucket, key, etag): (&BucketName, &ObjectKey, &ETag),
+    (offset, len): (u64, u64),
+    (part, ahead): (u64, usize),
+    writer: &mut W,
+    budget: &MemoryBudget,
+) -> Result<u64, Error> {
+    let out = PathBuf::from("-");
+    let mut written = 0u64;
+    let plan = PartPlan::ranges(len, part);
     let mut parts = plan.parts().peekable();
     let mut queue = std::collections::VecDeque::new();
     loop {
@@ -480,7 +550,7 @@ pub async fn download_to_writer<W: AsyncWrite + Unpin>(
                 (client.clone(), bucket.clone(), key.clone(), etag.clone());
             queue.push_back(Aborting(tokio::spawn(async move {
                 let data =
-                    fetch_to_memory(&client, &bucket, &key, &etag, part + p.offset, p.len).await;
+                    fetch_to_memory(&client, &bucket, &key, &etag, offset + p.offset, p.len).await;
                 data.map(|d| (d, mem))
             })));
         }
@@ -496,16 +566,6 @@ pub async fn download_to_writer<W: AsyncWrite + Unpin>(
             .await
             .map_err(|e| Error::local(&out, e))?;
         written += data.len() as u64;
-    }
-    writer.flush().await.map_err(|e| Error::local(&out, e))?;
-    if written != len {
-        return Err(Error::Integrity {
-            what: format!(
-                "s3://{}/{}: wrote {written} bytes of {len}",
-                bucket.as_str(),
-                key.as_str()
-            ),
-        });
     }
     Ok(written)
 }

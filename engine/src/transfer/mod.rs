@@ -26,7 +26,9 @@ use crate::progress::{self, Progress};
 
 pub use attrs::{FileAttrs, HAUL_MTIME, S3CMD_ATTRS};
 pub use copy::{ObjectRef, copy_object};
-pub use download::{READ_AHEAD_RANGES, download_file, download_to_writer};
+pub use download::{
+    READ_AHEAD_RANGES, download_file, download_range_to_writer, download_to_writer,
+};
 pub use plan::{MAX_PART_BYTES, MAX_PARTS, MIN_PART_BYTES, Part, PartPlan, PlanError};
 pub use tree::{TreeReport, download_tree, flush_filesystem, upload_tree};
 pub use upload::{BLAKE3_META, blocking as blocking_task, upload_file, upload_reader};

@@ -1,0 +1,230 @@
+//! `haul tar verify`: an archive read once against its index, without extracting anything.
+//!
+//! The stored stream is decoded block by block ([`blocks::Tracked`]), so the seek points the
+//! index lists are checked as well as every entry: its path, type, offsets, size, mode,
+//! owner, mtime, link target and, for files, the BLAKE3 of the content. A difference is
+//! reported, not fatal: the report lists them all (the first [`MAX_SHOWN`] in full). A stream
+//! that cannot be decoded or parsed is an error naming the entry, as for extraction.
+
+use std::io::{self, BufReader, Read};
+
+use super::ArchiveError;
+use super::blocks::{self, Tracked};
+use super::index::{EntryKind, IndexEntry, IndexReader};
+use super::{Compression, GZIP_LEVEL, ZSTD_LEVEL};
+
+/// Differences listed in full; beyond, only counted.
+pub const MAX_SHOWN: usize = 100;
+
+/// What a verification found.
+#[derive(Debug, Default, Clone)]
+pub struct VerifyReport {
+    /// Entries read from the archive.
+    pub entries: u64,
+    /// Bytes of file content hashed.
+    pub content_bytes: u64,
+    /// The first differences, each naming the entry.
+    pub differences: Vec<String>,
+    /// All differences, counted.
+    pub difference_count: u64,
+}
+
+impl VerifyReport {
+    fn differ(&mut self, what: String) {
+        self.difference_count += 1;
+        if self.differences.len() < MAX_SHOWN {
+            self.differences.push(what);
+        }
+    }
+}
+
+/// An archive entry as read back.
+struct Seen {
+    kind: Option<EntryKind>,
+    type_byte: u8,
+    path: Vec<u8>,
+    data: u64,
+    size: u64,
+    mtime: u64,
+    mode: u32,
+    uid: u64,
+    gid: u64,
+    blake3: Option<blake3::Hash>,
+    link: Option<Vec<u8>>,
+}
+
+/// Reads the stored archive `stored` (compressed as the index says) against `index`.
+///
+/// # Errors
+/// [`ArchiveError::Corrupt`] when the archive cannot be decoded or parsed (naming the entry),
+/// [`ArchiveError::Index`] when the index is damaged.
+pub fn verify<R: Read, I: Read>(
+    stored: R,
+    index: &mut IndexReader<I>,
+) -> Result<VerifyReport, ArchiveError> {
+    let codec = match index.header().compression {
+        Compression::Gzip => Some(blocks::Codec::Gzip(GZIP_LEVEL)),
+        Compression::Zstd => Some(blocks::Codec::Zstd(ZSTD_LEVEL)),
+        Compression::None => None,
+    };
+    let corrupt = |entry: &str, source| ArchiveError::Corrupt {
+        entry: entry.to_owned(),
+        source,
+    };
+    let mut tracked = Tracked::new(BufReader::with_capacity(1 << 20, stored), codec)
+        .map_err(|e| corrupt("the start of the archive", e))?;
+    let mut report = VerifyReport::default();
+    let mut last = String::from("the start of the archive");
+    let mut end = 0u64;
+    {
+        let mut archive = tar::Archive::new(&mut tracked);
+        let entries = archive
+            .entries()
+            .map_err(|e| corrupt("the start of the archive", e))?;
+        for entry in entries {
+            let mut entry = entry.map_err(|e| corrupt(&format!("the entry after {last}"), e))?;
+            let seen = read_entry(&mut entry)
+                .map_err(|e| corrupt(&format!("the entry after {last}"), e))?;
+            last = String::from_utf8_lossy(&seen.path).into_owned();
+            report.entries += 1;
+            report.content_bytes += if seen.kind == Some(EntryKind::File) {
+                seen.size
+            } else {
+                0
+            };
+            match index.next_entry()? {
+                None => report.differ(format!("{last}: in the archive, not in the index")),
+                Some(listed) => compare(&listed, &seen, end, &mut report),
+            }
+            end = seen.data + seen.size.div_ceil(512) * 512;
+        }
+    }
+    // The end-of-archive records and, for a compressed stream, its trailer: a truncated
+    // archive fails here rather than passing as a shorter one.
+    io::copy(&mut tracked, &mut io::sink())
+        .map_err(|e| corrupt(&format!("the end of the archive, after {last}"), e))?;
+    while let Some(missing) = index.next_entry()? {
+        report.differ(format!(
+            "{}: in the index, not in the archive",
+            missing.display()
+        ));
+    }
+    let (points, raw, stored) = tracked.finish();
+    if codec.is_some() && points != index.seek_points() {
+        report.differ(format!(
+            "the archive's {} compressed blocks do not start where the index's {} seek points say",
+            points.len(),
+            index.seek_points().len()
+        ));
+    }
+    if let Some(totals) = index.totals()
+        && (totals.raw, totals.stored) != (raw, stored)
+    {
+        report.differ(format!(
+            "the archive holds {raw} tar bytes stored in {stored}; the index says {} in {}",
+            totals.raw, totals.stored
+        ));
+    }
+    Ok(report)
+}
+
+fn read_entry<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<Seen> {
+    let h = entry.header();
+    let type_byte = h.entry_type().as_byte();
+    let kind = EntryKind::of(h.entry_type());
+    let mut seen = Seen {
+        kind,
+        type_byte,
+        path: entry.path_bytes().into_owned(),
+        data: entry.raw_file_position(),
+        size: entry.size(),
+        mtime: h.mtime()?,
+        mode: h.mode()? & 0o7777,
+        uid: h.uid()?,
+        gid: h.gid()?,
+        blake3: None,
+        link: entry.link_name_bytes().map(std::borrow::Cow::into_owned),
+    };
+    if kind == Some(EntryKind::File) {
+        let mut hasher = blake3::Hasher::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = entry.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(buf.get(..n).unwrap_or_default());
+        }
+        seen.blake3 = Some(hasher.finalize());
+    }
+    Ok(seen)
+}
+
+fn compare(listed: &IndexEntry, seen: &Seen, start: u64, report: &mut VerifyReport) {
+    let name = listed.display();
+    if listed.path != seen.path {
+        report.differ(format!(
+            "{}: the archive holds this entry where the index lists {name}",
+            String::from_utf8_lossy(&seen.path)
+        ));
+        return;
+    }
+    let Some(kind) = seen.kind else {
+        report.differ(format!(
+            "{name}: entry type {:?} in the archive is not one haul writes",
+            char::from(seen.type_byte)
+        ));
+        return;
+    };
+    let mut diffs = Vec::new();
+    if listed.kind != kind {
+        diffs.push(format!("type {kind:?}, index {:?}", listed.kind));
+    }
+    if listed.start != start || listed.data != seen.data {
+        diffs.push(format!(
+            "at {start}/{}, index {}/{}",
+            seen.data, listed.start, listed.data
+        ));
+    }
+    let size = if kind == EntryKind::File {
+        seen.size
+    } else {
+        0
+    };
+    if listed.size != size {
+        diffs.push(format!("size {size}, index {}", listed.size));
+    }
+    if listed.blake3 != seen.blake3 {
+        diffs.push(format!(
+            "BLAKE3 {}, index {}",
+            seen.blake3.map_or("-".into(), |h| h.to_hex().to_string()),
+            listed.blake3.map_or("-".into(), |h| h.to_hex().to_string())
+        ));
+    }
+    if (listed.mode, listed.uid, listed.gid, listed.mtime)
+        != (seen.mode, seen.uid, seen.gid, seen.mtime)
+    {
+        diffs.push(format!(
+            "mode {:o} owner {}:{} mtime {}, index {:o} {}:{} {}",
+            seen.mode,
+            seen.uid,
+            seen.gid,
+            seen.mtime,
+            listed.mode,
+            listed.uid,
+            listed.gid,
+            listed.mtime
+        ));
+    }
+    if matches!(kind, EntryKind::Symlink | EntryKind::Hardlink) && listed.link != seen.link {
+        let show = |l: Option<&[u8]>| l.map(|l| String::from_utf8_lossy(l).into_owned());
+        diffs.push(format!(
+            "link target {:?}, index {:?}",
+            show(seen.link.as_deref()),
+            show(listed.link.as_deref())
+        ));
+    }
+    if !diffs.is_empty() {
+        report.differ(format!("{name}: {}", diffs.join("; ")));
+    }
+}
