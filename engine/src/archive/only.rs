@@ -260,21 +260,21 @@ mod tests {
             },
             compression: Compression::Gzip,
         };
-        // One entry inside block 1; one spanning blocks 2 and 3 (to the end).
-        let a = file(mib + 1024, 100);
+        // One entry inside block 0; one spanning blocks 2 and 3 (to the end).
+        let a = file(1024, 100);
         let b = file(2 * mib + 4096, mib);
         let runs = plan_runs(&sel(vec![a.clone(), b.clone()])).unwrap();
         assert_eq!(runs.len(), 2);
         assert_eq!(
             (runs[0].stored_start, runs[0].stored_end, runs[0].raw_start),
-            (1000, 2000, mib)
+            (0, 1000, 0)
         );
         assert_eq!((runs[1].stored_start, runs[1].stored_end), (2000, 4000));
-        // Adjacent blocks merge into one run.
+        // Runs that touch are one read: an entry in block 1 joins them.
         let c = file(2 * mib - 2048, 100);
         let runs = plan_runs(&sel(vec![a, c, b])).unwrap();
         assert_eq!(runs.len(), 1);
-        assert_eq!((runs[0].stored_start, runs[0].stored_end), (1000, 4000));
+        assert_eq!((runs[0].stored_start, runs[0].stored_end), (0, 4000));
         // Plain archives: the entry's own bytes.
         let mut plain = sel(vec![file(0, 10), file(1024, 10), file(8192, 10)]);
         plain.compression = Compression::None;
