@@ -17,6 +17,10 @@ Workloads (counts at SCALE=1; every count is multiplied by SCALE and kept >= 1 o
   small     20,000 files of 1-16 KiB (~160 MiB) in 100 directories
   big       two files of 1 GiB (the size, not the count, is scaled: 1 GiB x SCALE, at
             least 64 MiB so they stay multipart for every tool)
+  logs      a log volume like the runbook's /var/lib/deis/store: 8 components, each with
+            its current log and 4 rotated ones of ~51 MiB (~2 GiB of timestamped text
+            lines with ids and numbers; gzip -6 makes it about 3.3x smaller), plus small
+            state files (the tar benchmark's data)
 
 Contents are pseudo-random (incompressible): 1 MiB blocks cut from a seeded 32 MiB random
 pool at seeded offsets, each block stamped with its file and block number so that no two
@@ -123,7 +127,67 @@ def gen_big(tree: str, scale: float, src: Source):
     return files, total
 
 
-GENERATORS = {"registry": gen_registry, "wal": gen_wal, "small": gen_small, "big": gen_big}
+LOG_WORDS = (
+    "GET POST PUT DELETE HEAD /v2/apps /v2/keys /healthz /v2/builds /v2/config /objects "
+    "200 201 204 301 304 400 401 403 404 409 500 502 503 app release build deploy scale "
+    "container started stopped healthy unhealthy timeout retry connection reset upstream "
+    "checkpoint complete wal segment archived vacuum analyze autovacuum tuples pages "
+    "session opened closed user git push receive slug compiled layer pushed manifest"
+).split()
+
+
+def log_pool(rng: random.Random, n: int):
+    """Distinct log message bodies: fixed vocabulary, varying numbers and ids."""
+    levels = ["INFO ", "INFO ", "INFO ", "DEBUG", "WARN ", "ERROR"]
+    pool = []
+    for _ in range(n):
+        words = " ".join(rng.choices(LOG_WORDS, k=rng.randint(4, 12)))
+        pool.append(
+            f" {rng.choice(levels)} [{rng.choice(('router', 'controller', 'registry', 'builder', 'database'))}]"
+            f" 10.{rng.randint(0, 3)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+            f" {words} {rng.randint(0, 99999)}ms req_id={rng.getrandbits(64):016x}\n"
+        )
+    return pool
+
+
+def gen_logs(tree: str, scale: float, src: Source):
+    rng = src.rng
+    pool = log_pool(rng, 50_000)
+    files = total = 0
+    seconds = 0
+    for comp in ("router", "controller", "registry", "builder", "database", "logger",
+                 "store-gateway", "store-monitor"):
+        for gen in ("", ".4", ".3", ".2", ".1"):
+            size = scaled(51 * MIB, scale) if scale < 1 else int(51 * MIB * scale)
+            chunks = []
+            written = 0
+            while written < size:
+                lines = rng.choices(pool, k=4096)
+                block = "".join(
+                    f"2026-11-{24 + (seconds + i) // 86400 % 5:02d}T"
+                    f"{(seconds + i) // 3600 % 24:02d}:{(seconds + i) // 60 % 60:02d}:"
+                    f"{(seconds + i) % 60:02d}.{(i * 7919) % 1000000:06d}Z{line}"
+                    for i, line in enumerate(lines)
+                ).encode()
+                seconds += len(lines)
+                block = block[: size - written]
+                chunks.append(block)
+                written += len(block)
+            total += write_file(os.path.join(tree, comp, f"{comp}.log{gen}"), chunks)
+            files += 1
+        state = f'{{"component": "{comp}", "pid": {rng.randint(100, 99999)}}}\n'.encode()
+        total += write_file(os.path.join(tree, comp, "state.json"), [state])
+        files += 1
+    return files, total
+
+
+GENERATORS = {
+    "registry": gen_registry,
+    "wal": gen_wal,
+    "small": gen_small,
+    "big": gen_big,
+    "logs": gen_logs,
+}
 
 
 def main() -> int:

@@ -177,7 +177,7 @@ impl<R: io::BufRead> io::BufRead for Counted<R> {
 
 /// The decoder of one block.
 enum Block<R: io::BufRead> {
-    Gzip(flate2::bufread::GzDecoder<Counted<R>>),
+    Gzip(Box<flate2::bufread::GzDecoder<Counted<R>>>),
     Zstd(zstd::stream::read::Decoder<'static, Counted<R>>),
     Plain(Counted<R>),
     Done,
@@ -222,7 +222,7 @@ impl<R: io::BufRead> Tracked<R> {
             Some(Codec::Zstd(_)) => {
                 Block::Zstd(zstd::stream::read::Decoder::with_buffer(input)?.single_frame())
             }
-            _ => Block::Gzip(flate2::bufread::GzDecoder::new(input)),
+            _ => Block::Gzip(Box::new(flate2::bufread::GzDecoder::new(input))),
         })
     }
 

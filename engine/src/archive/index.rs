@@ -699,7 +699,9 @@ impl<R: Read> IndexReader<R> {
                 String::from_utf8_lossy(&path)
             )));
         }
-        data.checked_add(size.div_ceil(RECORD) * RECORD)
+        size.div_ceil(RECORD)
+            .checked_mul(RECORD)
+            .and_then(|n| data.checked_add(n))
             .ok_or_else(|| bad("size"))?;
         Ok(IndexEntry {
             kind,
@@ -742,7 +744,12 @@ impl<R: Read> IndexReader<R> {
                 let stored: Option<u64> = num(f.next());
                 let etag = match f.next() {
                     Some(b"-") => None,
-                    Some(t) => unescape(t).and_then(|t| String::from_utf8(t).ok()),
+                    Some(t) => Some(
+                        unescape(t)
+                            .and_then(|t| String::from_utf8(t).ok())
+                            .filter(|t| !t.is_empty())
+                            .ok_or_else(|| self.damaged("a malformed ETag"))?,
+                    ),
                     None => return Err(self.damaged("a malformed size line")),
                 };
                 let (Some(raw), Some(stored), None) = (raw, stored, f.next()) else {

@@ -243,7 +243,13 @@ impl Selection {
         Self {
             paths: paths
                 .iter()
-                .map(|p| (p.components().collect::<PathBuf>(), false))
+                .map(|p| {
+                    let p: PathBuf = p
+                        .components()
+                        .filter(|c| !matches!(c, Component::CurDir))
+                        .collect();
+                    (p, false)
+                })
                 .collect(),
         }
     }
