@@ -1,6 +1,6 @@
 //! `haul tar verify`: an archive read once against its index, without extracting anything.
 //!
-//! The stored stream is decoded block by block ([`blocks::Tracked`]), so the seek points the
+//! The stored stream is decoded block by block (`blocks::Tracked`), so the seek points the
 //! index lists are checked as well as every entry: its path, type, offsets, size, mode,
 //! owner, mtime, link target and, for files, the BLAKE3 of the content. A difference is
 //! reported, not fatal: the report lists them all (the first [`MAX_SHOWN`] in full). A stream
