@@ -135,7 +135,13 @@ fn tar_headers(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1000));
     g.bench_function("pack_1000_empty_files", |b| {
         b.iter(|| {
-            engine::archive::pack(dir.path(), std::io::sink(), &mut |_| Ok(())).expect("pack")
+            engine::archive::pack(
+                dir.path(),
+                std::io::sink(),
+                engine::archive::PackOptions::default(),
+                &mut |_| Ok(()),
+            )
+            .expect("pack")
         });
     });
     g.finish();

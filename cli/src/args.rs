@@ -225,6 +225,10 @@ pub(crate) struct TarPushArgs {
     /// Write no index.
     #[arg(long)]
     pub(crate) no_index: bool,
+    /// Store extended attributes (every namespace), as PAX `SCHILY.xattr.*` records that
+    /// `tar --xattrs -x` restores.
+    #[arg(long)]
+    pub(crate) xattrs: bool,
     #[command(flatten)]
     pub(crate) transfer: TransferArgs,
 }
@@ -250,9 +254,17 @@ pub(crate) struct TarPullArgs {
     /// Create character and block device nodes.
     #[arg(long)]
     pub(crate) allow_devices: bool,
-    /// Keep setuid and setgid bits.
+    /// Keep setuid and setgid bits (and, with --xattrs-all, `security.capability`).
     #[arg(long)]
     pub(crate) allow_setid: bool,
+    /// Restore the archive's extended attributes of the `user.` namespace (as GNU tar's
+    /// --xattrs); one the filesystem refuses is a warning (exit 1).
+    #[arg(long)]
+    pub(crate) xattrs: bool,
+    /// Restore extended attributes of every namespace (`trusted.` and `security.` need root;
+    /// `security.capability` also needs --allow-setid).
+    #[arg(long)]
+    pub(crate) xattrs_all: bool,
     /// Restore only these entries (a directory: everything under it). With the archive's
     /// index, only the compressed blocks they lie in are read, and each file is checked
     /// against the index's BLAKE3; without one, the whole archive is read.

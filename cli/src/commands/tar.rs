@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Result;
-use engine::archive::{self, Compression, Selection, Source, UnpackOptions};
+use engine::archive::xattrs::XattrRestore;
+use engine::archive::{self, Compression, PackOptions, Selection, Source, UnpackOptions};
 use engine::local::PartialFile;
 use engine::s3::ObjectKey;
 use engine::transfer::MemoryBudget;
@@ -62,6 +63,7 @@ async fn push(g: &GlobalArgs, a: &TarPushArgs) -> Result<()> {
         CompressArg::None => Compression::None,
     };
     let started = Instant::now();
+    let pack_opts = PackOptions { xattrs: a.xattrs };
     let dest = parse_location(&a.dest)?;
     let index = match (&a.index, a.no_index, &dest) {
         (_, true, _) | (None, false, Location::Stdio) => None,
@@ -94,6 +96,7 @@ async fn push(g: &GlobalArgs, a: &TarPushArgs) -> Result<()> {
                 bucket,
                 &key,
                 compression,
+                pack_opts,
                 index,
                 &opts,
                 &budget,
@@ -105,7 +108,8 @@ async fn push(g: &GlobalArgs, a: &TarPushArgs) -> Result<()> {
             let index = local_index(index.as_ref(), a.index.as_deref())?
                 .map(|p| Ok::<_, anyhow::Error>((BufWriter::new(partial(&p)?), a.dest.clone())))
                 .transpose()?;
-            let (report, out, index) = archive::pack_to(&a.dir, out, compression, index).await?;
+            let (report, out, index) =
+                archive::pack_to(&a.dir, out, compression, pack_opts, index).await?;
             persist(out)?;
             if let Some(index) = index {
                 persist(index)?;
@@ -117,7 +121,7 @@ async fn push(g: &GlobalArgs, a: &TarPushArgs) -> Result<()> {
                 .map(|p| Ok::<_, anyhow::Error>((BufWriter::new(partial(&p)?), "-".to_owned())))
                 .transpose()?;
             let (report, _, index) =
-                archive::pack_to(&a.dir, std::io::stdout(), compression, index).await?;
+                archive::pack_to(&a.dir, std::io::stdout(), compression, pack_opts, index).await?;
             if let Some(index) = index {
                 persist(index)?;
             }
@@ -221,6 +225,13 @@ async fn pull(g: &GlobalArgs, a: &TarPullArgs) -> Result<()> {
         },
         allow_devices: a.allow_devices,
         allow_setid: a.allow_setid,
+        xattrs: if a.xattrs_all {
+            XattrRestore::All
+        } else if a.xattrs {
+            XattrRestore::User
+        } else {
+            XattrRestore::None
+        },
     };
     let archive_at = source(&a.source)?;
     let index_at = match (&a.index, &archive_at) {
@@ -283,11 +294,22 @@ async fn pull(g: &GlobalArgs, a: &TarPullArgs) -> Result<()> {
     out.record(&json!({
         "event": "tar_pull", "from": a.source, "dir": a.dir, "entries": report.entries,
         "content_bytes": report.content_bytes, "seconds": started.elapsed().as_secs_f64(),
-        "not_found": report.unmatched,
+        "not_found": report.unmatched, "warnings": report.warnings,
     }))?;
     out.flush()?;
-    if report.unmatched.is_empty() {
+    if report.unmatched.is_empty() && report.warnings.is_empty() {
         return Ok(());
+    }
+    if report.unmatched.is_empty() {
+        return Err(ExitWith {
+            code: EXIT_WARNINGS,
+            message: format!(
+                "tar pull: done with {} warning(s): {}",
+                report.warnings.len(),
+                report.warnings.join("; ")
+            ),
+        }
+        .into());
     }
     Err(ExitWith {
         code: EXIT_FATAL,

@@ -27,6 +27,7 @@ pub mod pack;
 pub mod pipe;
 pub mod unpack;
 pub mod verify;
+pub mod xattrs;
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -38,7 +39,7 @@ use crate::transfer::{self, MemoryBudget, TransferOptions};
 
 use index::{IndexHeader, IndexWriter, SeekPoint, Totals};
 
-pub use pack::{PackReport, PackWarning, pack};
+pub use pack::{PackOptions, PackReport, PackWarning, pack};
 pub use unpack::{ExtractRule, Selection, UnpackOptions, UnpackReport, unpack, unpack_selected};
 
 /// How the tar stream is compressed.
@@ -198,13 +199,14 @@ fn pack_stream<W: Write, X: Write>(
     root: &Path,
     out: W,
     compression: Compression,
+    opts: PackOptions,
     mut index: Option<IndexWriter<X>>,
 ) -> Result<Packed<W, X>, ArchiveError> {
     let io_err = |source| ArchiveError::Io {
         path: PathBuf::from("-"),
         source,
     };
-    let (report, raw, enc) = pack(root, Encoder::new(out, compression), &mut |e| {
+    let (report, raw, enc) = pack(root, Encoder::new(out, compression), opts, &mut |e| {
         index.as_mut().map_or(Ok(()), |i| i.push(e))
     })?;
     let (out, points, stored) = enc.finish().map_err(io_err)?;
@@ -261,6 +263,7 @@ pub async fn push(
     bucket: &BucketName,
     key: &ObjectKey,
     compression: Compression,
+    pack_opts: PackOptions,
     index_key: Option<(&BucketName, &ObjectKey)>,
     opts: &TransferOptions,
     budget: &MemoryBudget,
@@ -289,7 +292,7 @@ pub async fn push(
         None => None,
     };
     let pack_task = tokio::task::spawn_blocking(move || {
-        let mut packed = pack_stream(&root, writer, compression, index)?;
+        let mut packed = pack_stream(&root, writer, compression, pack_opts, index)?;
         packed.out.flush().map_err(|source| ArchiveError::Io {
             path: PathBuf::from("-"),
             source,
@@ -383,6 +386,7 @@ pub async fn pack_to<W: Write + Send + 'static, X: Write + Send + 'static>(
     root: &Path,
     out: W,
     compression: Compression,
+    pack_opts: PackOptions,
     index: Option<(X, String)>,
 ) -> Result<(PackReport, W, Option<X>), Error> {
     let root = root.to_path_buf();
@@ -397,7 +401,7 @@ pub async fn pack_to<W: Write + Send + 'static, X: Write + Send + 'static>(
             }
             None => None,
         };
-        let mut packed = pack_stream(&root, out, compression, index)?;
+        let mut packed = pack_stream(&root, out, compression, pack_opts, index)?;
         packed.out.flush().map_err(io_err)?;
         packed.finish_index(None).map_err(io_err)
     })
@@ -482,17 +486,17 @@ pub async fn unpack_from<R: Read + Send + 'static>(
     Ok(report)
 }
 
-fn unpack_stream<R: Read>(
+/// Decompresses `input` on a thread of its own while this one extracts (see
+/// [`pipe::decode_ahead`]).
+fn unpack_stream<R: Read + Send>(
     input: R,
     dir: &Path,
     opts: UnpackOptions,
     only: Option<&mut Selection>,
 ) -> Result<UnpackReport, ArchiveError> {
-    let r = decoder(input).map_err(|source| ArchiveError::Corrupt {
-        entry: "the start of the archive".into(),
-        source,
-    })?;
-    unpack::unpack_selected(r, dir, opts, only)
+    pipe::decode_ahead(input, decoder, |r| {
+        unpack::unpack_selected(r, dir, opts, only)
+    })
 }
 
 /// Where an archive or an index is read from.

@@ -11,18 +11,22 @@
 //! it"). A file or directory that vanishes between listing and opening is skipped with
 //! [`PackWarning::Vanished`]. Sockets cannot be archived and are skipped with
 //! [`PackWarning::Socket`], as GNU tar does.
+//!
+//! With [`PackOptions::xattrs`], each entry's extended attributes go into a PAX extended
+//! header just before it (see [`super::xattrs`]); the entry's index `START` is that header's.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use tar::{Builder, EntryType, Header};
 
-use super::ArchiveError;
 use super::index::{EntryKind, IndexEntry};
+use super::{ArchiveError, xattrs};
 
 /// Where each entry goes once written: the index writer, or nothing.
 pub type IndexSink<'a> = &'a mut dyn FnMut(&IndexEntry) -> io::Result<()>;
@@ -37,6 +41,16 @@ pub enum PackWarning {
     Vanished(PathBuf),
     /// A socket, which tar cannot hold; not in the archive.
     Socket(PathBuf),
+    /// Extended attributes with names that are not UTF-8 (PAX keys are): archived without
+    /// them.
+    XattrName(PathBuf, Vec<String>),
+}
+
+/// What to put in the archive beyond what tar always holds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PackOptions {
+    /// Store every entry's extended attributes (PAX `SCHILY.xattr.*` records).
+    pub xattrs: bool,
 }
 
 impl std::fmt::Display for PackWarning {
@@ -45,6 +59,12 @@ impl std::fmt::Display for PackWarning {
             Self::Changed(p) => write!(f, "{}: file changed as we read it", p.display()),
             Self::Vanished(p) => write!(f, "{}: file vanished before it was read", p.display()),
             Self::Socket(p) => write!(f, "{}: socket ignored", p.display()),
+            Self::XattrName(p, names) => write!(
+                f,
+                "{}: extended attributes with names that are not UTF-8 not archived: {}",
+                p.display(),
+                names.join(", ")
+            ),
         }
     }
 }
@@ -74,6 +94,7 @@ pub struct PackReport {
 pub fn pack<W: Write>(
     root: &Path,
     out: W,
+    opts: PackOptions,
     index: IndexSink<'_>,
 ) -> Result<(PackReport, u64, W), ArchiveError> {
     let meta = fs_err::metadata(root).map_err(|source| io_at(root, source))?;
@@ -89,6 +110,7 @@ pub fn pack<W: Write>(
         links: HashMap::new(),
         names: Names::load(),
         index,
+        opts,
     };
     packer.builder.follow_symlinks(false);
     packer.dir(root, Path::new(""))?;
@@ -131,6 +153,7 @@ struct Packer<'a, W: Write> {
     links: HashMap<(u64, u64), PathBuf>,
     names: Names,
     index: IndexSink<'a>,
+    opts: PackOptions,
 }
 
 impl<W: Write> Packer<'_, W> {
@@ -198,6 +221,36 @@ impl<W: Write> Packer<'_, W> {
         Ok(())
     }
 
+    /// With `xattrs`, writes the PAX header holding the extended attributes of `source`
+    /// (`path` on disk). Returns false when the path vanished.
+    fn xattrs(&mut self, path: &Path, source: &xattrs::Source<'_>) -> Result<bool, ArchiveError> {
+        if !self.opts.xattrs {
+            return Ok(true);
+        }
+        let (attrs, odd) = match xattrs::read(source) {
+            Ok(found) => found,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.warn(PackWarning::Vanished(path.to_path_buf()));
+                return Ok(false);
+            }
+            Err(e) => return Err(io_at(path, e)),
+        };
+        if !odd.is_empty() {
+            let names = odd
+                .iter()
+                .map(|n| String::from_utf8_lossy(n).into_owned())
+                .collect();
+            self.warn(PackWarning::XattrName(path.to_path_buf(), names));
+        }
+        if !attrs.is_empty() {
+            let records = xattrs::pax_records(&attrs);
+            self.builder
+                .append_pax_extensions(records.iter().map(|(k, v)| (k.as_str(), *v)))
+                .map_err(|e| io_at(path, e))?;
+        }
+        Ok(true)
+    }
+
     fn warn(&mut self, w: PackWarning) {
         tracing::warn!("{w}");
         self.report.warnings.push(w);
@@ -233,7 +286,11 @@ impl<W: Write> Packer<'_, W> {
         let ft = meta.file_type();
         let w = |e| io_at(path, e);
         let start = self.pos();
+        let on_disk = xattrs::Source::Path(path);
         if ft.is_dir() {
+            if !self.xattrs(path, &on_disk)? {
+                return Ok(());
+            }
             let mut h = self.header(&meta, EntryType::Directory);
             let name = dir_name(rel);
             self.builder
@@ -251,6 +308,9 @@ impl<W: Write> Packer<'_, W> {
                 }
                 Err(e) => return Err(w(e)),
             };
+            if !self.xattrs(path, &on_disk)? {
+                return Ok(());
+            }
             let mut h = self.header(&meta, EntryType::Symlink);
             self.builder.append_link(&mut h, rel, &target).map_err(w)?;
             return self.indexed(&h, rel, start, None, Some(&target));
@@ -267,6 +327,9 @@ impl<W: Write> Packer<'_, W> {
             } else {
                 EntryType::Block
             };
+            if !self.xattrs(path, &on_disk)? {
+                return Ok(());
+            }
             let mut h = self.header(&meta, kind);
             let dev = meta.rdev();
             h.set_device_major(dev_major(dev)).map_err(w)?;
@@ -302,6 +365,7 @@ impl<W: Write> Packer<'_, W> {
             }
             self.links.insert(id, rel.to_path_buf());
         }
+        self.xattrs(path, &xattrs::Source::Open(file.file().as_fd()))?;
         let size = meta.len();
         let mut h = self.header(&meta, EntryType::Regular);
         h.set_size(size);

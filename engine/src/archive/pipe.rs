@@ -192,6 +192,68 @@ impl AsyncRead for PipeReader {
     }
 }
 
+/// Runs `decode(input)` on a thread of its own and hands what it yields to `consume` through
+/// a pipe, so that decompression and extraction use two cores at once (as `pigz -dc | tar
+/// -x` does). An error of `decode` reaches `consume` as the read error that follows what was
+/// decoded before it; a decoder that stops without an error and without reaching its end
+/// cannot happen (the pipe is closed only after the whole stream was copied).
+pub(crate) fn decode_ahead<R, D, T>(
+    input: R,
+    decode: impl FnOnce(R) -> io::Result<D> + Send,
+    consume: impl FnOnce(&mut dyn Read) -> T,
+) -> T
+where
+    R: Read + Send,
+    D: Read,
+{
+    let (mut writer, reader) = pipe();
+    let failure = std::sync::Mutex::new(None);
+    std::thread::scope(|s| {
+        let failure_slot = &failure;
+        s.spawn(move || {
+            let copied = decode(input)
+                .and_then(|mut d| io::copy(&mut d, &mut writer))
+                .and_then(|_| writer.flush());
+            match copied {
+                Ok(()) => writer.close(),
+                Err(e) => {
+                    // What was decoded before the error goes first (best effort: the
+                    // consumer may have quit).
+                    let _ = writer.flush();
+                    *failure_slot
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
+                }
+            }
+        });
+        let mut relay = Relay {
+            reader,
+            failure: &failure,
+        };
+        // `relay` (the reading end) is dropped before the scope joins the decoder, which
+        // then stops at its next write if `consume` returned early.
+        consume(&mut relay)
+    })
+}
+
+/// The reading end of [`decode_ahead`]: the decoder's own error in place of the pipe's.
+struct Relay<'a> {
+    reader: PipeReader,
+    failure: &'a std::sync::Mutex<Option<io::Error>>,
+}
+
+impl Read for Relay<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        self.reader.read(out).map_err(|e| {
+            self.failure
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take()
+                .unwrap_or(e)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,5 +283,55 @@ mod tests {
             .unwrap_err();
         writer.await.unwrap();
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
+    fn decode_ahead_relays_the_stream_and_the_decoders_error() {
+        /// Yields `good` bytes, then fails.
+        struct Failing(usize);
+        impl Read for Failing {
+            fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+                if self.0 == 0 {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, "bad block"));
+                }
+                let n = out.len().min(self.0);
+                out[..n].fill(1);
+                self.0 -= n;
+                Ok(n)
+            }
+        }
+        let data: Vec<u8> = (0..CHUNK_BYTES * 5 + 17).map(|i| (i % 251) as u8).collect();
+        let got = decode_ahead(&data[..], Ok, |r| {
+            let mut v = Vec::new();
+            r.read_to_end(&mut v).map(|_| v)
+        });
+        assert_eq!(got.unwrap(), data);
+
+        let mut seen = 0;
+        let err = decode_ahead(
+            &b""[..],
+            |_| Ok(Failing(CHUNK_BYTES * 2)),
+            |r| {
+                let mut buf = vec![0u8; 4096];
+                loop {
+                    match r.read(&mut buf) {
+                        Ok(0) => return None,
+                        Ok(n) => seen += n,
+                        Err(e) => return Some(e),
+                    }
+                }
+            },
+        )
+        .expect("an error, not an end");
+        assert_eq!(err.to_string(), "bad block");
+        assert_eq!(seen, CHUNK_BYTES * 2);
+
+        // A consumer that stops early does not hang the decoder.
+        let endless = io::repeat(0);
+        let first = decode_ahead(endless, Ok, |r| {
+            let mut b = [0u8; 10];
+            r.read_exact(&mut b).map(|()| b)
+        });
+        assert_eq!(first.unwrap(), [0u8; 10]);
     }
 }

@@ -24,6 +24,7 @@
 //! ids (as `--numeric-owner`) with `same_owner`.
 
 use std::io::{self, Read};
+use std::os::fd::AsFd;
 use std::os::unix::fs::PermissionsExt;
 
 use fs_err::os::unix::fs::OpenOptionsExt;
@@ -33,6 +34,7 @@ use std::time::{Duration, SystemTime};
 use tar::{Archive, EntryType};
 
 use super::ArchiveError;
+use super::xattrs::{self, XattrRestore};
 
 /// An extraction rule (see the module documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,8 +97,10 @@ pub struct UnpackOptions {
     pub same_owner: bool,
     /// Create character and block devices.
     pub allow_devices: bool,
-    /// Keep setuid and setgid bits.
+    /// Keep setuid and setgid bits (and, with `xattrs`, `security.capability`).
     pub allow_setid: bool,
+    /// Which extended attributes to restore from the archive's PAX records.
+    pub xattrs: XattrRestore,
 }
 
 /// What an extraction wrote.
@@ -108,6 +112,9 @@ pub struct UnpackReport {
     pub content_bytes: u64,
     /// `--only` paths that selected nothing.
     pub unmatched: Vec<PathBuf>,
+    /// What could not be restored but did not stop the extraction (an extended attribute
+    /// the filesystem or the user's privileges refuse), each naming its entry.
+    pub warnings: Vec<String>,
 }
 
 /// Attributes of one entry to restore.
@@ -362,8 +369,7 @@ impl Extractor {
         name: &str,
     ) -> Result<(), ArchiveError> {
         let rel = relative(raw).map_err(|rule| Self::refuse(name, rule))?;
-        let h = entry.header();
-        let kind = h.entry_type();
+        let kind = entry.header().entry_type();
         if matches!(
             kind,
             EntryType::XGlobalHeader
@@ -377,6 +383,16 @@ impl Extractor {
             entry: name.to_owned(),
             source,
         };
+        let (xa, unreadable) =
+            xattrs::from_entry(entry, self.opts.xattrs, self.opts.allow_setid).map_err(corrupt)?;
+        if unreadable {
+            let w = format!(
+                "{name}: a PAX record could not be read (an extended attribute value holding a newline byte, which the tar library cannot parse): not restored"
+            );
+            tracing::warn!("{w}");
+            self.report.warnings.push(w);
+        }
+        let h = entry.header();
         let attrs = Attrs {
             mode: h.mode().map_err(corrupt)? & 0o7777,
             uid: u32::try_from(h.uid().map_err(corrupt)?).unwrap_or(u32::MAX),
@@ -407,11 +423,11 @@ impl Extractor {
                     }
                     Err(e) => return Err(io_at(&path, e)),
                 }
+                self.set_xattrs(name, &xattrs::Source::Path(&path), &xa);
                 self.dirs.push((path, attrs));
             }
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
-                let size = entry.size();
-                self.file(entry, &path, name, attrs, size)?;
+                self.file(entry, &path, name, attrs, &xa)?;
             }
             EntryType::Symlink => {
                 let target = entry
@@ -426,6 +442,7 @@ impl Extractor {
                 replace_non_dir(&path)?;
                 std::os::unix::fs::symlink(&target, &path).map_err(|e| io_at(&path, e))?;
                 self.restore_nofollow(&path, attrs, false)?;
+                self.set_xattrs(name, &xattrs::Source::Path(&path), &xa);
             }
             EntryType::Link => {
                 let target = entry
@@ -453,6 +470,7 @@ impl Extractor {
                     EntryType::Block => rustix::fs::FileType::BlockDevice,
                     _ => rustix::fs::FileType::Fifo,
                 };
+                let h = entry.header();
                 let major = h.device_major().map_err(corrupt)?.unwrap_or(0);
                 let minor = h.device_minor().map_err(corrupt)?.unwrap_or(0);
                 replace_non_dir(&path)?;
@@ -465,6 +483,7 @@ impl Extractor {
                 )
                 .map_err(|e| io_at(&path, e.into()))?;
                 self.restore_nofollow(&path, attrs, true)?;
+                self.set_xattrs(name, &xattrs::Source::Path(&path), &xa);
             }
             other => {
                 return Err(Self::refuse(
@@ -491,14 +510,26 @@ impl Extractor {
         Some(at)
     }
 
+    /// Sets the entry's extended attributes; what is refused becomes a warning.
+    fn set_xattrs(&mut self, name: &str, target: &xattrs::Source<'_>, attrs: &[xattrs::Xattr]) {
+        if attrs.is_empty() {
+            return;
+        }
+        for failed in xattrs::write(target, attrs) {
+            tracing::warn!("{name}: {failed}");
+            self.report.warnings.push(format!("{name}: {failed}"));
+        }
+    }
+
     fn file<R: Read>(
         &mut self,
         entry: &mut tar::Entry<'_, R>,
         path: &Path,
         name: &str,
         attrs: Attrs,
-        size: u64,
+        xa: &[xattrs::Xattr],
     ) -> Result<(), ArchiveError> {
+        let size = entry.size();
         let dir = path.parent().unwrap_or(&self.root);
         self.temps += 1;
         let temp = dir.join(format!(".haul-tar.{}.{}", std::process::id(), self.temps));
@@ -549,6 +580,8 @@ impl Extractor {
             f.file()
                 .set_permissions(std::fs::Permissions::from_mode(attrs.mode))
                 .map_err(|e| io_at(path, e))?;
+            // After chown too, which clears `security.capability`.
+            self.set_xattrs(name, &xattrs::Source::Open(f.file().as_fd()), xa);
             f.file()
                 .set_modified(mtime(attrs.mtime))
                 .map_err(|e| io_at(path, e))?;
@@ -632,6 +665,7 @@ fn mtime(secs: u64) -> SystemTime {
 mod tests {
     //! Crafted malicious archives, one per rule, each checked to leave nothing outside.
     use super::*;
+    use crate::archive::PackOptions;
     use std::os::unix::fs::MetadataExt;
     use tar::{Builder, Header};
 
@@ -861,11 +895,12 @@ mod tests {
         fs_err::set_permissions(s.join("a.txt"), std::fs::Permissions::from_mode(0o640)).unwrap();
         fs_err::hard_link(s.join("a.txt"), s.join("b-hard")).unwrap();
         std::os::unix::fs::symlink("a.txt", s.join("c-sym")).unwrap();
-        let (report, _, bytes) = super::super::pack(s, Vec::new(), &mut |_| Ok(())).unwrap();
+        let (report, _, bytes) =
+            super::super::pack(s, Vec::new(), PackOptions::default(), &mut |_| Ok(())).unwrap();
         assert!(report.warnings.is_empty());
         // Deterministic: a second pack gives the same bytes.
         assert_eq!(
-            super::super::pack(s, Vec::new(), &mut |_| Ok(()))
+            super::super::pack(s, Vec::new(), PackOptions::default(), &mut |_| Ok(()))
                 .unwrap()
                 .2,
             bytes
@@ -886,5 +921,49 @@ mod tests {
             a.mtime(),
             fs_err::metadata(s.join("a.txt")).unwrap().mtime()
         );
+    }
+
+    #[test]
+    fn xattrs_round_trip_and_index_starts_at_the_pax_header() {
+        let src = tempfile::tempdir().unwrap();
+        let s = src.path();
+        fs_err::create_dir(s.join("d")).unwrap();
+        fs_err::write(s.join("d/f"), b"data").unwrap();
+        let set = |p: &Path, n: &str, v: &[u8]| {
+            rustix::fs::lsetxattr(p, n, v, rustix::fs::XattrFlags::empty())
+        };
+        if set(&s.join("d/f"), "user.k", b"v\0binary").is_err() {
+            return; // no user xattrs on this filesystem
+        }
+        set(&s.join("d"), "user.dir", b"x").unwrap();
+        let mut entries = Vec::new();
+        let opts = PackOptions { xattrs: true };
+        let (_, _, bytes) = super::super::pack(s, Vec::new(), opts, &mut |e| {
+            entries.push(e.clone());
+            Ok(())
+        })
+        .unwrap();
+        // The file's entry starts at its PAX header: two headers (PAX, then the file's) and
+        // the PAX records' block come before its data.
+        let f = entries.iter().find(|e| e.path == b"d/f").unwrap();
+        assert_eq!(f.data - f.start, 3 * 512);
+        let read = |d: &Path, p: &str| {
+            let mut v = [0u8; 64];
+            rustix::fs::lgetxattr(d.join(p), "user.k", &mut v[..]).map(|n| v[..n].to_vec())
+        };
+        for (restore, want) in [
+            (XattrRestore::User, Some(b"v\0binary".to_vec())),
+            (XattrRestore::None, None),
+        ] {
+            let dst = tempfile::tempdir().unwrap();
+            let opts = UnpackOptions {
+                xattrs: restore,
+                ..UnpackOptions::default()
+            };
+            let report = unpack(&bytes[..], dst.path(), opts).unwrap();
+            assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+            assert_eq!(read(dst.path(), "d/f").ok(), want);
+            assert_eq!(fs_err::read(dst.path().join("d/f")).unwrap(), b"data");
+        }
     }
 }
