@@ -58,9 +58,9 @@ pub(crate) struct GlobalArgs {
     pub(crate) no_verify_ssl: bool,
     /// Most requests in flight at once: the ceiling of the adaptive limit, which grows while the
     /// gateway keeps up and shrinks when it throttles (503 SlowDown, 429, 5xx, timeouts) or
-    /// slows down.
-    #[arg(long, global = true, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
-    pub(crate) concurrency: u32,
+    /// slows down. Default 64. `haul bench` takes a list to sweep, e.g. 1,4,16,64 (its default).
+    #[arg(long, global = true, value_name = "N", value_parser = parse_levels)]
+    pub(crate) concurrency: Option<Levels>,
     /// Fewest requests in flight the adaptive limit may fall to (default 1); equal to
     /// --concurrency gives a fixed limit.
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
@@ -81,6 +81,38 @@ pub(crate) struct GlobalArgs {
     /// with --json); results, errors and the summary are still printed.
     #[arg(short, long, global = true)]
     pub(crate) quiet: bool,
+}
+
+impl GlobalArgs {
+    /// `--concurrency` for every command but `haul bench`: its one value, or 64.
+    pub(crate) fn concurrency(&self) -> u32 {
+        self.concurrency
+            .as_ref()
+            .and_then(|l| l.0.iter().copied().max())
+            .unwrap_or(64)
+    }
+}
+
+/// `--concurrency N[,N…]`: ascending, distinct, each 1..=4096.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Levels(pub(crate) Vec<u32>);
+
+pub(crate) fn parse_levels(s: &str) -> Result<Levels, String> {
+    let mut levels = Vec::new();
+    for item in s.split(',').map(str::trim) {
+        let n: u32 = item.parse().map_err(|_| {
+            format!(
+                "{item:?} is not a number of requests (examples: 64, or 1,4,16,64 for haul bench)"
+            )
+        })?;
+        if !(1..=4096).contains(&n) {
+            return Err(format!("{n} is out of range 1..=4096"));
+        }
+        levels.push(n);
+    }
+    levels.sort_unstable();
+    levels.dedup();
+    Ok(Levels(levels))
 }
 
 /// Addressing style as typed.
@@ -143,6 +175,80 @@ pub(crate) enum Command {
     /// Stream a directory as a tar archive to S3, a file or stdout, and back.
     #[command(subcommand)]
     Tar(TarCommand),
+    /// Measure a gateway: throughput, operations per second, latency percentiles, errors and
+    /// throttles per operation, object size and concurrency, and the concurrency at which
+    /// throughput stops growing or throttling begins (the knee).
+    ///
+    /// Each step runs N workers sending one request after the other, for --duration or
+    /// --objects operations; nothing is retried, so throttles (503/429) and errors are counted
+    /// as the gateway gave them. Objects are written under a unique prefix
+    /// (haul-bench-TIME-RANDOM/) that is removed at the end, after Ctrl-C too.
+    #[command(
+        after_help = "Examples:\n  haul bench s3://bench\n  haul bench s3://bench/tmp/ --ops put,get,stat --size 4KiB,1MiB,64MiB --concurrency 1,4,16,64,256 --duration 10s\n  haul bench s3://bench --ops mixed --mix get=45,stat=30,put=15,delete=10 --adaptive --concurrency 8,32,128\n  haul bench s3://bench --ops get --size 1MiB --objects 2000 --json report.json"
+    )]
+    Bench(BenchArgs),
+}
+
+/// `haul bench`.
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// s3://BUCKET[/PREFIX] to work in (the bucket must exist), and with --json, optionally
+    /// the FILE the JSON report goes to (`--json FILE`; without one it goes to stdout).
+    #[arg(required = true, num_args = 1..=2, value_name = "TARGET")]
+    pub(crate) positional: Vec<String>,
+    /// Operations, each run as its own group: put, get, stat, list, delete, mixed.
+    #[arg(long, value_delimiter = ',', default_value = "put,get")]
+    pub(crate) ops: Vec<String>,
+    /// Weights of `mixed`, as OP=WEIGHT pairs.
+    #[arg(
+        long,
+        value_name = "OP=W,…",
+        default_value = "get=45,stat=30,put=15,delete=10"
+    )]
+    pub(crate) mix: String,
+    /// Object sizes, one group each (KiB, MiB, GiB are binary; KB, MB, GB decimal).
+    #[arg(long, value_delimiter = ',', default_value = "1MiB", value_parser = parse_size)]
+    pub(crate) size: Vec<u64>,
+    /// How long each step runs (e.g. 500ms, 10s, 2m). Default 10s.
+    #[arg(long, value_parser = parse_duration, conflicts_with = "objects")]
+    pub(crate) duration: Option<std::time::Duration>,
+    /// Operations per step, instead of a duration.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) objects: Option<u64>,
+    /// Objects larger than this are multipart uploads of parts this size (5MiB..=1GiB).
+    #[arg(long, default_value = "16MiB", value_parser = parse_size)]
+    pub(crate) part_size: u64,
+    /// Objects prepared for get, stat, list, delete and mixed (default: 1 GiB worth, 16 to
+    /// 1,000 objects; list 1,000; delete the step's --objects, else 10,000).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub(crate) pool: Option<u64>,
+    /// After the sweep, run each group once more under haul's adaptive congestion controller
+    /// (ceiling: the highest --concurrency) and report where it settled.
+    #[arg(long)]
+    pub(crate) adaptive: bool,
+}
+
+/// Parses durations like `500ms`, `10s`, `2m`, `1h` (a bare number is seconds).
+pub(crate) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (examples: 500ms, 10s, 2m)"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("unknown unit in {s:?}: use ms, s, m or h")),
+    };
+    std::time::Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| !d.is_zero() && d.as_secs() <= 7 * 86_400)
+        .ok_or_else(|| format!("{s:?}: a duration above 0 and at most 7 days"))
 }
 
 /// `haul tar push|pull`.
@@ -672,6 +778,25 @@ mod tests {
         assert_eq!(parse_size("10MB").unwrap(), 10_000_000);
         assert!(parse_size("ten").is_err());
         assert!(parse_size("5XB").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms").unwrap().as_millis(), 500);
+        assert_eq!(parse_duration("10s").unwrap().as_secs(), 10);
+        assert_eq!(parse_duration("2").unwrap().as_secs(), 2);
+        assert_eq!(parse_duration("1.5m").unwrap().as_secs(), 90);
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("10x").is_err());
+        assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn concurrency_levels() {
+        assert_eq!(parse_levels("16,1, 4,4").unwrap(), Levels(vec![1, 4, 16]));
+        assert!(parse_levels("0").is_err());
+        assert!(parse_levels("5000").is_err());
+        assert!(parse_levels("4,x").is_err());
     }
 
     #[test]

@@ -24,6 +24,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     ("manifest", &["local", "s3", "client", "error", "progress"]),
+    (
+        "bench",
+        &["client", "congestion", "s3", "error", "progress", "cancel"],
+    ),
 ];
 
 const MODULES: &[&str] = &[
@@ -36,6 +40,9 @@ const MODULES: &[&str] = &[
     "client",
     "transfer",
     "manifest",
+    "bench",
+    "archive",
+    "sync",
     "error",
 ];
 

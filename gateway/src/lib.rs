@@ -96,7 +96,9 @@ use tokio::task::JoinHandle;
 
 use crate::bucket_name::BucketNaming;
 
-pub use crate::fault::{FaultMode, FaultProxy, FaultProxyConfig, FaultProxyError, FaultStats};
+pub use crate::fault::{
+    FaultMode, FaultProxy, FaultProxyConfig, FaultProxyError, FaultStats, OpStats,
+};
 
 /// How to start a [`Gateway`].
 #[derive(Clone)]

@@ -155,7 +155,7 @@ pub(crate) fn data(len: usize, seed: u64) -> Vec<u8> {
     v
 }
 
-fn mb(gw: &Gateway, bucket: &str) -> Result<()> {
+pub(crate) fn mb(gw: &Gateway, bucket: &str) -> Result<()> {
     Haul::new(gw, &["mb", &format!("s3://{bucket}")])?.ok()?;
     Ok(())
 }
@@ -1005,7 +1005,11 @@ fn sync_refuses_hostile_keys(gw: &Gateway) -> Result<()> {
     Ok(())
 }
 
-fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> Result<bool>) -> Result<()> {
+pub(crate) fn wait_until(
+    what: &str,
+    limit: Duration,
+    mut cond: impl FnMut() -> Result<bool>,
+) -> Result<()> {
     let deadline = Instant::now() + limit;
     while !cond()? {
         if Instant::now() > deadline {
@@ -1016,7 +1020,7 @@ fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> Result<bool
     Ok(())
 }
 
-fn signal(child: &std::process::Child, sig: &str) -> Result<()> {
+pub(crate) fn signal(child: &std::process::Child, sig: &str) -> Result<()> {
     let status = std::process::Command::new("kill")
         .args([sig, &child.id().to_string()])
         .status()?;

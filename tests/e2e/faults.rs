@@ -187,9 +187,9 @@ const PARTS_5MIB: &[&str] = &["--part-size", "5MiB", "--multipart-threshold", "5
 // ---- the proxy as a child process ----
 
 /// `haul gateway fault-proxy` in front of a gateway; killed and reaped on drop.
-struct Proxy {
+pub(crate) struct Proxy {
     child: Child,
-    endpoint: String,
+    pub(crate) endpoint: String,
     control: String,
     log: PathBuf,
     _dir: tempfile::TempDir,
@@ -197,7 +197,7 @@ struct Proxy {
 
 impl Proxy {
     /// Starts a proxy to `gw` with `mode` (JSON) in force from the first request.
-    fn start(gw: &Gateway, mode: &str) -> Result<Proxy> {
+    pub(crate) fn start(gw: &Gateway, mode: &str) -> Result<Proxy> {
         let dir = tempfile::tempdir()?;
         let log = dir.path().join("fault-proxy.log");
         let mut child = Command::new(haul::binary()?)
@@ -241,7 +241,7 @@ impl Proxy {
         Ok(())
     }
 
-    fn stats(&self) -> Result<Value> {
+    pub(crate) fn stats(&self) -> Result<Value> {
         let body = control_request(&self.control, "GET", "/__fault/stats", "")?;
         serde_json::from_str(&body).with_context(|| format!("stats are not JSON: {body}"))
     }
@@ -253,7 +253,7 @@ impl Proxy {
     }
 
     /// `haul ARGS…` against the gateway's keys, through this proxy.
-    fn haul(&self, gw: &Gateway, args: &[&str]) -> Result<Haul> {
+    pub(crate) fn haul(&self, gw: &Gateway, args: &[&str]) -> Result<Haul> {
         Ok(Haul::bare(args)?
             .env("AWS_ACCESS_KEY_ID", &gw.access_key)
             .env("AWS_SECRET_ACCESS_KEY", &gw.secret_key)

@@ -5,6 +5,7 @@
 //! separate test named `GATEWAY::case`, then stops the gateways. Filters work as with libtest
 //! (`cargo test -p haul-e2e -- s3s::cp`). A failing test prints the gateway's log tail.
 
+mod bench;
 mod cases;
 mod faults;
 mod gateway;
@@ -90,6 +91,7 @@ fn trials_for(gateways: &[Arc<gateway::Gateway>]) -> Vec<Trial> {
             .chain(progress::ALL)
             .chain(manifest::ALL)
             .chain(tar::ALL)
+            .chain(bench::ALL)
         {
             let gw = Arc::clone(gw);
             let name = format!("{}::{}", gw.name, case.name);

@@ -35,7 +35,7 @@ pub(crate) async fn run(g: &GlobalArgs, a: &CpArgs) -> Result<()> {
                     &prefix,
                     &opts,
                     &budget,
-                    g.concurrency as usize,
+                    g.concurrency() as usize,
                     &progress.sink(),
                 )
                 .await;
@@ -127,7 +127,7 @@ pub(crate) async fn run(g: &GlobalArgs, a: &CpArgs) -> Result<()> {
                     &path,
                     &opts,
                     &budget,
-                    g.concurrency as usize,
+                    g.concurrency() as usize,
                     &progress.sink(),
                 )
                 .await;

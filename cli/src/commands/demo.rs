@@ -61,14 +61,14 @@ pub(crate) async fn run(g: &GlobalArgs, a: &DemoArgs) -> Result<()> {
             endpoint,
             credentials: Some(Credentials::new("haul-demo", secret, None)),
             transport: TransportConfig::default(),
-            controller: engine::congestion::ControllerConfig::with_ceiling(g.concurrency as usize),
+            controller: engine::congestion::ControllerConfig::with_ceiling(g.concurrency() as usize),
             backoff: Backoff::default(),
         },
         engine::progress::silent(),
     )?;
     let opts = TransferOptions::default();
     let budget = MemoryBudget::new(256 * 1024 * 1024);
-    let parallel = g.concurrency as usize;
+    let parallel = g.concurrency() as usize;
     let progress = engine::progress::silent();
 
     let parts = [

@@ -179,7 +179,7 @@ fn target(g: &GlobalArgs, s: &str) -> Result<Target> {
             client(g)?,
             bucket,
             &key,
-            g.concurrency as usize,
+            g.concurrency() as usize,
         ))),
         Location::Stdio => Err(engine::Error::Usage(format!(
             "{s:?}: expected a directory or s3://BUCKET[/PREFIX]"

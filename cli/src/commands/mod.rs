@@ -1,6 +1,7 @@
 //! One module per command: validate the typed arguments into engine settings, call the engine,
 //! hand the results to `output`.
 
+mod bench;
 mod bucket;
 mod config;
 mod cp;
@@ -27,6 +28,14 @@ use crate::args::{AddressingArg, Cli, Command, GatewayCommand, GlobalArgs};
 /// Runs the command.
 pub(crate) async fn run(cli: Cli) -> Result<()> {
     let g = &cli.global;
+    if !matches!(cli.command, Command::Bench(_))
+        && g.concurrency.as_ref().is_some_and(|l| l.0.len() > 1)
+    {
+        return Err(engine::Error::Usage(
+            "--concurrency takes one number here (a list is for haul bench's sweep)".to_owned(),
+        )
+        .into());
+    }
     match cli.command {
         Command::Ls(a) => ls::run(g, &a).await,
         Command::Mb(a) => bucket::make(g, &a.bucket).await,
@@ -46,6 +55,7 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
         Command::Demo(a) => demo::run(g, &a).await,
         Command::Manifest(m) => manifest::run(g, m).await,
         Command::Tar(t) => tar::run(g, &t).await,
+        Command::Bench(a) => bench::run(g, &a).await,
     }
 }
 
@@ -99,6 +109,14 @@ fn client(g: &GlobalArgs) -> Result<Client> {
 
 /// A client for `cfg`, with the global flags' limits.
 fn client_for(g: &GlobalArgs, cfg: &ResolvedConfig) -> Result<Client> {
+    Ok(Client::new(
+        client_config(g, cfg)?,
+        engine::progress::silent(),
+    )?)
+}
+
+/// The settings of a client for `cfg`, with the global flags' limits.
+fn client_config(g: &GlobalArgs, cfg: &ResolvedConfig) -> Result<ClientConfig> {
     let ep = &cfg.endpoint.value;
     let addressing = match cfg.addressing.value.for_endpoint(ep) {
         AddressingStyle::VirtualHost => Addressing::VirtualHost,
@@ -133,17 +151,13 @@ fn client_for(g: &GlobalArgs, cfg: &ResolvedConfig) -> Result<Client> {
         },
         ..TransportConfig::default()
     };
-    let client = Client::new(
-        ClientConfig {
-            endpoint,
-            credentials,
-            transport,
-            controller: controller_config(g),
-            backoff: Backoff::default(),
-        },
-        engine::progress::silent(),
-    )?;
-    Ok(client)
+    Ok(ClientConfig {
+        endpoint,
+        credentials,
+        transport,
+        controller: controller_config(g),
+        backoff: Backoff::default(),
+    })
 }
 
 /// This process's peak resident set size (`VmHWM`), for the summaries that prove memory
@@ -157,7 +171,7 @@ pub(crate) fn peak_rss_bytes() -> Option<u64> {
 
 /// The concurrency controller's settings from the global flags.
 fn controller_config(g: &GlobalArgs) -> ControllerConfig {
-    let mut c = ControllerConfig::with_ceiling(g.concurrency as usize);
+    let mut c = ControllerConfig::with_ceiling(g.concurrency() as usize);
     if let Some(floor) = g.min_concurrency {
         c.floor = (floor as usize).min(c.ceiling);
     }

@@ -74,7 +74,7 @@ pub(crate) async fn run(g: &GlobalArgs, a: &SyncArgs) -> Result<()> {
             progress: progress.sink(),
             ..a.transfer.options()
         },
-        parallel: g.concurrency as usize,
+        parallel: g.concurrency() as usize,
         memory_bytes: a.transfer.memory,
         follow_symlinks: a.follow_symlinks,
     };

@@ -14,7 +14,8 @@ use hyper::body::Incoming;
 use tokio::time::Sleep;
 
 use super::conn::ConnFaults;
-use super::stats::{Admitted, Counters, InFlight, add, bump};
+use super::ops::S3Op;
+use super::stats::{Admitted, Counters, InFlight, bump};
 
 /// How long a cut body waits, after its last byte is handed over and before the connection is
 /// broken.
@@ -35,15 +36,21 @@ pub(crate) enum FaultError {
     Upstream(#[source] hyper::Error),
 }
 
-/// A request body on its way to the upstream gateway, counted in `bytes_up`.
+/// A request body on its way to the upstream gateway, counted in `bytes_up` (the total and
+/// its operation's).
 pub(crate) struct UpBody {
     inner: Incoming,
     counters: Arc<Counters>,
+    op: S3Op,
 }
 
 impl UpBody {
-    pub(crate) fn new(inner: Incoming, counters: Arc<Counters>) -> Self {
-        Self { inner, counters }
+    pub(crate) fn new(inner: Incoming, counters: Arc<Counters>, op: S3Op) -> Self {
+        Self {
+            inner,
+            counters,
+            op,
+        }
     }
 }
 
@@ -60,7 +67,7 @@ impl Body for UpBody {
         if let Some(Ok(frame)) = &frame
             && let Some(data) = frame.data_ref()
         {
-            add(&this.counters.bytes_up, data.len() as u64);
+            this.counters.count_up(this.op, data.len() as u64);
         }
         Poll::Ready(frame)
     }
@@ -120,14 +127,15 @@ enum Source {
     Upstream(Incoming),
 }
 
-/// A response body on its way to the client. It holds the request's [`InFlight`] and
-/// [`Admitted`] guards, so the request counts as in flight until hyper has sent (or dropped)
-/// its body.
+/// A response body on its way to the client, an upstream one counted in `bytes_down` (the
+/// total and its operation's). It holds the request's [`InFlight`] and [`Admitted`] guards,
+/// so the request counts as in flight until hyper has sent (or dropped) its body.
 pub(crate) struct ProxyBody {
     source: Source,
     cut: Option<Cut>,
     sent: u64,
     counters: Arc<Counters>,
+    op: S3Op,
     _in_flight: InFlight,
     _admitted: Option<Admitted>,
 }
@@ -138,6 +146,7 @@ impl ProxyBody {
         inner: Incoming,
         cut: Option<Cut>,
         counters: Arc<Counters>,
+        op: S3Op,
         in_flight: InFlight,
         admitted: Option<Admitted>,
     ) -> Self {
@@ -146,18 +155,20 @@ impl ProxyBody {
             cut,
             sent: 0,
             counters,
+            op,
             _in_flight: in_flight,
             _admitted: admitted,
         }
     }
 
-    /// A body the proxy wrote.
-    fn generated(bytes: Bytes, counters: Arc<Counters>, in_flight: InFlight) -> Self {
+    /// A body the proxy wrote (not counted in `bytes_down`).
+    fn generated(bytes: Bytes, counters: Arc<Counters>, op: S3Op, in_flight: InFlight) -> Self {
         Self {
             source: Source::Generated(Some(bytes)),
             cut: None,
             sent: 0,
             counters,
+            op,
             _in_flight: in_flight,
             _admitted: None,
         }
@@ -222,7 +233,7 @@ impl Body for ProxyBody {
                 }
             }
             this.sent += data.len() as u64;
-            add(&this.counters.bytes_down, data.len() as u64);
+            this.counters.count_down(this.op, data.len() as u64);
             if data.is_empty() && this.cut.is_some() {
                 // Nothing of this frame goes out: straight to the pause.
                 continue;
@@ -262,10 +273,12 @@ pub(crate) struct S3ErrorReply<'a> {
 }
 
 impl S3ErrorReply<'_> {
-    /// The response: S3's XML error document, `x-amz-request-id`, `Content-Length`.
+    /// The response: S3's XML error document, `x-amz-request-id`, `Content-Length`; counted
+    /// as an answer to `op`.
     pub(crate) fn into_response(
         self,
         counters: Arc<Counters>,
+        op: S3Op,
         in_flight: InFlight,
     ) -> Response<ProxyBody> {
         let body = format!(
@@ -274,7 +287,13 @@ impl S3ErrorReply<'_> {
             self.code, self.message, self.extra_xml, self.request_id
         );
         let len = body.len();
-        let mut resp = Response::new(ProxyBody::generated(Bytes::from(body), counters, in_flight));
+        counters.count_answer(op, self.status);
+        let mut resp = Response::new(ProxyBody::generated(
+            Bytes::from(body),
+            counters,
+            op,
+            in_flight,
+        ));
         *resp.status_mut() = self.status;
         let headers = resp.headers_mut();
         headers.insert(

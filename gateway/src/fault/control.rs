@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `GET /__fault/mode` | `200`, the mode in force as JSON |
 //! | `PUT /__fault/mode` with a [`FaultMode`] as JSON | `200`, the new mode as JSON; `400` with the reason for a body that is not a valid mode |
-//! | `GET /__fault/stats` | `200`, the [`super::FaultStats`] as JSON |
+//! | `GET /__fault/stats` | `200`, the [`super::FaultStats`] as JSON: the totals, and per S3 operation under `"ops"` |
 //!
 //! Anything else is `404` (unknown path) or `405` (a known path with another method).
 

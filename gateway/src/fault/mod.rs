@@ -24,6 +24,33 @@
 //! [`FaultProxy::stats`] or `GET /__fault/stats`. The control API has no authentication, so it
 //! listens only on a loopback address, apart from the proxy's own listener.
 //!
+//! # Per-operation counts
+//!
+//! Besides the totals, [`FaultStats::ops`] splits the traffic by S3 operation ([`S3Op`], named
+//! as in the S3 API reference: `PutObject`, `ListObjectsV2`, …, and `Other`), so the figures a
+//! benchmark reports can be checked against what the gateway side saw. For each operation
+//! seen, [`OpStats`] counts the requests received (those the proxy answered with a fault
+//! included), the `2xx` answers and the `503`/`429` answers sent to the client (the proxy's
+//! `SlowDown` or the gateway's own), and the request and response body bytes passed through.
+//! The body bytes are the same as the totals' `bytes_up` and `bytes_down`: only forwarded
+//! bodies (the proxy's own error bodies are not counted), and their sums over the operations
+//! equal the totals. An answer the proxy cuts short counts in neither `ok` nor `throttled`.
+//!
+//! The operation is judged from the method, the path read as path-style addressing
+//! (`/bucket/key`, as haul addresses loopback gateways), the names of the query parameters
+//! and the `x-amz-copy-source` header; the `Host` header is not looked at, so a
+//! virtual-hosted request is classified one level up (its key read as the bucket). `ops.rs`
+//! has the table. Counting costs a few relaxed atomic adds per request and per body frame on
+//! a fixed table indexed by operation; the map is built only for a snapshot.
+//!
+//! `GET /__fault/stats` answers e.g.
+//!
+//! ```json
+//! {"requests":3,"forwarded":2,"slow_downs":1,...,"bytes_up":1048576,"bytes_down":1048576,...,
+//!  "ops":{"GetObject":{"requests":1,"ok":1,"throttled":0,"bytes_up":0,"bytes_down":1048576},
+//!         "PutObject":{"requests":2,"ok":1,"throttled":1,"bytes_up":1048576,"bytes_down":0}}}
+//! ```
+//!
 //! `haul gateway fault-proxy --upstream URL` runs it as a command; the end-to-end suite's
 //! `faults::` cases run `haul sync` through it.
 //!
@@ -40,6 +67,7 @@ mod body;
 mod conn;
 mod control;
 mod mode;
+mod ops;
 mod proxy;
 mod stats;
 
@@ -54,7 +82,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use mode::{FaultMode, FaultModeError};
-pub use stats::FaultStats;
+pub use ops::S3Op;
+pub use stats::{FaultStats, OpStats};
 
 use proxy::Shared;
 
@@ -213,7 +242,8 @@ impl FaultProxy {
         self.shared.mode()
     }
 
-    /// The counters since the proxy started.
+    /// The counters since the proxy started, totals and per S3 operation
+    /// ([`FaultStats::ops`]).
     #[must_use]
     pub fn stats(&self) -> FaultStats {
         self.shared.counters.snapshot()

@@ -28,6 +28,7 @@ use super::FaultMode;
 use super::body::{Cut, CutAt, CutKind, FaultError, ProxyBody, S3ErrorReply, UpBody};
 use super::conn::{self, ConnFaults, FaultIo};
 use super::mode::{Dice, Roll};
+use super::ops::S3Op;
 use super::stats::{Admitted, Counters, InFlight, bump};
 
 /// Longest the proxy waits for a TCP connection to the upstream gateway.
@@ -143,7 +144,8 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, FaultError> {
     let counters = Arc::clone(&shared.counters);
-    let nth = counters.requests.fetch_add(1, Ordering::Relaxed);
+    let op = S3Op::classify(req.method(), req.uri(), req.headers());
+    let nth = counters.count_request(op);
     let in_flight = InFlight::enter(&counters);
     let epoch = shared.epoch();
     let mode = &epoch.mode;
@@ -153,7 +155,7 @@ async fn handle(
     let request_id = format!("{:016X}", Dice::new(0, nth).roll(Roll::RequestId));
     let declared_len = content_length(req.headers());
     // The path only: a presigned query string carries a signature.
-    tracing::debug!(seq, method = %req.method(), path = req.uri().path(), "request");
+    tracing::debug!(seq, %op, method = %req.method(), path = req.uri().path(), "request");
 
     // 1. The body limit, judged on the declared length alone.
     if let (Some(max), Some(len)) = (mode.max_body, declared_len)
@@ -173,7 +175,7 @@ async fn handle(
             request_id: &request_id,
             close: true,
         }
-        .into_response(counters, in_flight));
+        .into_response(counters, op, in_flight));
     }
 
     // 2. A limit that drops the connection instead of answering.
@@ -202,7 +204,7 @@ async fn handle(
             request_id: &request_id,
             close: false,
         }
-        .into_response(counters, in_flight));
+        .into_response(counters, op, in_flight));
     };
 
     // 4. Random internal errors.
@@ -218,7 +220,7 @@ async fn handle(
             request_id: &request_id,
             close: false,
         }
-        .into_response(counters, in_flight));
+        .into_response(counters, op, in_flight));
     }
 
     // 5. Resets: a request body is broken on its way in, nothing forwarded.
@@ -239,18 +241,18 @@ async fn handle(
 
     // Forward.
     let method = req.method().clone();
-    let upstream_req = match upstream_request(&shared, req) {
+    let upstream_req = match upstream_request(&shared, req, op) {
         Ok(r) => r,
         Err(err) => {
             tracing::debug!(error = %err, "cannot build the upstream request");
-            return Ok(bad_gateway(&counters, in_flight, &request_id));
+            return Ok(bad_gateway(&counters, op, in_flight, &request_id));
         }
     };
     let resp = match shared.client.request(upstream_req).await {
         Ok(resp) => resp,
         Err(err) => {
             tracing::debug!(error = ?err, "upstream request failed");
-            return Ok(bad_gateway(&counters, in_flight, &request_id));
+            return Ok(bad_gateway(&counters, op, in_flight, &request_id));
         }
     };
     bump(&counters.forwarded);
@@ -301,15 +303,20 @@ async fn handle(
     } else {
         None
     };
-    let body = ProxyBody::upstream(body, cut, counters, in_flight, Some(admitted));
+    // A cut answer does not reach the client whole: not counted as `ok` or `throttled`.
+    if cut.is_none() {
+        counters.count_answer(op, parts.status);
+    }
+    let body = ProxyBody::upstream(body, cut, counters, op, in_flight, Some(admitted));
     Ok(Response::from_parts(parts, body))
 }
 
 /// The request as the upstream gateway gets it: same method, path, query and end-to-end
-/// headers, sent to the upstream's address.
+/// headers, sent to the upstream's address; its body counted as `op`'s.
 fn upstream_request(
     shared: &Shared,
     req: Request<Incoming>,
+    op: S3Op,
 ) -> Result<Request<UpBody>, http::Error> {
     let (mut parts, body) = req.into_parts();
     let path_and_query = parts
@@ -327,7 +334,7 @@ fn upstream_request(
     strip_hop_by_hop(&mut parts.headers);
     Ok(Request::from_parts(
         parts,
-        UpBody::new(body, Arc::clone(&shared.counters)),
+        UpBody::new(body, Arc::clone(&shared.counters), op),
     ))
 }
 
@@ -402,6 +409,7 @@ async fn read_some(mut body: Incoming, cut: u64) {
 
 fn bad_gateway(
     counters: &Arc<Counters>,
+    op: S3Op,
     in_flight: InFlight,
     request_id: &str,
 ) -> Response<ProxyBody> {
@@ -414,7 +422,7 @@ fn bad_gateway(
         request_id,
         close: false,
     }
-    .into_response(Arc::clone(counters), in_flight)
+    .into_response(Arc::clone(counters), op, in_flight)
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use haul_gateway::fault::FaultProxyError;
-use haul_gateway::{FaultMode, FaultProxy, FaultProxyConfig};
+use haul_gateway::fault::{FaultProxyError, S3Op};
+use haul_gateway::{FaultMode, FaultProxy, FaultProxyConfig, FaultStats, OpStats};
 use http::StatusCode;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
@@ -131,6 +131,159 @@ async fn signed_requests_pass_unchanged_and_are_counted() {
     assert_eq!(stats.bytes_up, data.len() as u64);
     assert!(stats.bytes_down >= data.len() as u64, "{stats:?}");
     assert_eq!(stats.in_flight, 0);
+}
+
+/// `OpStats` with these counts, in field order.
+fn op_stats(requests: u64, ok: u64, throttled: u64, bytes_up: u64, bytes_down: u64) -> OpStats {
+    OpStats {
+        requests,
+        ok,
+        throttled,
+        bytes_up,
+        bytes_down,
+    }
+}
+
+/// Sums over the operations equal the totals.
+#[track_caller]
+fn assert_ops_add_up(stats: &FaultStats) {
+    let sum = |field: fn(&OpStats) -> u64| stats.ops.values().map(field).sum::<u64>();
+    assert_eq!(sum(|o| o.requests), stats.requests, "{stats:?}");
+    assert_eq!(sum(|o| o.bytes_up), stats.bytes_up, "{stats:?}");
+    assert_eq!(sum(|o| o.bytes_down), stats.bytes_down, "{stats:?}");
+}
+
+/// Each S3 operation is counted on its own, requests, answers and body bytes exactly: the
+/// upstream's own error bodies count down, an injected SlowDown counts as a request and as
+/// throttled but its bodies neither up nor down.
+#[tokio::test]
+async fn counts_each_operation_and_its_bytes() {
+    let gw = TestGateway::start().await;
+    let proxy = proxy_for(&gw, "{}").await;
+    let mut c = conn(&proxy).await;
+    let create = c.send("PUT", "/db_wal", &[], "").await.unwrap();
+    create.expect_status(StatusCode::OK);
+    let data = pattern(1_000_003);
+    let path = object_path("db_wal", "dir/a b+c.bin");
+    let put = c.send("PUT", &path, &[], data.clone()).await.unwrap();
+    put.expect_status(StatusCode::OK);
+    let got = c.send("GET", &path, &[], "").await.unwrap();
+    got.expect_status(StatusCode::OK);
+    assert_eq!(got.body.as_ref(), data.as_slice());
+    let missing = c
+        .send("GET", &object_path("db_wal", "missing"), &[], "")
+        .await
+        .unwrap();
+    missing.expect_error(StatusCode::NOT_FOUND, "NoSuchKey");
+    let head = c.send("HEAD", &path, &[], "").await.unwrap();
+    head.expect_status(StatusCode::OK);
+    assert_eq!(head.header("content-length"), Some("1000003"));
+    let list = c
+        .send("GET", "/db_wal?list-type=2&prefix=dir%2F", &[], "")
+        .await
+        .unwrap();
+    list.expect_status(StatusCode::OK);
+    assert_eq!(list.tags("Key"), ["dir/a b+c.bin"]);
+
+    proxy
+        .set_mode(r#"{"max_concurrent": 0}"#.parse().unwrap())
+        .unwrap();
+    c.send("PUT", &path, &[], pattern(70_000))
+        .await
+        .unwrap()
+        .expect_error(StatusCode::SERVICE_UNAVAILABLE, "SlowDown");
+    proxy.set_mode(FaultMode::default()).unwrap();
+    let delete = c.send("DELETE", &path, &[], "").await.unwrap();
+    delete.expect_status(StatusCode::NO_CONTENT);
+
+    let len = |body: &bytes::Bytes| body.len() as u64;
+    let stats = proxy.stats();
+    assert_eq!(
+        stats.op(S3Op::CreateBucket),
+        op_stats(1, 1, 0, 0, len(&create.body))
+    );
+    assert_eq!(
+        stats.op(S3Op::PutObject),
+        op_stats(2, 1, 1, data.len() as u64, len(&put.body))
+    );
+    assert_eq!(
+        stats.op(S3Op::GetObject),
+        op_stats(2, 1, 0, 0, data.len() as u64 + len(&missing.body))
+    );
+    assert!(!missing.body.is_empty());
+    assert_eq!(stats.op(S3Op::HeadObject), op_stats(1, 1, 0, 0, 0));
+    assert_eq!(
+        stats.op(S3Op::ListObjectsV2),
+        op_stats(1, 1, 0, 0, len(&list.body))
+    );
+    assert_eq!(
+        stats.op(S3Op::DeleteObject),
+        op_stats(1, 1, 0, 0, len(&delete.body))
+    );
+    assert_eq!(stats.op(S3Op::ListObjects), OpStats::default());
+    let seen: Vec<_> = stats.ops.keys().map(String::as_str).collect();
+    assert_eq!(
+        seen,
+        [
+            "CreateBucket",
+            "DeleteObject",
+            "GetObject",
+            "HeadObject",
+            "ListObjectsV2",
+            "PutObject"
+        ]
+    );
+    assert_eq!((stats.requests, stats.slow_downs), (8, 1), "{stats:?}");
+    assert_ops_add_up(&stats);
+
+    // The control API answers the same, under "ops".
+    let (code, body) = control(&proxy, "GET", "/__fault/stats", "").await;
+    assert_eq!(code, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        json["ops"]["PutObject"],
+        serde_json::json!({
+            "requests": 2,
+            "ok": 1,
+            "throttled": 1,
+            "bytes_up": 1_000_003,
+            "bytes_down": len(&put.body),
+        })
+    );
+    assert_eq!(serde_json::from_str::<FaultStats>(&body).unwrap(), stats);
+}
+
+/// An answer the proxy cuts short is not `ok`, though its head said 200; the bytes it did
+/// send count down.
+#[tokio::test]
+async fn a_cut_answer_is_not_counted_ok() {
+    let gw = TestGateway::start().await;
+    gw.conn_with_buckets(&["db_wal"]).await;
+    let proxy = proxy_for(&gw, "{}").await;
+    let path = object_path("db_wal", "k");
+    let data = pattern(300_000);
+    conn(&proxy)
+        .await
+        .send("PUT", &path, &[], data.clone())
+        .await
+        .unwrap()
+        .expect_status(StatusCode::OK);
+    proxy
+        .set_mode(r#"{"truncate_rate": 1.0}"#.parse().unwrap())
+        .unwrap();
+    let cut = conn(&proxy).await.send("GET", &path, &[], "").await;
+    assert!(cut.is_err(), "a whole answer: {cut:?}");
+    let stats = proxy.stats();
+    let get = stats.op(S3Op::GetObject);
+    assert_eq!((get.requests, get.ok, get.bytes_up), (1, 0, 0), "{stats:?}");
+    assert!(get.bytes_down < data.len() as u64, "{stats:?}");
+    let put = stats.op(S3Op::PutObject);
+    assert_eq!(
+        (put.requests, put.ok, put.bytes_up),
+        (1, 1, data.len() as u64),
+        "{stats:?}"
+    );
+    assert_ops_add_up(&stats);
 }
 
 #[tokio::test]
