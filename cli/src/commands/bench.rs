@@ -288,6 +288,12 @@ fn step_rows(step: &StepReport, label: &str, mixed: bool) -> Vec<String> {
     } else if let Some(f) = step.ops.first() {
         rows.push(op_row(label, f, step.elapsed));
     }
+    if step.unfinished > 0 {
+        rows.push(format!(
+            "{:>8} ({} operations still in flight after the grace period were abandoned: the gateway stopped answering)",
+            "", step.unfinished
+        ));
+    }
     if step.pool_exhausted {
         rows.push(format!(
             "{:>8} (the objects prepared ran out after {:.1} s)",
@@ -390,6 +396,7 @@ fn step_json(s: &StepReport) -> Value {
         "ops_per_sec": s.ops_per_sec(),
         "mib_per_sec": mib(s.bytes_per_sec()),
         "pool_exhausted": s.pool_exhausted,
+        "unfinished": s.unfinished,
         "adaptive": s.adaptive.map(|a| json!({
             "ceiling": a.ceiling, "settled": a.settled, "min": a.range.0, "max": a.range.1,
             "last": a.last, "throttles": a.throttles,

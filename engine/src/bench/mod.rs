@@ -291,6 +291,9 @@ pub struct StepReport {
     pub ops: Vec<OpFigures>,
     /// The DELETE pool ran out before the step's end.
     pub pool_exhausted: bool,
+    /// Operations still in flight a grace period after the step's end (the step's duration,
+    /// at least 10 s), abandoned: a gateway that stopped answering.
+    pub unfinished: u64,
 }
 
 impl StepReport {
@@ -335,7 +338,10 @@ impl StepReport {
             concurrency: self.concurrency,
             ops_per_sec: self.ops_per_sec(),
             throttles: self.total_throttles(),
-            attempts: self.total_ops() + self.total_errors() + self.total_throttles(),
+            attempts: self.total_ops()
+                + self.total_errors()
+                + self.total_throttles()
+                + self.unfinished,
         }
     }
 }

@@ -50,6 +50,11 @@ impl Cleanup {
 const LIVE_EVERY: Duration = Duration::from_secs(1);
 /// How often the adaptive controller's limit is sampled.
 const SAMPLE_EVERY: Duration = Duration::from_millis(50);
+/// Least time operations in flight at a step's end may take to finish before they are
+/// abandoned (the step's duration if longer). Chosen: 10 s, longer than any healthy answer of
+/// a part-sized request on the gateways measured, far below the transport's 120 s first-byte
+/// timeout.
+const MIN_GRACE: Duration = Duration::from_secs(10);
 /// Largest DeleteObjects batch (the S3 limit).
 const DELETE_BATCH: usize = 1000;
 /// Requests in flight while preparing pools and cleaning up, at most. Chosen: 32, a load every
@@ -363,8 +368,31 @@ impl RunCtx<'_> {
         let mut samples: Vec<(Duration, usize)> = Vec::new();
         let mut aborted = false;
         let mut panicked = false;
+        let mut unfinished = 0u64;
+        // A gateway that stops answering (a full cluster drops writes) would hold the step
+        // until the transport's timeouts (minutes): operations still in flight a grace period
+        // after the step's end are abandoned and reported as such.
+        let give_up = shared.deadline.map(|d| {
+            let grace = match spec.stop {
+                Stop::Duration(d) => d.max(MIN_GRACE),
+                Stop::Operations(_) => MIN_GRACE,
+            };
+            tokio::time::Instant::from_std(d + grace)
+        });
+        let give_up_at = async {
+            match give_up {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(give_up_at);
         loop {
             tokio::select! {
+                () = &mut give_up_at, if !aborted => {
+                    aborted = true;
+                    unfinished = workers.len() as u64;
+                    workers.abort_all();
+                }
                 joined = workers.join_next() => match joined {
                     None => break,
                     Some(Err(e)) if e.is_panic() => panicked = true,
@@ -434,6 +462,7 @@ impl RunCtx<'_> {
                 .map(Recorder::figures)
                 .collect(),
             pool_exhausted: shared.exhausted.load(Ordering::Relaxed),
+            unfinished,
         })
     }
 

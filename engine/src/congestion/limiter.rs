@@ -1,10 +1,12 @@
-//! Request permits: at most the controller's current limit of requests in flight per gateway.
+//! Request permits: at most the controller's current limit of requests in flight per gateway,
+//! handed out first come, first served.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use tokio::sync::Notify;
+use tokio::sync::oneshot;
 
 use super::controller::{Controller, ControllerConfig, RequestClass};
 
@@ -18,7 +20,6 @@ pub struct Limiter {
 #[derive(Debug)]
 struct Shared {
     state: Mutex<State>,
-    notify: Notify,
     retries: AtomicU64,
     ceiling: usize,
 }
@@ -26,7 +27,55 @@ struct Shared {
 #[derive(Debug)]
 struct State {
     controller: Controller,
+    /// Permits granted and not yet dropped, those handed to a waiter included.
     in_flight: usize,
+    /// Requests waiting for a permit, oldest first. A freed slot goes to the oldest waiter
+    /// (its permit is counted in `in_flight` when handed over, with the epoch sent), never to
+    /// a request that arrives later: no request waits while later ones go ahead of it.
+    waiters: VecDeque<oneshot::Sender<u64>>,
+}
+
+impl State {
+    /// Hands free slots to the oldest waiters. A waiter that gave up (its receiver dropped)
+    /// is skipped and its slot goes to the next.
+    fn dispatch(&mut self) {
+        while self.in_flight < self.controller.limit() {
+            let Some(tx) = self.waiters.pop_front() else {
+                return;
+            };
+            self.in_flight += 1;
+            if tx.send(self.controller.epoch()).is_err() {
+                self.in_flight -= 1;
+            }
+        }
+    }
+
+    fn release(&mut self) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        self.dispatch();
+    }
+}
+
+/// A request waiting for its permit; if it is dropped (the request was cancelled) after a slot
+/// was handed to it, the slot is released again.
+struct Waiting {
+    rx: Option<oneshot::Receiver<u64>>,
+    shared: Arc<Shared>,
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        if let Some(mut rx) = self.rx.take() {
+            rx.close();
+            if rx.try_recv().is_ok() {
+                self.shared
+                    .state
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .release();
+            }
+        }
+    }
 }
 
 /// Permission for one request to be in flight; released on drop.
@@ -53,14 +102,11 @@ impl Permit {
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        let mut st = self
-            .shared
+        self.shared
             .state
             .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        st.in_flight = st.in_flight.saturating_sub(1);
-        drop(st);
-        self.shared.notify.notify_one();
+            .unwrap_or_else(PoisonError::into_inner)
+            .release();
     }
 }
 
@@ -94,8 +140,8 @@ impl Limiter {
                 state: Mutex::new(State {
                     controller,
                     in_flight: 0,
+                    waiters: VecDeque::new(),
                 }),
-                notify: Notify::new(),
                 retries: AtomicU64::new(0),
             }),
         }
@@ -108,38 +154,47 @@ impl Limiter {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Waits until a request may be sent.
+    /// Waits until a request may be sent: at once while fewer than the limit are in flight and
+    /// nobody waits, else behind every request that waits already.
     pub async fn acquire(&self) -> Permit {
-        loop {
-            let notified = self.shared.notify.notified();
-            tokio::pin!(notified);
-            // Registered before the check, so a release between check and wait is not lost.
-            notified.as_mut().enable();
-            {
-                let mut st = self.state();
-                if st.in_flight < st.controller.limit() {
-                    st.in_flight += 1;
-                    return Permit {
-                        shared: self.shared.clone(),
-                        started: Instant::now(),
-                        epoch: st.controller.epoch(),
-                    };
-                }
+        let mut waiting = {
+            let mut st = self.state();
+            if st.waiters.is_empty() && st.in_flight < st.controller.limit() {
+                st.in_flight += 1;
+                return Permit {
+                    shared: self.shared.clone(),
+                    started: Instant::now(),
+                    epoch: st.controller.epoch(),
+                };
             }
-            notified.await;
+            let (tx, rx) = oneshot::channel();
+            st.waiters.push_back(tx);
+            Waiting {
+                rx: Some(rx),
+                shared: self.shared.clone(),
+            }
+        };
+        let epoch = match waiting.rx.as_mut() {
+            Some(rx) => rx.await.ok(),
+            None => None,
+        };
+        // The slot is ours now (counted when it was handed over): the guard must not free it.
+        waiting.rx = None;
+        Permit {
+            shared: self.shared.clone(),
+            started: Instant::now(),
+            // A sender is dropped unsent only with the limiter itself, which this call holds.
+            epoch: epoch.unwrap_or(0),
         }
     }
 
     /// A request succeeded after `latency`.
     pub fn on_success(&self, class: RequestClass, latency: Duration) {
-        let grew = {
-            let mut st = self.state();
-            let before = st.controller.limit();
-            st.controller.on_success(class, latency, Instant::now());
-            st.controller.limit() > before
-        };
-        if grew {
-            self.shared.notify.notify_waiters();
+        let mut st = self.state();
+        let before = st.controller.limit();
+        st.controller.on_success(class, latency, Instant::now());
+        if st.controller.limit() > before {
+            st.dispatch();
         }
     }
 
@@ -222,5 +277,56 @@ mod tests {
         drop(a);
         waiting.await.unwrap();
         assert_eq!(l.in_flight(), 1);
+    }
+
+    #[tokio::test]
+    async fn waiters_are_served_in_order_and_a_cancelled_one_frees_its_slot() {
+        let mut cfg = ControllerConfig::with_ceiling(1);
+        cfg.start = 1;
+        let l = Limiter::with_config(cfg);
+        let first = l.acquire().await;
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for i in 0..3 {
+            let (l, order) = (l.clone(), Arc::clone(&order));
+            tasks.push(tokio::spawn(async move {
+                let _p = l.acquire().await;
+                order.lock().unwrap().push(i);
+                tokio::task::yield_now().await;
+            }));
+            // Each waits before the next arrives.
+            tokio::task::yield_now().await;
+        }
+        // A waiter that gives up before its turn, and one whose slot arrives as it gives up.
+        let cancelled = tokio::spawn({
+            let l = l.clone();
+            async move {
+                let _p = l.acquire().await;
+                unreachable!("aborted before its turn");
+            }
+        });
+        tokio::task::yield_now().await;
+        cancelled.abort();
+        let _ = cancelled.await;
+        // A newcomer does not go ahead of the waiters even when it arrives as a slot frees.
+        drop(first);
+        let late = l.acquire().await;
+        assert_eq!(*order.lock().unwrap(), [0, 1, 2]);
+        drop(late);
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(l.in_flight(), 0);
+        // The slot handed to a waiter dropped unpolled is freed.
+        let held = l.acquire().await;
+        let mut fut = Box::pin(l.acquire());
+        assert!(
+            futures_util::FutureExt::now_or_never(fut.as_mut()).is_none(),
+            "a free slot while one is held at limit 1"
+        );
+        drop(held);
+        assert_eq!(l.in_flight(), 1, "handed to the waiting future");
+        drop(fut);
+        assert_eq!(l.in_flight(), 0, "freed when the future was dropped");
     }
 }
