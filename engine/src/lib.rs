@@ -15,6 +15,7 @@
 )]
 
 pub mod archive;
+pub mod backup;
 pub mod bench;
 pub mod cancel;
 pub mod client;

@@ -24,6 +24,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     ("manifest", &["local", "s3", "client", "error", "progress"]),
+    ("backup", &["archive", "sync", "s3", "error"]),
     (
         "bench",
         &["client", "congestion", "s3", "error", "progress", "cancel"],
@@ -41,6 +42,7 @@ const MODULES: &[&str] = &[
     "transfer",
     "manifest",
     "bench",
+    "backup",
     "archive",
     "sync",
     "error",

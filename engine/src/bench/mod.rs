@@ -218,10 +218,10 @@ const MIN_POOL: u64 = 16;
 const MAX_POOL: u64 = 1000;
 
 impl BenchSpec {
-    /// Objects prepared for a step of `op` with objects of `size` bytes: `pool` if given; for
-    /// DELETE, as many as the step may delete (its operation count, else 1,000 per worker
-    /// level's ten seconds — a pool that runs out ends the step early, which the report says);
-    /// else enough to fill [`POOL_BYTES`], between [`MIN_POOL`] and [`MAX_POOL`].
+    /// Objects prepared for a group of `workload` with objects of `size` bytes: `pool` if
+    /// given; for DELETE (per step), as many as the step may delete: its operation count, else
+    /// 10,000 (a pool that runs out ends the step early, which the report says); for LIST,
+    /// 1,000 (one full page); else enough to hold 1 GiB, between 16 and 1,000 objects.
     #[must_use]
     pub fn pool_size(&self, workload: &Workload, size: u64) -> u64 {
         if let Some(p) = self.pool {
