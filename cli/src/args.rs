@@ -187,6 +187,48 @@ pub(crate) enum Command {
         after_help = "Examples:\n  haul bench s3://bench\n  haul bench s3://bench/tmp/ --ops put,get,stat --size 4KiB,1MiB,64MiB --concurrency 1,4,16,64,256 --duration 10s\n  haul bench s3://bench --ops mixed --mix get=45,stat=30,put=15,delete=10 --adaptive --concurrency 8,32,128\n  haul bench s3://bench --ops get --size 1MiB --objects 2000 --json report.json"
     )]
     Bench(BenchArgs),
+    /// Back up the buckets and directories a plan names into a new backup set, all at once,
+    /// with a BLAKE3 manifest of each bucket copy and an index of each archive.
+    ///
+    /// The plan is a TOML file (docs/backup.md has a commented example for the Deis
+    /// runbook). A set is `DEST/sets/UTC-TIME/` with `buckets/NAME/` (the copy),
+    /// `buckets/NAME.manifest`, `archives/NAME.tar.gz` and its `.index`, and `set.json`,
+    /// written last. So far a local destination only. Exit codes: 0 the set is complete (files that
+    /// changed while archived are listed as warnings, as GNU tar's); 1 a part failed (the set
+    /// says which); 2-5 and 130 as for every command.
+    #[command(
+        after_help = "Examples:\n  haul backup deis-backup.toml\n  haul backup ls /srv/backups/deis\n  haul backup show /srv/backups/deis/sets/20261206T031500Z",
+        args_conflicts_with_subcommands = true,
+        subcommand_negates_reqs = true
+    )]
+    Backup(BackupArgs),
+}
+
+/// `haul backup`.
+#[derive(Debug, Args)]
+pub(crate) struct BackupArgs {
+    #[command(subcommand)]
+    pub(crate) command: Option<BackupCommand>,
+    /// The plan file.
+    #[arg(value_name = "PLAN", required = true)]
+    pub(crate) plan: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) transfer: TransferArgs,
+}
+
+/// `haul backup ls|show`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum BackupCommand {
+    /// List the sets at a destination, oldest first, with their state and size.
+    Ls {
+        /// The destination directory (the plan's `destination`).
+        dest: PathBuf,
+    },
+    /// Show one set: its parts, their sizes and warnings.
+    Show {
+        /// The set's directory (`DEST/sets/ID`).
+        set: PathBuf,
+    },
 }
 
 /// `haul bench`.

@@ -24,7 +24,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     ("manifest", &["local", "s3", "client", "error", "progress"]),
-    ("backup", &["archive", "sync", "s3", "error"]),
+    (
+        "backup",
+        &[
+            "archive", "sync", "s3", "error", "client", "local", "manifest", "progress", "transfer",
+        ],
+    ),
     (
         "bench",
         &["client", "congestion", "s3", "error", "progress", "cancel"],

@@ -5,6 +5,7 @@
 //! separate test named `GATEWAY::case`, then stops the gateways. Filters work as with libtest
 //! (`cargo test -p haul-e2e -- s3s::cp`). A failing test prints the gateway's log tail.
 
+mod backup;
 mod bench;
 mod cases;
 mod faults;
@@ -92,6 +93,7 @@ fn trials_for(gateways: &[Arc<gateway::Gateway>]) -> Vec<Trial> {
             .chain(manifest::ALL)
             .chain(tar::ALL)
             .chain(bench::ALL)
+            .chain(backup::ALL)
         {
             let gw = Arc::clone(gw);
             let name = format!("{}::{}", gw.name, case.name);

@@ -53,7 +53,14 @@ pub(crate) async fn run(g: &GlobalArgs, a: &BenchArgs) -> Result<()> {
         }
         live_line(l, terminal);
     };
-    let result = engine::bench::run(&base, &spec, &mut live).await;
+    let prefix = engine::bench::run_prefix(&spec);
+    if !quiet {
+        eprintln!(
+            "haul bench: working under s3://{}/{prefix} (removed at the end)",
+            spec.bucket.as_str()
+        );
+    }
+    let result = engine::bench::run(&base, &spec, &prefix, &mut live).await;
     if terminal && !quiet {
         eprint!("\r\x1b[K");
     }
@@ -101,6 +108,7 @@ fn spec(g: &GlobalArgs, a: &BenchArgs) -> Result<(BenchSpec, Option<PathBuf>)> {
     };
     let json_file = match files[..] {
         [] => None,
+        [f] if g.json && f == "-" => None,
         [f] if g.json => Some(PathBuf::from(f)),
         [f] => {
             return Err(usage(format!(
@@ -354,7 +362,7 @@ fn table(spec: &BenchSpec, r: &BenchReport) -> Vec<String> {
         }
         if let Some(a) = g.adaptive.as_ref().and_then(|s| s.adaptive) {
             lines.push(format!(
-                "  adaptive (ceiling {}): settled at {} (second half {}..{}, last {}), {} throttles reacted to",
+                "  adaptive (ceiling {}): settled at {} (second half {}..{}, last {}), {} congestion signals (503/429, 5xx, timeouts)",
                 a.ceiling, a.settled, a.range.0, a.range.1, a.last, a.throttles
             ));
         }
@@ -362,14 +370,23 @@ fn table(spec: &BenchSpec, r: &BenchReport) -> Vec<String> {
     lines.push(String::new());
     let requests: u64 = r.requests.values().sum();
     lines.push(format!(
-        "{requests} requests in all ({}); {} objects removed, {} uploads aborted",
+        "{requests} requests in all ({}); {} objects removed, {} uploads aborted{}",
         r.requests
             .iter()
             .map(|(op, n)| format!("{op} {n}"))
             .collect::<Vec<_>>()
             .join(", "),
         r.cleanup.deleted,
-        r.cleanup.aborted
+        r.cleanup.aborted,
+        if r.cleanup.failed > 0 {
+            format!(
+                "; {} NOT removed: {}",
+                r.cleanup.failed,
+                r.cleanup.first_error.as_deref().unwrap_or("unknown")
+            )
+        } else {
+            String::new()
+        }
     ));
     if r.interrupted {
         lines.push("interrupted: the groups above are what finished".to_owned());

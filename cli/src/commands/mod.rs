@@ -1,6 +1,7 @@
 //! One module per command: validate the typed arguments into engine settings, call the engine,
 //! hand the results to `output`.
 
+mod backup;
 mod bench;
 mod bucket;
 mod config;
@@ -56,6 +57,7 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
         Command::Manifest(m) => manifest::run(g, m).await,
         Command::Tar(t) => tar::run(g, &t).await,
         Command::Bench(a) => bench::run(g, &a).await,
+        Command::Backup(a) => backup::run(g, &a).await,
     }
 }
 

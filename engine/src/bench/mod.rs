@@ -23,7 +23,7 @@ use std::time::Duration;
 use crate::s3::BucketName;
 
 pub use knee::{Knee, KneeReason, LevelFigure};
-pub use run::{Cleanup, run};
+pub use run::{Cleanup, run, run_prefix};
 pub use stats::{Latency, OpFigures};
 
 /// One kind of S3 operation the benchmark sends.

@@ -61,9 +61,27 @@ const DELETE_BATCH: usize = 1000;
 /// gateway in the tests holds; these phases are not measured.
 const HOUSEKEEPING_CONCURRENCY: usize = 32;
 
+/// The unique prefix a run works under: `PREFIX/haul-bench-<UTC time>-<random>/`.
+#[must_use]
+pub fn run_prefix(spec: &BenchSpec) -> String {
+    let stamp = time::OffsetDateTime::now_utc();
+    format!(
+        "{}haul-bench-{:04}{:02}{:02}T{:02}{:02}{:02}Z-{:08x}/",
+        spec.prefix,
+        stamp.year(),
+        u8::from(stamp.month()),
+        stamp.day(),
+        stamp.hour(),
+        stamp.minute(),
+        stamp.second(),
+        rand::rng().next_u32()
+    )
+}
+
 /// Runs `spec` against the gateway of `base` (whose controller and backoff are replaced per
-/// step), reporting live figures to `live`, and removes everything it created, after an
-/// interruption too. The report holds the groups that finished.
+/// step) under `run_prefix` (from [`run_prefix`]), reporting live figures to `live`, and
+/// removes everything it created, after an interruption too. The report holds the groups
+/// that finished.
 ///
 /// # Errors
 /// The bucket missing or unreachable, or a pool that could not be prepared. Failed benchmark
@@ -71,6 +89,7 @@ const HOUSEKEEPING_CONCURRENCY: usize = 32;
 pub async fn run(
     base: &ClientConfig,
     spec: &BenchSpec,
+    run_prefix: &str,
     live: &mut (dyn FnMut(&Live) + Send),
 ) -> Result<BenchReport, Error> {
     let housekeeping = Client::new(
@@ -83,18 +102,7 @@ pub async fn run(
     )?;
     housekeeping.head_bucket(&spec.bucket).await?;
     let mut rng = StdRng::from_rng(&mut rand::rng());
-    let stamp = time::OffsetDateTime::now_utc();
-    let run_prefix = format!(
-        "{}haul-bench-{:04}{:02}{:02}T{:02}{:02}{:02}Z-{:08x}/",
-        spec.prefix,
-        stamp.year(),
-        u8::from(stamp.month()),
-        stamp.day(),
-        stamp.hour(),
-        stamp.minute(),
-        stamp.second(),
-        rng.next_u32()
-    );
+    let run_prefix = run_prefix.to_owned();
     let biggest = spec.sizes.iter().copied().max().unwrap_or(0);
     let mut data = vec![0u8; usize::try_from(biggest.min(spec.part_size)).unwrap_or(0)];
     rng.fill_bytes(&mut data);
@@ -162,7 +170,11 @@ impl RunCtx<'_> {
                     return Ok(());
                 }
                 n += 1;
-                let group = self.group(workload, size, n, report).await;
+                // Interrupted while preparing: the groups that finished are the report.
+                let group = match self.group(workload, size, n, report).await {
+                    Err(Error::Interrupted) => Ok(()),
+                    other => other,
+                };
                 let mut cleanup = Cleanup::default();
                 self.remove_prefix(&format!("{}g{n}/", self.run_prefix), &mut cleanup)
                     .await;
@@ -212,7 +224,9 @@ impl RunCtx<'_> {
                 break;
             }
             if per_step_pool {
-                self.prepare(&pool, &format!("{pool_prefix}s{i}/"), pool_size, size)
+                // Topped up to its size: what the previous step left stays in use.
+                let missing = pool_size.saturating_sub(pool.len() as u64);
+                self.prepare(&pool, &format!("{pool_prefix}s{i}/"), missing, size)
                     .await?;
             }
             let step_prefix = format!("{group_prefix}s{i}/");
@@ -356,6 +370,9 @@ impl RunCtx<'_> {
                 Stop::Duration(_) => None,
             },
             exhausted: AtomicBool::new(false),
+            in_flight: AtomicU64::new(0),
+            started,
+            last_answer_micros: AtomicU64::new(0),
         });
         let mut workers = JoinSet::new();
         for id in 0..level {
@@ -371,34 +388,29 @@ impl RunCtx<'_> {
         let mut unfinished = 0u64;
         // A gateway that stops answering (a full cluster drops writes) would hold the step
         // until the transport's timeouts (minutes): operations still in flight a grace period
-        // after the step's end are abandoned and reported as such.
-        let give_up = shared.deadline.map(|d| {
-            let grace = match spec.stop {
-                Stop::Duration(d) => d.max(MIN_GRACE),
-                Stop::Operations(_) => MIN_GRACE,
-            };
-            tokio::time::Instant::from_std(d + grace)
-        });
-        let give_up_at = async {
-            match give_up {
-                Some(t) => tokio::time::sleep_until(t).await,
-                None => std::future::pending().await,
-            }
+        // after the step's end (its deadline, or its last operation taken) are abandoned and
+        // reported as such.
+        let grace = match spec.stop {
+            Stop::Duration(d) => d.max(MIN_GRACE),
+            Stop::Operations(_) => MIN_GRACE,
         };
-        tokio::pin!(give_up_at);
+        let mut give_up: Option<Instant> = shared.deadline.map(|d| d + grace);
         loop {
             tokio::select! {
-                () = &mut give_up_at, if !aborted => {
-                    aborted = true;
-                    unfinished = workers.len() as u64;
-                    workers.abort_all();
-                }
                 joined = workers.join_next() => match joined {
                     None => break,
                     Some(Err(e)) if e.is_panic() => panicked = true,
                     Some(_) => {}
                 },
                 _ = tick.tick() => {
+                    if give_up.is_none() && shared.tickets_spent() {
+                        give_up = Some(Instant::now() + grace);
+                    }
+                    if !aborted && give_up.is_some_and(|t| Instant::now() >= t) {
+                        aborted = true;
+                        unfinished = shared.in_flight.load(Ordering::Relaxed);
+                        workers.abort_all();
+                    }
                     let limit = client.limiter().limit();
                     if plan.adaptive {
                         samples.push((started.elapsed(), limit));
@@ -425,7 +437,13 @@ impl RunCtx<'_> {
                 }
             }
         }
-        let elapsed = started.elapsed();
+        // First request to last answer: not the grace period an abandoned step waited out.
+        let last_answer = Duration::from_micros(shared.last_answer_micros.load(Ordering::Relaxed));
+        let elapsed = if unfinished > 0 && !last_answer.is_zero() {
+            last_answer
+        } else {
+            started.elapsed()
+        };
         self.count_requests(&client);
         if panicked {
             return Err(Error::Integrity {
@@ -650,30 +668,68 @@ impl Target {
 /// The objects GET, STAT, LIST and DELETE work on.
 #[derive(Default)]
 struct Pool {
-    keys: Mutex<Vec<ObjectKey>>,
+    inner: Mutex<PoolInner>,
 }
 
+#[derive(Default)]
+struct PoolInner {
+    keys: Vec<ObjectKey>,
+    /// Keys being read now (GET, STAT), with how many readers: a mixed step's DELETE leaves
+    /// them alone, so that a read never fails on an object the step itself removed.
+    reading: std::collections::HashMap<ObjectKey, u32>,
+}
+
+/// Random draws a DELETE makes for a key nobody reads before it gives up (a mixed step then
+/// sends a PUT instead). Chosen: 8; with fewer readers than keys a draw finds one at once.
+const TAKE_TRIES: usize = 8;
+
 impl Pool {
+    fn lock(&self) -> std::sync::MutexGuard<'_, PoolInner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn add(&self, key: ObjectKey) {
-        self.keys
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(key);
+        self.lock().keys.push(key);
     }
 
-    /// A random key, left in the pool.
+    fn len(&self) -> usize {
+        self.lock().keys.len()
+    }
+
+    /// A random key, left in the pool and marked as being read until [`Pool::done_reading`].
     fn pick(&self, rng: &mut StdRng) -> Option<ObjectKey> {
-        let keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
-        (!keys.is_empty()).then(|| keys[rng.random_range(0..keys.len())].clone())
+        let mut p = self.lock();
+        if p.keys.is_empty() {
+            return None;
+        }
+        let key = p.keys[rng.random_range(0..p.keys.len())].clone();
+        *p.reading.entry(key.clone()).or_insert(0) += 1;
+        Some(key)
     }
 
-    /// A random key, taken out of the pool.
+    fn done_reading(&self, key: &ObjectKey) {
+        let mut p = self.lock();
+        if let Some(n) = p.reading.get_mut(key) {
+            *n -= 1;
+            if *n == 0 {
+                p.reading.remove(key);
+            }
+        }
+    }
+
+    /// A random key nobody is reading, taken out of the pool.
     fn take(&self, rng: &mut StdRng) -> Option<ObjectKey> {
-        let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
-        (!keys.is_empty()).then(|| {
-            let i = rng.random_range(0..keys.len());
-            keys.swap_remove(i)
-        })
+        let mut p = self.lock();
+        for _ in 0..TAKE_TRIES {
+            if p.keys.is_empty() {
+                return None;
+            }
+            let i = rng.random_range(0..p.keys.len());
+            if !p.reading.contains_key(&p.keys[i]) {
+                return Some(p.keys.swap_remove(i));
+            }
+        }
+        None
     }
 }
 
@@ -689,6 +745,12 @@ struct Shared {
     deadline: Option<Instant>,
     tickets: Option<AtomicU64>,
     exhausted: AtomicBool,
+    /// Operations being sent now.
+    in_flight: AtomicU64,
+    /// When the step started.
+    started: Instant,
+    /// When the last operation ended, in microseconds since `started`.
+    last_answer_micros: AtomicU64,
 }
 
 impl Shared {
@@ -704,6 +766,13 @@ impl Shared {
             .fold((0, 0, 0, 0), |a, b| {
                 (a.0 + b.0, a.1 + b.1, a.2 + b.2, a.3 + b.3)
             })
+    }
+
+    /// Every operation of an `--objects` step has been handed out.
+    fn tickets_spent(&self) -> bool {
+        self.tickets
+            .as_ref()
+            .is_some_and(|t| t.load(Ordering::Relaxed) == 0)
     }
 
     /// Takes one operation's ticket; false when the step is over.
@@ -756,12 +825,20 @@ impl Shared {
                 }
                 Err(e) => Err(e),
             },
-            (OpKind::Get, Some(key)) => self.get(&key, started).await,
-            (OpKind::Stat, Some(key)) => match t.client.head_object(&t.bucket, &key).await {
-                Ok(meta) if meta.content_length == self.size => Ok(Done::default()),
-                Ok(meta) => Err(wrong_size(&t.bucket, &key, self.size, meta.content_length)),
-                Err(e) => Err(e),
-            },
+            (OpKind::Get, Some(key)) => {
+                let r = self.get(&key, started).await;
+                self.pool.done_reading(&key);
+                r
+            }
+            (OpKind::Stat, Some(key)) => {
+                let r = match t.client.head_object(&t.bucket, &key).await {
+                    Ok(meta) if meta.content_length == self.size => Ok(Done::default()),
+                    Ok(meta) => Err(wrong_size(&t.bucket, &key, self.size, meta.content_length)),
+                    Err(e) => Err(e),
+                };
+                self.pool.done_reading(&key);
+                r
+            }
             (OpKind::Delete, Some(key)) => t
                 .client
                 .delete_object(&t.bucket, &key)
@@ -820,11 +897,18 @@ async fn worker(shared: Arc<Shared>, id: usize) {
         };
         seq += 1;
         let started = Instant::now();
-        let Some((op, result)) = shared.one(op, id, seq, &mut rng, started).await else {
+        shared.in_flight.fetch_add(1, Ordering::Relaxed);
+        let outcome = shared.one(op, id, seq, &mut rng, started).await;
+        shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let Some((op, result)) = outcome else {
             shared.exhausted.store(true, Ordering::Relaxed);
             break;
         };
         let latency = started.elapsed();
+        let since_start = u64::try_from(shared.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        shared
+            .last_answer_micros
+            .fetch_max(since_start, Ordering::Relaxed);
         if let Some(r) = shared.recorder(op) {
             match result {
                 Ok(done) => r.success(done, latency),

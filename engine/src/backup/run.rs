@@ -1,0 +1,406 @@
+//! `haul backup PLAN`: one backup set, every part at once (`docs/backup.md`).
+//!
+//! A set is a directory `DEST/sets/<UTC time>/` holding each bucket's copy and its BLAKE3
+//! manifest, each archive and its index, and `set.json`, written last (under a temporary name,
+//! then renamed): a set without `set.json` is incomplete. So far a local destination only.
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::plan::{ArchivePart, BucketPart, Destination, Plan};
+use crate::archive::{self, Compression, PackOptions};
+use crate::client::Client;
+use crate::error::Error;
+use crate::local::PartialFile;
+use crate::manifest::{self, TreeOptions};
+use crate::progress::Progress;
+use crate::sync::{self, Compare, Filter, Location, RuleKind, SyncOptions};
+use crate::transfer::TransferOptions;
+
+/// The format version of `set.json`.
+pub const SET_FORMAT: u32 = 1;
+
+/// How the parts move.
+#[derive(Debug, Clone)]
+pub struct BackupOptions {
+    /// Transfer settings for the bucket copies.
+    pub transfer: TransferOptions,
+    /// Transfers in flight per bucket copy.
+    pub parallel: usize,
+    /// Memory budget per bucket copy.
+    pub memory_bytes: u64,
+}
+
+/// What one part did.
+#[derive(Debug, Clone, Serialize)]
+pub struct PartReport {
+    /// `bucket` or `archive`.
+    pub kind: &'static str,
+    /// The part's name.
+    pub name: String,
+    /// What was read: `s3://bucket` or the directory.
+    pub source: String,
+    /// Where it went, relative to the set's directory.
+    pub path: String,
+    /// Its manifest (buckets) or index (archives), relative to the set's directory.
+    pub proof: String,
+    /// Objects copied or entries archived.
+    pub entries: u64,
+    /// Bytes of content.
+    pub bytes: u64,
+    /// Seconds the part took.
+    pub seconds: f64,
+    /// Files changed while archived, vanished, and the like; objects that failed to copy.
+    pub warnings: Vec<String>,
+    /// The part failed: the set is not complete.
+    pub error: Option<String>,
+}
+
+/// The set as recorded in `set.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SetReport {
+    /// Format version of this file.
+    pub format: u32,
+    /// The set's name: its start time, UTC.
+    pub id: String,
+    /// The haul that wrote it.
+    pub haul: String,
+    /// Start and end, RFC 3339 UTC.
+    pub started: String,
+    /// End.
+    pub finished: String,
+    /// `complete`, or `failed` when a part failed.
+    pub state: &'static str,
+    /// Per part.
+    pub parts: Vec<PartReport>,
+    /// The set's directory (not written to `set.json`).
+    #[serde(skip)]
+    pub dir: PathBuf,
+}
+
+impl SetReport {
+    /// Warnings of every part, each naming its part.
+    #[must_use]
+    pub fn warnings(&self) -> Vec<String> {
+        self.parts
+            .iter()
+            .flat_map(|p| p.warnings.iter().map(move |w| format!("{}: {w}", p.name)))
+            .collect()
+    }
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn set_id(t: time::OffsetDateTime) -> String {
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+fn local_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |source| Error::Local {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Runs `plan`: copies every bucket from `source` and archives every directory into a new
+/// set, all parts at once, then writes `set.json`.
+///
+/// # Errors
+/// An S3 destination (not built yet), a set directory that cannot be made, or `set.json`
+/// that cannot be written. A part that fails is recorded in the set (state `failed`), not
+/// returned as an error.
+pub async fn run(
+    plan: &Plan,
+    source: &Client,
+    opts: &BackupOptions,
+    progress: &Progress,
+) -> Result<SetReport, Error> {
+    let Destination::Local(dest) = &plan.destination else {
+        return Err(Error::Usage(
+            "an s3:// backup destination is not supported yet: use a local directory".to_owned(),
+        ));
+    };
+    let started_at = time::OffsetDateTime::now_utc();
+    let id = set_id(started_at);
+    let dir = dest.join("sets").join(&id);
+    if dir.exists() {
+        return Err(Error::Usage(format!(
+            "{}: a set of this second exists already; run again in a second",
+            dir.display()
+        )));
+    }
+    for sub in ["buckets", "archives"] {
+        fs_err::create_dir_all(dir.join(sub)).map_err(local_err(&dir))?;
+    }
+    let buckets = plan
+        .buckets
+        .iter()
+        .map(|b| bucket_part(b, source, &dir, opts, progress));
+    let archives = plan.archives.iter().map(|a| archive_part(a, &dir));
+    let (mut parts, archive_parts) = futures_util::future::join(
+        futures_util::future::join_all(buckets),
+        futures_util::future::join_all(archives),
+    )
+    .await;
+    parts.extend(archive_parts);
+    let failed = parts.iter().any(|p| p.error.is_some());
+    let report = SetReport {
+        format: SET_FORMAT,
+        id,
+        haul: env!("CARGO_PKG_VERSION").to_owned(),
+        started: started_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        finished: now_rfc3339(),
+        state: if failed { "failed" } else { "complete" },
+        parts,
+        dir: dir.clone(),
+    };
+    write_set_json(&dir, &report)?;
+    Ok(report)
+}
+
+fn write_set_json(dir: &Path, report: &SetReport) -> Result<(), Error> {
+    let path = dir.join("set.json");
+    let mut text = serde_json::to_vec_pretty(report).map_err(|e| Error::Integrity {
+        what: format!("internal: set.json: {e}"),
+    })?;
+    text.push(b'\n');
+    let mut file = PartialFile::create(&path, None).map_err(local_err(&path))?;
+    file.write_all(&text).map_err(local_err(&path))?;
+    file.persist().map_err(local_err(&path))?;
+    Ok(())
+}
+
+async fn bucket_part(
+    part: &BucketPart,
+    source: &Client,
+    dir: &Path,
+    opts: &BackupOptions,
+    progress: &Progress,
+) -> PartReport {
+    let started = Instant::now();
+    let name = part.name.as_str().to_owned();
+    let rel = format!("buckets/{name}");
+    let copy = dir.join(&rel);
+    let proof = format!("buckets/{name}.manifest");
+    let mut report = PartReport {
+        kind: "bucket",
+        name: name.clone(),
+        source: format!("s3://{name}"),
+        path: rel,
+        proof: proof.clone(),
+        entries: 0,
+        bytes: 0,
+        seconds: 0.0,
+        warnings: Vec::new(),
+        error: None,
+    };
+    let result = async {
+        let filter = Filter::new(part.exclude.iter().map(|g| (RuleKind::Exclude, g.as_str())))
+            .map_err(|e| Error::Usage(e.to_string()))?;
+        let sync_opts = SyncOptions {
+            compare: Compare::SizeAndTime,
+            delete: false,
+            max_delete: None,
+            dry_run: false,
+            filter,
+            transfer: opts.transfer.clone(),
+            parallel: opts.parallel,
+            memory_bytes: opts.memory_bytes,
+            follow_symlinks: false,
+        };
+        let src = Location::S3 {
+            client: source.clone(),
+            bucket: part.name.clone(),
+            prefix: String::new(),
+        };
+        fs_err::create_dir_all(&copy).map_err(local_err(&copy))?;
+        let synced = sync::sync(&src, &Location::Local(copy.clone()), &sync_opts, progress).await?;
+        let manifest_path = dir.join(&proof);
+        let root = copy.clone();
+        let summary = tokio::task::spawn_blocking(move || {
+            manifest::build_local(&root, &manifest_path, TreeOptions::default(), None)
+        })
+        .await
+        .map_err(|e| Error::Integrity {
+            what: format!("internal: hashing {}: {e}", copy.display()),
+        })??;
+        Ok::<_, Error>((synced, summary))
+    }
+    .await;
+    match result {
+        Ok((synced, summary)) => {
+            report.entries = summary.entries;
+            report.bytes = summary.bytes;
+            for (key, err) in &synced.failed {
+                report.warnings.push(format!("{key}: {err}"));
+            }
+            if !synced.failed.is_empty() {
+                report.error = Some(format!(
+                    "{} objects could not be copied",
+                    synced.failed.len()
+                ));
+            }
+        }
+        Err(e) => report.error = Some(e.to_string()),
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    report
+}
+
+async fn archive_part(part: &ArchivePart, dir: &Path) -> PartReport {
+    let started = Instant::now();
+    let ext = match part.compression {
+        Compression::Gzip => "tar.gz",
+        Compression::Zstd => "tar.zst",
+        Compression::None => "tar",
+    };
+    let rel = format!("archives/{}.{ext}", part.name);
+    let proof = archive::index_name(&rel);
+    let mut report = PartReport {
+        kind: "archive",
+        name: part.name.clone(),
+        source: part.path.display().to_string(),
+        path: rel.clone(),
+        proof: proof.clone(),
+        entries: 0,
+        bytes: 0,
+        seconds: 0.0,
+        warnings: Vec::new(),
+        error: None,
+    };
+    let result = async {
+        if !part.exclude.is_empty() {
+            return Err(Error::Usage(format!(
+                "archive {}: exclude is not supported yet by haul tar",
+                part.name
+            )));
+        }
+        let out_path = dir.join(&rel);
+        let index_path = dir.join(&proof);
+        let out =
+            BufWriter::new(PartialFile::create(&out_path, None).map_err(local_err(&out_path))?);
+        let index =
+            BufWriter::new(PartialFile::create(&index_path, None).map_err(local_err(&index_path))?);
+        let (packed, out, index) = archive::pack_to(
+            &part.path,
+            out,
+            part.compression,
+            PackOptions {
+                xattrs: part.xattrs,
+            },
+            Some((index, rel.clone())),
+        )
+        .await?;
+        persist(out, &out_path)?;
+        if let Some(index) = index {
+            persist(index, &index_path)?;
+        }
+        Ok(packed)
+    }
+    .await;
+    match result {
+        Ok(packed) => {
+            report.entries = packed.entries;
+            report.bytes = packed.content_bytes;
+            report.warnings = packed.warnings.iter().map(ToString::to_string).collect();
+        }
+        Err(e) => report.error = Some(e.to_string()),
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    report
+}
+
+/// Flushes, syncs and renames a finished file into place.
+fn persist(w: BufWriter<PartialFile>, path: &Path) -> Result<(), Error> {
+    let file = w.into_inner().map_err(|e| Error::Local {
+        path: path.to_path_buf(),
+        source: e.into_error(),
+    })?;
+    file.persist().map(|_| ()).map_err(local_err(path))
+}
+
+/// The sets under a local destination, oldest first, with their `set.json` if readable.
+///
+/// # Errors
+/// The destination's `sets/` directory unreadable (a missing one is no sets).
+pub fn list_sets(dest: &Path) -> Result<Vec<(String, Option<serde_json::Value>)>, Error> {
+    let sets = dest.join("sets");
+    let entries = match fs_err::read_dir(&sets) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(local_err(&sets)(e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(local_err(&sets))?;
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if !entry.path().is_dir() {
+            continue;
+        }
+        let json = fs_err::read(entry.path().join("set.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        out.push((name, json));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_ids_sort_by_time() {
+        let t = time::macros::datetime!(2026-12-06 03:04:05 UTC);
+        assert_eq!(set_id(t), "20261206T030405Z");
+        let later = time::macros::datetime!(2026-12-06 13:04:05 UTC);
+        assert!(set_id(later) > set_id(t));
+    }
+
+    #[test]
+    fn an_archive_part_writes_the_archive_its_index_and_no_temporary_file() {
+        let src = tempfile::tempdir().unwrap();
+        fs_err::write(src.path().join("a.log"), b"line\n".repeat(1000)).unwrap();
+        let set = tempfile::tempdir().unwrap();
+        fs_err::create_dir_all(set.path().join("archives")).unwrap();
+        let part = ArchivePart {
+            name: "store".into(),
+            path: src.path().to_path_buf(),
+            compression: Compression::Gzip,
+            xattrs: false,
+            exclude: Vec::new(),
+        };
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let r = rt.block_on(archive_part(&part, set.path()));
+        assert_eq!(r.error, None);
+        assert_eq!((r.entries, r.bytes), (1, 5000));
+        let mut names: Vec<_> = fs_err::read_dir(set.path().join("archives"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["store.tar.gz", "store.tar.gz.index"]);
+        let list = list_sets(set.path()).unwrap();
+        assert!(list.is_empty());
+    }
+}
