@@ -179,6 +179,32 @@ fn backup_into_a_set(gw: &Gateway) -> Result<()> {
     let got = fs_err::metadata(extracted.join("logs/deis-registry.log"))?.len();
     ensure!(got >= 32 << 20, "archived log has {got} bytes");
 
+    // A second run with `keep = 1`: a new complete set, the first one removed.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let mut text = fs_err::read_to_string(&plan)?;
+    text.push_str("[options]\nkeep = 1\n");
+    fs_err::write(&plan, text)?;
+    let second = Haul::new(gw, &["backup", s(&plan)])?.ok()?;
+    let first_id = set
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("set name")?
+        .to_owned();
+    ensure!(
+        String::from_utf8_lossy(&second).contains(&format!(
+            "removed 1 older set(s) beyond keep = 1: {first_id}"
+        )),
+        "{}",
+        String::from_utf8_lossy(&second)
+    );
+    let left: Vec<_> = fs_err::read_dir(dest.join("sets"))?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<std::io::Result<_>>()?;
+    ensure!(
+        left.len() == 1 && left[0] != first_id.as_str(),
+        "sets left: {left:?}"
+    );
+
     for b in [&wal, &registry] {
         Haul::new(gw, &["rb", "--force", &format!("s3://{b}")])?.ok()?;
     }

@@ -78,11 +78,20 @@ pub(crate) async fn run(g: &GlobalArgs, a: &BackupArgs) -> Result<()> {
         set.state,
         set.dir.display()
     ))?;
+    if !set.pruned.is_empty() {
+        out.line(&format!(
+            "removed {} older set(s) beyond keep = {}: {}",
+            set.pruned.len(),
+            plan.keep,
+            set.pruned.join(", ")
+        ))?;
+    }
     out.record(&json!({
         "event": "summary", "set": set.id, "state": set.state,
         "dir": set.dir.display().to_string(),
         "parts": serde_json::to_value(&set.parts)?,
         "warnings": set.warnings(),
+        "pruned": set.pruned,
     }))?;
     out.flush()?;
     if set.state != "complete" {

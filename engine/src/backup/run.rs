@@ -79,6 +79,9 @@ pub struct SetReport {
     /// The set's directory (not written to `set.json`).
     #[serde(skip)]
     pub dir: PathBuf,
+    /// Older sets removed to keep the plan's `keep` (not written to `set.json`).
+    #[serde(skip)]
+    pub pruned: Vec<String>,
 }
 
 impl SetReport {
@@ -170,9 +173,56 @@ pub async fn run(
         state: if failed { "failed" } else { "complete" },
         parts,
         dir: dir.clone(),
+        pruned: Vec::new(),
     };
     write_set_json(&dir, &report)?;
+    let mut report = report;
+    if !failed {
+        report.pruned = prune(dest, plan.keep)?;
+    }
     Ok(report)
+}
+
+/// Whether `name` is a set's name (`YYYYMMDDTHHMMSSZ`): only such directories are ever
+/// removed.
+fn is_set_id(name: &str) -> bool {
+    let b = name.as_bytes();
+    b.len() == 16
+        && b[8] == b'T'
+        && b[15] == b'Z'
+        && b[..8].iter().chain(&b[9..15]).all(u8::is_ascii_digit)
+}
+
+/// Keeps the newest `keep` complete sets under `dest` and removes every set older than the
+/// oldest of them, complete or not (a set left incomplete by a crash is not kept forever).
+/// Sets newer than it — complete or not, a run in progress among them — are left alone.
+/// Returns the names removed, oldest first.
+fn prune(dest: &Path, keep: u32) -> Result<Vec<String>, Error> {
+    let sets = list_sets(dest)?;
+    let complete: Vec<&String> = sets
+        .iter()
+        .filter(|(id, json)| {
+            is_set_id(id) && json.as_ref().is_some_and(|j| j["state"] == "complete")
+        })
+        .map(|(id, _)| id)
+        .collect();
+    let keep = usize::try_from(keep).unwrap_or(usize::MAX).max(1);
+    let Some(oldest_kept) = complete
+        .len()
+        .checked_sub(keep)
+        .map(|i| complete[i].clone())
+    else {
+        return Ok(Vec::new());
+    };
+    let mut removed = Vec::new();
+    for (id, _) in &sets {
+        if is_set_id(id) && *id < oldest_kept {
+            let path = dest.join("sets").join(id);
+            fs_err::remove_dir_all(&path).map_err(local_err(&path))?;
+            removed.push(id.clone());
+        }
+    }
+    Ok(removed)
 }
 
 fn write_set_json(dir: &Path, report: &SetReport) -> Result<(), Error> {
@@ -368,6 +418,50 @@ pub fn list_sets(dest: &Path) -> Result<Vec<(String, Option<serde_json::Value>)>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prune_keeps_the_newest_complete_sets_and_nothing_else_is_touched() {
+        let dest = tempfile::tempdir().unwrap();
+        let sets = dest.path().join("sets");
+        let make = |id: &str, state: Option<&str>| {
+            fs_err::create_dir_all(sets.join(id)).unwrap();
+            if let Some(state) = state {
+                fs_err::write(
+                    sets.join(id).join("set.json"),
+                    format!("{{\"state\": \"{state}\"}}"),
+                )
+                .unwrap();
+            }
+        };
+        make("20261201T000000Z", Some("complete"));
+        make("20261202T000000Z", None); // a crash
+        make("20261203T000000Z", Some("failed"));
+        make("20261204T000000Z", Some("complete"));
+        make("20261205T000000Z", Some("complete"));
+        make("20261206T000000Z", None); // in progress
+        make("not-a-set", None);
+        assert_eq!(prune(dest.path(), 5).unwrap(), Vec::<String>::new());
+        assert_eq!(
+            prune(dest.path(), 2).unwrap(),
+            ["20261201T000000Z", "20261202T000000Z", "20261203T000000Z"]
+        );
+        let mut left: Vec<_> = fs_err::read_dir(&sets)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                "20261204T000000Z",
+                "20261205T000000Z",
+                "20261206T000000Z",
+                "not-a-set"
+            ]
+        );
+        assert!(!is_set_id("20261204T00000Z"));
+        assert!(!is_set_id("2026120xT000000Z"));
+    }
 
     #[test]
     fn set_ids_sort_by_time() {
