@@ -2,10 +2,7 @@
 //! a store volume with a log appended to all through the backup (issue 8, item 5: the backup
 //! half; `haul restore` is not built yet).
 
-use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, ensure};
 use serde_json::Value;
@@ -13,6 +10,7 @@ use serde_json::Value;
 use crate::cases::{Case, data, mb};
 use crate::gateway::Gateway;
 use crate::haul::{Haul, unique_bucket};
+use crate::tar::Appender;
 
 pub(crate) const ALL: &[Case] = &[Case {
     name: "issue_8_backup_buckets_and_a_live_volume_into_a_verified_set",
@@ -81,23 +79,9 @@ fn backup_into_a_set(gw: &Gateway) -> Result<()> {
             s(&store)
         ),
     )?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let appender = {
-        let stop = Arc::clone(&stop);
-        let live = live.clone();
-        std::thread::spawn(move || -> Result<()> {
-            let mut f = fs_err::OpenOptions::new().append(true).open(&live)?;
-            while !stop.load(Ordering::Relaxed) {
-                f.write_all(b"GET /v2/ 200 appended while haul reads\n")?;
-            }
-            Ok(())
-        })
-    };
+    let appender = Appender::start(&live, b"GET /v2/ 200 appended while haul reads\n");
     let out = Haul::new(gw, &["backup", s(&plan)])?.output();
-    stop.store(true, Ordering::Relaxed);
-    appender
-        .join()
-        .map_err(|_| anyhow::anyhow!("appender panicked"))??;
+    appender.stop()?;
     let out = out?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     ensure!(

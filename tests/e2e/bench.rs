@@ -71,6 +71,13 @@ fn bucket_is_empty(gw: &Gateway, bucket: &str) -> Result<()> {
     Ok(())
 }
 
+/// Requires the bucket empty (the benchmark removed all it wrote), then removes it.
+fn remove_empty_bucket(gw: &Gateway, bucket: &str) -> Result<()> {
+    bucket_is_empty(gw, bucket)?;
+    Haul::new(gw, &["rb", &format!("s3://{bucket}")])?.ok()?;
+    Ok(())
+}
+
 /// Every workload, a small and a multipart size, two levels, a fixed operation count: each
 /// step ran exactly its operations, and the requests and bytes haul reports equal the proxy's
 /// per-operation counts; nothing is left in the bucket.
@@ -205,9 +212,7 @@ fn figures_equal_the_proxys(gw: &Gateway) -> Result<()> {
         "cleanup: {}",
         report["cleanup"]
     );
-    bucket_is_empty(gw, &bucket)?;
-    Haul::new(gw, &["rb", &format!("s3://{bucket}")])?.ok()?;
-    Ok(())
+    remove_empty_bucket(gw, &bucket)
 }
 
 /// A gateway that answers 503 SlowDown above 8 requests in flight: the sweep's knee is 8, or
@@ -272,9 +277,7 @@ fn knee_at_the_limit(gw: &Gateway) -> Result<()> {
         (2..=16).contains(&settled),
         "the controller settled at {settled} under a limit of 8: {group}"
     );
-    bucket_is_empty(gw, &bucket)?;
-    Haul::new(gw, &["rb", &format!("s3://{bucket}")])?.ok()?;
-    Ok(())
+    remove_empty_bucket(gw, &bucket)
 }
 
 /// Ctrl-C in the middle of a PUT step (multipart objects in flight): exit 130, and nothing of

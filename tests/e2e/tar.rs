@@ -248,6 +248,38 @@ fn gnu_to_haul() -> Result<()> {
     Ok(())
 }
 
+/// Another thread appending `line` to a file over and over, until stopped: a live log.
+pub(crate) struct Appender {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<Result<()>>,
+}
+
+impl Appender {
+    pub(crate) fn start(path: &Path, line: &'static [u8]) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = Arc::clone(&stop);
+            let path = path.to_path_buf();
+            std::thread::spawn(move || -> Result<()> {
+                let mut f = fs_err::OpenOptions::new().append(true).open(&path)?;
+                while !stop.load(Ordering::Relaxed) {
+                    f.write_all(line)?;
+                }
+                Ok(())
+            })
+        };
+        Self { stop, thread }
+    }
+
+    /// Stops it; its own error (the file could not be written), if any.
+    pub(crate) fn stop(self) -> Result<()> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("appender panicked"))?
+    }
+}
+
 /// Another thread appends to a file all through the push: the archive stays valid (GNU tar
 /// lists it), the warning names the file, the exit code is 1.
 fn growing_file() -> Result<()> {
@@ -257,24 +289,10 @@ fn growing_file() -> Result<()> {
     let live = src.join("live.log");
     fs_err::write(&live, vec![b'x'; 16 << 20])?;
     fs_err::write(src.join("other"), b"still here")?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let appender = {
-        let stop = Arc::clone(&stop);
-        let live = live.clone();
-        std::thread::spawn(move || -> Result<()> {
-            let mut f = fs_err::OpenOptions::new().append(true).open(&live)?;
-            while !stop.load(Ordering::Relaxed) {
-                f.write_all(b"appended line while haul reads\n")?;
-            }
-            Ok(())
-        })
-    };
+    let appender = Appender::start(&live, b"appended line while haul reads\n");
     let archive = t.path().join("live.tar.gz");
     let result = Haul::bare(&["tar", "push", s(&src), s(&archive)])?.fails_with(1);
-    stop.store(true, Ordering::Relaxed);
-    appender
-        .join()
-        .map_err(|_| anyhow::anyhow!("appender panicked"))??;
+    appender.stop()?;
     let stderr = result?;
     ensure!(
         stderr.contains("live.log: file changed as we read it"),

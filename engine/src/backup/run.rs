@@ -59,6 +59,24 @@ pub struct PartReport {
     pub error: Option<String>,
 }
 
+impl PartReport {
+    /// A part not run yet: nothing counted, no warning, no error.
+    fn new(kind: &'static str, name: &str, source: String, path: String, proof: &str) -> Self {
+        Self {
+            kind,
+            name: name.to_owned(),
+            source,
+            path,
+            proof: proof.to_owned(),
+            entries: 0,
+            bytes: 0,
+            seconds: 0.0,
+            warnings: Vec::new(),
+            error: None,
+        }
+    }
+}
+
 /// The set as recorded in `set.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct SetReport {
@@ -249,18 +267,7 @@ async fn bucket_part(
     let rel = format!("buckets/{name}");
     let copy = dir.join(&rel);
     let proof = format!("buckets/{name}.manifest");
-    let mut report = PartReport {
-        kind: "bucket",
-        name: name.clone(),
-        source: format!("s3://{name}"),
-        path: rel,
-        proof: proof.clone(),
-        entries: 0,
-        bytes: 0,
-        seconds: 0.0,
-        warnings: Vec::new(),
-        error: None,
-    };
+    let mut report = PartReport::new("bucket", &name, format!("s3://{name}"), rel, &proof);
     let result = async {
         let filter = Filter::new(part.exclude.iter().map(|g| (RuleKind::Exclude, g.as_str())))
             .map_err(|e| Error::Usage(e.to_string()))?;
@@ -323,18 +330,13 @@ async fn archive_part(part: &ArchivePart, dir: &Path) -> PartReport {
     };
     let rel = format!("archives/{}.{ext}", part.name);
     let proof = archive::index_name(&rel);
-    let mut report = PartReport {
-        kind: "archive",
-        name: part.name.clone(),
-        source: part.path.display().to_string(),
-        path: rel.clone(),
-        proof: proof.clone(),
-        entries: 0,
-        bytes: 0,
-        seconds: 0.0,
-        warnings: Vec::new(),
-        error: None,
-    };
+    let mut report = PartReport::new(
+        "archive",
+        &part.name,
+        part.path.display().to_string(),
+        rel.clone(),
+        &proof,
+    );
     let result = async {
         if !part.exclude.is_empty() {
             return Err(Error::Usage(format!(
