@@ -197,11 +197,58 @@ pub(crate) enum Command {
     /// changed while archived are listed as warnings, as GNU tar's); 1 a part failed (the set
     /// says which); 2-5 and 130 as for every command.
     #[command(
-        after_help = "Examples:\n  haul backup deis-backup.toml\n  haul backup ls /srv/backups/deis\n  haul backup show /srv/backups/deis/sets/20261206T031500Z",
+        after_help = "Examples:\n  haul backup deis-backup.toml\n  haul backup ls /srv/backups/deis\n  haul backup show /srv/backups/deis/sets/20261206T031500Z\n  haul backup verify /srv/backups/deis/sets/20261206T031500Z",
         args_conflicts_with_subcommands = true,
         subcommand_negates_reqs = true
     )]
     Backup(BackupArgs),
+    /// Restore a backup set: make the buckets that do not exist, sync the set's copies into
+    /// them, extract the archives (owners restored as root, as `tar -xzpf --same-owner`),
+    /// then check everything against the set's manifests and indexes and report.
+    ///
+    /// The target gateway is the usual configuration (--endpoint, --profile, AWS_*
+    /// variables): a new cluster has new keys. Archives go back to the directory they were
+    /// made from unless --archive-dir says otherwise. A rerun after an interruption continues:
+    /// objects already in place are skipped, multipart uploads resume from their parts, and
+    /// a directory that already matches its archive is not extracted again. Exit codes: 0
+    /// everything restored and verified; 1 a part failed or something differs (each
+    /// difference named); 2-5 and 130 as for every command.
+    #[command(
+        after_help = "Examples:\n  haul restore /srv/backups/deis/sets/20261206T031500Z --endpoint http://new-cluster:7480 --profile new\n  haul restore SET --archive-dir store=/var/lib/deis/store.restored"
+    )]
+    Restore(RestoreArgs),
+}
+
+/// `haul restore`.
+#[derive(Debug, Args)]
+pub(crate) struct RestoreArgs {
+    /// The set's directory (`DEST/sets/ID`).
+    #[arg(value_name = "SET")]
+    pub(crate) set: PathBuf,
+    /// Extract the archive part NAME into DIR instead of the directory it was made from
+    /// (repeatable).
+    #[arg(long = "archive-dir", value_name = "NAME=DIR", value_parser = parse_archive_dir)]
+    pub(crate) archive_dirs: Vec<(String, PathBuf)>,
+    /// Do not restore owners (the default as root) and do not check them.
+    #[arg(long)]
+    pub(crate) no_same_owner: bool,
+    /// Delete objects the set does not hold from the restored buckets (otherwise they are
+    /// reported as differences).
+    #[arg(long)]
+    pub(crate) delete: bool,
+    #[command(flatten)]
+    pub(crate) transfer: TransferArgs,
+}
+
+fn parse_archive_dir(s: &str) -> Result<(String, PathBuf), String> {
+    match s.split_once('=') {
+        Some((name, dir)) if !name.is_empty() && !dir.is_empty() => {
+            Ok((name.to_owned(), PathBuf::from(dir)))
+        }
+        _ => Err(format!(
+            "{s:?}: expected NAME=DIR (an archive part's name and a directory)"
+        )),
+    }
 }
 
 /// `haul backup`.
@@ -226,6 +273,12 @@ pub(crate) enum BackupCommand {
     },
     /// Show one set: its parts, their sizes and warnings.
     Show {
+        /// The set's directory (`DEST/sets/ID`).
+        set: PathBuf,
+    },
+    /// Check a set where it lies: every bucket copy rehashed against its manifest, every
+    /// archive read against its index. Exit code 1 when anything differs.
+    Verify {
         /// The set's directory (`DEST/sets/ID`).
         set: PathBuf,
     },

@@ -1,103 +1,300 @@
-//! `haul backup PLAN` against the real gateways: a db_wal-like and a registry-like bucket and
-//! a store volume with a log appended to all through the backup (issue 8, item 5: the backup
-//! half; `haul restore` is not built yet).
+//! `haul backup PLAN` and `haul restore SET` against the real gateways (issue 8, item 5): a
+//! db_wal-like and a registry-like bucket and a store volume with a log appended to all
+//! through the backup; the set restored into a fresh gateway instance (a new Ceph cluster on
+//! RGW) and an empty directory, and checked there: content, modes, mtimes, owners; a restore
+//! killed with SIGKILL and run again.
 
-use std::path::Path;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use serde_json::Value;
 
-use crate::cases::{Case, data, mb};
-use crate::gateway::Gateway;
+use crate::cases::{Case, data, mb, signal, wait_until};
+use crate::faults::Proxy;
+use crate::gateway::{Gateway, start_fresh};
 use crate::haul::{Haul, unique_bucket};
 use crate::tar::Appender;
 
-pub(crate) const ALL: &[Case] = &[Case {
-    name: "issue_8_backup_buckets_and_a_live_volume_into_a_verified_set",
-    run: backup_into_a_set,
-    only: None,
-}];
+pub(crate) const ALL: &[Case] = &[
+    Case {
+        name: "issue_8_backup_a_live_volume_then_restore_into_a_fresh_gateway",
+        run: backup_then_restore,
+        only: None,
+    },
+    Case {
+        name: "issue_8_restore_killed_then_rerun_completes",
+        run: restore_killed_then_rerun,
+        only: None,
+    },
+];
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap_or_default()
 }
 
-fn backup_into_a_set(gw: &Gateway) -> Result<()> {
-    let t = tempfile::tempdir()?;
-    // The buckets: WAL-like segments and a base backup; registry-like blobs under prefixes.
-    let wal = unique_bucket("db-wal");
-    let registry = unique_bucket("registry");
-    let seed = t.path().join("seed");
-    for (i, size) in [(0, 6 << 20), (1, 1 << 20), (2, 300_000)] {
-        let p = seed
-            .join("wal")
-            .join(format!("wal_005/00000001000000000000000{i}"));
-        fs_err::create_dir_all(p.parent().context("parent")?)?;
-        fs_err::write(&p, data(size, i))?;
-    }
-    fs_err::create_dir_all(seed.join("wal/basebackups_005"))?;
-    fs_err::write(seed.join("wal/basebackups_005/base.tar"), data(2 << 20, 9))?;
-    for i in 0..20u64 {
-        let p = seed
-            .join("reg/docker/registry/v2/blobs/sha256")
-            .join(format!("{:02x}", i * 13))
-            .join(format!("blob{i}/data"));
-        fs_err::create_dir_all(p.parent().context("parent")?)?;
-        fs_err::write(&p, data(1000 + (i as usize) * 4096, 100 + i))?;
-    }
-    mb(gw, &wal)?;
-    mb(gw, &registry)?;
-    Haul::new(
-        gw,
-        &["sync", "-q", s(&seed.join("wal")), &format!("s3://{wal}")],
-    )?
-    .ok()?;
-    Haul::new(
-        gw,
-        &[
-            "sync",
-            "-q",
-            s(&seed.join("reg")),
-            &format!("s3://{registry}"),
-        ],
-    )?
-    .ok()?;
+/// What a test backs up: two buckets filled from local trees, a store volume and a plan.
+struct Fixture {
+    t: tempfile::TempDir,
+    wal: String,
+    registry: String,
+    seed: PathBuf,
+    store: PathBuf,
+    plan: PathBuf,
+}
 
-    // The store volume, with a log written to all through the backup.
-    let store = t.path().join("store");
-    fs_err::create_dir_all(store.join("logs"))?;
-    let live = store.join("logs/deis-registry.log");
-    fs_err::write(&live, vec![b'x'; 32 << 20])?;
-    fs_err::write(store.join("logs/deis-controller.log"), b"quiet\n")?;
-    let plan = t.path().join("plan.toml");
-    fs_err::write(
-        &plan,
-        format!(
-            "version = 1\ndestination = \"backups\"\n\
-             [[bucket]]\nname = \"{wal}\"\n[[bucket]]\nname = \"{registry}\"\n\
-             [[archive]]\nname = \"store\"\npath = \"{}\"\n",
-            s(&store)
-        ),
-    )?;
-    let appender = Appender::start(&live, b"GET /v2/ 200 appended while haul reads\n");
-    let out = Haul::new(gw, &["backup", s(&plan)])?.output();
-    appender.stop()?;
-    let out = out?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
+impl Fixture {
+    /// `wal_extra` more bytes of WAL segment (a larger bucket makes a restore last).
+    fn fill(gw: &Gateway, wal_extra: usize) -> Result<Self> {
+        let t = tempfile::tempdir()?;
+        // The buckets: WAL-like segments and a base backup; registry-like blobs under
+        // prefixes.
+        let wal = unique_bucket("db-wal");
+        let registry = unique_bucket("registry");
+        let seed = t.path().join("seed");
+        for (i, size) in [(0, 6 << 20), (1, 1 << 20), (2, 300_000)] {
+            let p = seed
+                .join("wal")
+                .join(format!("wal_005/00000001000000000000000{i}"));
+            fs_err::create_dir_all(p.parent().context("parent")?)?;
+            fs_err::write(&p, data(size, i))?;
+        }
+        if wal_extra > 0 {
+            fs_err::write(
+                seed.join("wal/wal_005/000000010000000000000009"),
+                data(wal_extra, 7),
+            )?;
+        }
+        fs_err::create_dir_all(seed.join("wal/basebackups_005"))?;
+        fs_err::write(seed.join("wal/basebackups_005/base.tar"), data(2 << 20, 9))?;
+        for i in 0..20u64 {
+            let p = seed
+                .join("reg/docker/registry/v2/blobs/sha256")
+                .join(format!("{:02x}", i * 13))
+                .join(format!("blob{i}/data"));
+            fs_err::create_dir_all(p.parent().context("parent")?)?;
+            fs_err::write(&p, data(1000 + (i as usize) * 4096, 100 + i))?;
+        }
+        // Modes and mtimes the restore must bring back through the objects' metadata.
+        let script = seed.join("wal/basebackups_005/restore.sh");
+        fs_err::write(&script, b"#!/bin/sh\n")?;
+        set_mode(&script, 0o750)?;
+        set_mtime(
+            &seed.join("wal/wal_005/000000010000000000000001"),
+            1_600_000_000,
+        )?;
+        mb(gw, &wal)?;
+        mb(gw, &registry)?;
+        for (dir, bucket) in [("wal", &wal), ("reg", &registry)] {
+            Haul::new(
+                gw,
+                &["sync", "-q", s(&seed.join(dir)), &format!("s3://{bucket}")],
+            )?
+            .ok()?;
+        }
+
+        // The store volume: logs with owners, modes and mtimes of their own, a symlink.
+        let store = t.path().join("store");
+        fs_err::create_dir_all(store.join("logs/archive"))?;
+        fs_err::write(store.join("logs/deis-registry.log"), vec![b'x'; 32 << 20])?;
+        let quiet = store.join("logs/deis-controller.log");
+        fs_err::write(&quiet, b"quiet\n")?;
+        set_mode(&quiet, 0o640)?;
+        std::os::unix::fs::chown(&quiet, Some(1234), Some(5678))?;
+        std::os::unix::fs::chown(store.join("logs/archive"), Some(4321), Some(4321))?;
+        let old = store.join("logs/archive/2026-11.log.gz");
+        fs_err::write(&old, data(100_000, 3))?;
+        set_mtime(&old, 1_700_000_000)?;
+        std::os::unix::fs::symlink("deis-controller.log", store.join("logs/current"))?;
+        set_mtime(&store.join("logs/archive"), 1_700_000_100)?;
+        let plan = t.path().join("plan.toml");
+        fs_err::write(
+            &plan,
+            format!(
+                "version = 1\ndestination = \"backups\"\n\
+                 [[bucket]]\nname = \"{wal}\"\n[[bucket]]\nname = \"{registry}\"\n\
+                 [[archive]]\nname = \"store\"\npath = \"{}\"\n",
+                s(&store)
+            ),
+        )?;
+        Ok(Self {
+            t,
+            wal,
+            registry,
+            seed,
+            store,
+            plan,
+        })
+    }
+
+    fn dest(&self) -> PathBuf {
+        self.t.path().join("backups")
+    }
+
+    /// Runs the backup with a log appended to all along; the set's directory.
+    fn backup(&self, gw: &Gateway) -> Result<(PathBuf, String)> {
+        let live = self.store.join("logs/deis-registry.log");
+        let appender = Appender::start(&live, b"GET /v2/ 200 appended while haul reads\n");
+        let out = Haul::new(gw, &["backup", s(&self.plan)])?.output();
+        appender.stop()?;
+        let out = out?;
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        ensure!(
+            out.status.success(),
+            "haul backup failed ({}): {}\n{stderr}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let sets: Vec<_> = fs_err::read_dir(self.dest().join("sets"))?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<std::io::Result<_>>()?;
+        ensure!(sets.len() == 1, "sets: {sets:?}");
+        Ok((sets[0].clone(), stderr))
+    }
+
+    /// The buckets on `gw` hold what was uploaded at first, with its modes and mtimes (read
+    /// back with `haul sync` into a new directory).
+    fn check_buckets(&self, gw: &Gateway) -> Result<()> {
+        for (bucket, local) in [(&self.wal, "wal"), (&self.registry, "reg")] {
+            let back = self.t.path().join(format!("back-{local}"));
+            Haul::new(gw, &["sync", "-q", &format!("s3://{bucket}"), s(&back)])?.ok()?;
+            same_tree(&self.seed.join(local), &back, false, &[])?;
+            let _ = fs_err::remove_dir_all(&back);
+        }
+        Ok(())
+    }
+
+    fn remove_buckets(&self, gw: &Gateway) -> Result<()> {
+        for b in [&self.wal, &self.registry] {
+            Haul::new(gw, &["rb", "--force", &format!("s3://{b}")])?.ok()?;
+        }
+        Ok(())
+    }
+}
+
+fn set_mode(p: &Path, mode: u32) -> Result<()> {
+    fs_err::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(mode))?;
+    Ok(())
+}
+
+fn set_mtime(p: &Path, secs: u64) -> Result<()> {
+    let t = std::time::UNIX_EPOCH + Duration::from_secs(secs);
+    let status = std::process::Command::new("touch")
+        .args(["-h", "-d", &format!("@{secs}"), s(p)])
+        .status()?;
+    ensure!(status.success(), "touch {}", p.display());
     ensure!(
-        out.status.success(),
-        "haul backup failed ({}): {}\n{stderr}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout)
+        fs_err::symlink_metadata(p)?.modified()? == t,
+        "mtime of {}",
+        p.display()
     );
+    Ok(())
+}
+
+/// Every entry under `a` is under `b` with the same kind, content, permission bits and mtime
+/// (seconds; of directories too with `archive`, as tar restores them and `haul sync` does
+/// not), and as tar restores them with `archive` as root, the same numeric owner; and nothing
+/// else is under `b`. `skip` names paths (relative) whose content and mtime are not compared.
+fn same_tree(a: &Path, b: &Path, archive: bool, skip: &[&str]) -> Result<()> {
+    let owners = archive && running_as_root();
+    let list = |root: &Path| -> Result<Vec<PathBuf>> {
+        let mut out = Vec::new();
+        let mut stack = vec![PathBuf::new()];
+        while let Some(rel) = stack.pop() {
+            for e in fs_err::read_dir(root.join(&rel))? {
+                let e = e?;
+                let r = rel.join(e.file_name());
+                if e.file_type()?.is_dir() {
+                    stack.push(r.clone());
+                }
+                out.push(r);
+            }
+        }
+        out.sort();
+        Ok(out)
+    };
+    let (la, lb) = (list(a)?, list(b)?);
+    ensure!(la == lb, "trees differ:\n{la:?}\n{lb:?}");
+    for rel in &la {
+        let (pa, pb) = (a.join(rel), b.join(rel));
+        let (ma, mb) = (
+            fs_err::symlink_metadata(&pa)?,
+            fs_err::symlink_metadata(&pb)?,
+        );
+        let what = rel.display();
+        ensure!(ma.file_type() == mb.file_type(), "{what}: kind differs");
+        if ma.file_type().is_symlink() {
+            ensure!(
+                fs_err::read_link(&pa)? == fs_err::read_link(&pb)?,
+                "{what}: target"
+            );
+            continue;
+        }
+        ensure!(
+            ma.mode() & 0o7777 == mb.mode() & 0o7777,
+            "{what}: mode {:o} restored as {:o}",
+            ma.mode() & 0o7777,
+            mb.mode() & 0o7777
+        );
+        if skip.iter().any(|k| Path::new(k) == rel) || (ma.is_dir() && !archive) {
+            continue;
+        }
+        ensure!(
+            ma.mtime() == mb.mtime(),
+            "{what}: mtime {} restored as {}",
+            ma.mtime(),
+            mb.mtime()
+        );
+        if owners {
+            ensure!(
+                (ma.uid(), ma.gid()) == (mb.uid(), mb.gid()),
+                "{what}: owner {}:{} restored as {}:{}",
+                ma.uid(),
+                ma.gid(),
+                mb.uid(),
+                mb.gid()
+            );
+        }
+        if ma.is_file() {
+            ensure!(
+                fs_err::read(&pa)? == fs_err::read(&pb)?,
+                "{what}: content differs"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The NDJSON records of a `--json` run.
+fn records(stdout: &[u8]) -> Result<Vec<Value>> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).with_context(|| format!("not JSON: {l}")))
+        .collect()
+}
+
+fn part<'a>(recs: &'a [Value], name: &str) -> Result<&'a Value> {
+    recs.iter()
+        .find(|r| r["event"] == "part" && r["part"]["name"] == name)
+        .map(|r| &r["part"])
+        .with_context(|| format!("no part {name} in {recs:?}"))
+}
+
+fn running_as_root() -> bool {
+    fs_err::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find(|l| l.starts_with("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(2).map(|e| e == "0"))
+            .unwrap_or(false)
+    })
+}
+
+fn backup_then_restore(gw: &Gateway) -> Result<()> {
+    let f = Fixture::fill(gw, 0)?;
+    let (set, stderr) = f.backup(gw)?;
 
     // One complete set; its report names the file that changed while archived.
-    let dest = t.path().join("backups");
-    let sets: Vec<_> = fs_err::read_dir(dest.join("sets"))?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<std::io::Result<_>>()?;
-    ensure!(sets.len() == 1, "sets: {sets:?}");
-    let set = &sets[0];
     let json: Value = serde_json::from_slice(&fs_err::read(set.join("set.json"))?)?;
     ensure!(json["state"] == "complete", "{json}");
     ensure!(json["parts"].as_array().map(Vec::len) == Some(3), "{json}");
@@ -107,30 +304,37 @@ fn backup_into_a_set(gw: &Gateway) -> Result<()> {
         .flatten()
         .find(|p| p["name"] == "store")
         .context("no store part")?;
+    let names_live_log = |w: &Value| {
+        w.as_str()
+            .is_some_and(|w| w.contains("deis-registry.log") && w.contains("changed as we read it"))
+    };
     ensure!(
         store_part["warnings"]
             .as_array()
             .into_iter()
             .flatten()
-            .any(|w| w.as_str().is_some_and(
-                |w| w.contains("deis-registry.log") && w.contains("changed as we read it")
-            )),
+            .any(names_live_log),
         "the changed log is not named: {store_part}"
     );
     ensure!(
         stderr.contains("deis-registry.log"),
         "no warning on stderr: {stderr}"
     );
-    let listed = Haul::bare(&["backup", "ls", s(&dest)])?.ok()?;
+    let listed = Haul::bare(&["backup", "ls", s(&f.dest())])?.ok()?;
     ensure!(
         String::from_utf8_lossy(&listed).contains("complete"),
         "{}",
         String::from_utf8_lossy(&listed)
     );
+    // The set checks where it lies.
+    Haul::bare(&["backup", "verify", s(&set)])?.ok()?;
 
     // Each bucket copy is what the bucket holds (its manifest verified against the gateway),
-    // byte for byte what was uploaded, and the archive matches its index.
-    for (bucket, local) in [(&wal, seed.join("wal")), (&registry, seed.join("reg"))] {
+    // byte for byte what was uploaded, and GNU tar reads the archive.
+    for (bucket, local) in [
+        (&f.wal, f.seed.join("wal")),
+        (&f.registry, f.seed.join("reg")),
+    ] {
         let manifest = set.join(format!("buckets/{bucket}.manifest"));
         Haul::new(
             gw,
@@ -144,8 +348,7 @@ fn backup_into_a_set(gw: &Gateway) -> Result<()> {
         .ok()?;
         Haul::bare(&["manifest", "verify", s(&manifest), s(&local)])?.ok()?;
     }
-    Haul::bare(&["tar", "verify", s(&set.join("archives/store.tar.gz"))])?.ok()?;
-    let extracted = t.path().join("extracted");
+    let extracted = f.t.path().join("extracted");
     fs_err::create_dir_all(&extracted)?;
     let status = std::process::Command::new("tar")
         .args([
@@ -159,16 +362,140 @@ fn backup_into_a_set(gw: &Gateway) -> Result<()> {
         status.success(),
         "GNU tar could not extract the set's archive"
     );
-    ensure!(fs_err::read(extracted.join("logs/deis-controller.log"))? == b"quiet\n");
     let got = fs_err::metadata(extracted.join("logs/deis-registry.log"))?.len();
     ensure!(got >= 32 << 20, "archived log has {got} bytes");
 
+    // Restore into a fresh gateway instance and an empty directory.
+    let fresh = start_fresh(gw)?;
+    let restored = f.t.path().join("restored/store");
+    let archive_dir = format!("store={}", s(&restored));
+    let restore = |args: &[&str]| -> Result<std::process::Output> {
+        let mut all = vec!["--json", "restore", s(&set), "--archive-dir", &archive_dir];
+        all.extend_from_slice(args);
+        Haul::new(&fresh, &all)?.output()
+    };
+    let out = restore(&[])?;
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    ensure!(
+        out.status.success(),
+        "restore failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    let recs = records(&out.stdout)?;
+    for name in [f.wal.as_str(), f.registry.as_str(), "store"] {
+        let p = part(&recs, name)?;
+        ensure!(
+            p["different"] == 0 && p["error"].is_null() && p["moved"].as_u64() > Some(0),
+            "{name}: {p}"
+        );
+    }
+    ensure!(
+        part(&recs, &f.wal)?["action"] == "bucket made, restored",
+        "{recs:?}"
+    );
+    // The report names the file that changed while it was archived.
+    ensure!(
+        stderr.contains("when backed up") && stderr.contains("deis-registry.log"),
+        "the restore report does not name the changed log: {stderr}"
+    );
+    f.check_buckets(&fresh)?;
+    // Everything but the live log is as it was on the volume (content, modes, mtimes, owners
+    // as root); the live log holds at least what it had, and is exactly what was archived.
+    let owners = running_as_root();
+    same_tree(&f.store, &restored, true, &["logs/deis-registry.log"])?;
+    ensure!(
+        fs_err::read(restored.join("logs/deis-registry.log"))?
+            == fs_err::read(extracted.join("logs/deis-registry.log"))?,
+        "the restored log is not what GNU tar extracts from the set"
+    );
+    if owners {
+        let m = fs_err::metadata(restored.join("logs/deis-controller.log"))?;
+        ensure!((m.uid(), m.gid()) == (1234, 5678), "owner not restored");
+    }
+
+    // A rerun finds everything in place and moves nothing.
+    let again = restore(&[])?;
+    ensure!(
+        again.status.success(),
+        "rerun: {}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let recs = records(&again.stdout)?;
+    for name in [f.wal.as_str(), f.registry.as_str(), "store"] {
+        let p = part(&recs, name)?;
+        ensure!(
+            p["action"] == "already restored" && p["moved"] == 0 && p["different"] == 0,
+            "rerun, {name}: {p}"
+        );
+    }
+
+    // Damage: an object changed and a file changed are put right by a rerun; an object the
+    // set does not hold is reported (exit 1, naming it) until --delete removes it.
+    let tmp = f.t.path().join("junk");
+    fs_err::write(&tmp, b"junk")?;
+    let wal_obj = format!("s3://{}/wal_005/000000010000000000000002", f.wal);
+    Haul::new(&fresh, &["cp", s(&tmp), &wal_obj])?.ok()?;
+    Haul::new(
+        &fresh,
+        &["cp", s(&tmp), &format!("s3://{}/stray", f.registry)],
+    )?
+    .ok()?;
+    fs_err::write(restored.join("logs/deis-controller.log"), b"tampered")?;
+    let damaged = restore(&[])?;
+    ensure!(
+        damaged.status.code() == Some(1),
+        "an extra object must fail the restore: {}",
+        damaged.status
+    );
+    let text = String::from_utf8_lossy(&damaged.stdout);
+    let recs = records(&damaged.stdout)?;
+    let reg = part(&recs, &f.registry)?;
+    ensure!(
+        reg["different"] == 1 && text.contains("stray: not in the set"),
+        "{reg}"
+    );
+    ensure!(part(&recs, &f.wal)?["different"] == 0, "{text}");
+    ensure!(part(&recs, "store")?["different"] == 0, "{text}");
+    let fixed = restore(&["--delete"])?;
+    ensure!(
+        fixed.status.success(),
+        "restore --delete: {}",
+        String::from_utf8_lossy(&fixed.stdout)
+    );
+    f.check_buckets(&fresh)?;
+    same_tree(&f.store, &restored, true, &["logs/deis-registry.log"])?;
+    f.remove_buckets(&fresh)?;
+    drop(fresh);
+
+    // A damaged set fails `backup verify`, naming the object.
+    let copy = set.join(format!(
+        "buckets/{}/wal_005/000000010000000000000000",
+        f.wal
+    ));
+    let mut bytes = fs_err::read(&copy)?;
+    bytes[1000] ^= 1;
+    fs_err::write(&copy, &bytes)?;
+    let err = Haul::bare(&["backup", "verify", s(&set)])?.output()?;
+    ensure!(
+        err.status.code() == Some(1),
+        "verify of a damaged set: {}",
+        err.status
+    );
+    let text = String::from_utf8_lossy(&err.stdout);
+    ensure!(
+        text.contains("wal_005/000000010000000000000000: content differs"),
+        "{text}"
+    );
+
     // A second run with `keep = 1`: a new complete set, the first one removed.
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    let mut text = fs_err::read_to_string(&plan)?;
+    std::thread::sleep(Duration::from_millis(1100));
+    let mut text = fs_err::read_to_string(&f.plan)?;
     text.push_str("[options]\nkeep = 1\n");
-    fs_err::write(&plan, text)?;
-    let second = Haul::new(gw, &["backup", s(&plan)])?.ok()?;
+    fs_err::write(&f.plan, text)?;
+    let second = Haul::new(gw, &["backup", s(&f.plan)])?.ok()?;
     let first_id = set
         .file_name()
         .and_then(|n| n.to_str())
@@ -181,16 +508,107 @@ fn backup_into_a_set(gw: &Gateway) -> Result<()> {
         "{}",
         String::from_utf8_lossy(&second)
     );
-    let left: Vec<_> = fs_err::read_dir(dest.join("sets"))?
+    let left: Vec<_> = fs_err::read_dir(f.dest().join("sets"))?
         .map(|e| e.map(|e| e.file_name()))
         .collect::<std::io::Result<_>>()?;
     ensure!(
         left.len() == 1 && left[0] != first_id.as_str(),
         "sets left: {left:?}"
     );
+    f.remove_buckets(gw)
+}
 
-    for b in [&wal, &registry] {
-        Haul::new(gw, &["rb", "--force", &format!("s3://{b}")])?.ok()?;
+/// A restore killed with SIGKILL while it uploads, then run again: the rerun completes and
+/// verifies, and leaves no temporary file and no unfinished upload.
+fn restore_killed_then_rerun(gw: &Gateway) -> Result<()> {
+    let f = Fixture::fill(gw, 96 << 20)?;
+    let (set, _) = f.backup(gw)?;
+    let fresh = start_fresh(gw)?;
+    let restored = f.t.path().join("restored/store");
+    let archive_dir = format!("store={}", s(&restored));
+    // Through a proxy that holds every answer 30 ms, one request at a time, 5 MiB parts: the
+    // kill lands while the 96 MiB segment is being uploaded.
+    let proxy = Proxy::start(&fresh, r#"{"first_byte_delay_ms": 30}"#)?;
+    let (mut child, _home) = proxy
+        .haul(
+            &fresh,
+            &[
+                "--concurrency",
+                "1",
+                "restore",
+                s(&set),
+                "--archive-dir",
+                &archive_dir,
+                "--part-size",
+                "5MiB",
+                "--multipart-threshold",
+                "5MiB",
+            ],
+        )?
+        .spawn()?;
+    wait_until("UploadPart requests", Duration::from_secs(120), || {
+        Ok(proxy.stats()?["ops"]["UploadPart"]["requests"].as_u64() >= Some(4))
+    })?;
+    signal(&child, "-KILL")?;
+    let status = child.wait()?;
+    ensure!(
+        status.code().is_none(),
+        "the restore ended before the kill: {status}"
+    );
+    drop(proxy);
+
+    let out = Haul::new(
+        &fresh,
+        &["--json", "restore", s(&set), "--archive-dir", &archive_dir],
+    )?
+    .output()?;
+    ensure!(
+        out.status.success(),
+        "rerun after kill -9 ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let recs = records(&out.stdout)?;
+    let summary = recs
+        .iter()
+        .find(|r| r["event"] == "summary")
+        .context("no summary")?;
+    ensure!(summary["clean"] == true, "{summary}");
+    f.check_buckets(&fresh)?;
+    same_tree(&f.store, &restored, true, &["logs/deis-registry.log"])?;
+    // Nothing left behind: no multipart upload (where the gateway lists them) and no
+    // temporary file.
+    if gw.name == "rgw" {
+        for b in [&f.wal, &f.registry] {
+            let left = Haul::new(&fresh, &["multipart", "ls", &format!("s3://{b}")])?.ok()?;
+            ensure!(
+                left.is_empty(),
+                "uploads left: {}",
+                String::from_utf8_lossy(&left)
+            );
+        }
     }
-    Ok(())
+    let temps: Vec<_> = walk(&restored)?
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(".haul-"))
+        .collect();
+    ensure!(temps.is_empty(), "temporary files left: {temps:?}");
+    f.remove_buckets(&fresh)?;
+    f.remove_buckets(gw)
+}
+
+fn walk(root: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in fs_err::read_dir(&dir)? {
+            let e = e?;
+            if e.file_type()?.is_dir() {
+                stack.push(e.path());
+            }
+            out.push(e.path());
+        }
+    }
+    Ok(out)
 }

@@ -126,6 +126,15 @@ pub(crate) fn start_all(haul: &Path) -> Result<Vec<Gateway>> {
     })
 }
 
+/// A new, empty instance of the same kind as `like` (a new Ceph cluster for RGW): a cluster
+/// to restore into, with its own keys. Stopped when dropped.
+pub(crate) fn start_fresh(like: &Gateway) -> Result<Gateway> {
+    match like.kind {
+        Kind::S3s { .. } => spawn_s3s(&crate::haul::binary()?, "s3s-fresh", &[]),
+        Kind::Rgw { .. } => start_rgw(),
+    }
+}
+
 fn start_s3s(haul: &Path) -> Result<Gateway> {
     spawn_s3s(haul, "s3s", &[])
 }

@@ -1,4 +1,5 @@
-//! `haul backup PLAN`, `haul backup ls DEST`, `haul backup show SET`.
+//! `haul backup PLAN`, `haul backup ls DEST`, `haul backup show SET`, `haul backup verify SET`,
+//! `haul restore SET`.
 
 use std::path::Path;
 
@@ -7,7 +8,7 @@ use engine::backup::{self, BackupOptions};
 use serde_json::json;
 
 use super::{client_config, resolve_with};
-use crate::args::{BackupArgs, BackupCommand, GlobalArgs};
+use crate::args::{BackupArgs, BackupCommand, GlobalArgs, RestoreArgs};
 use crate::output::progress::Reporter;
 use crate::output::{ExitWith, Out, human_bytes};
 
@@ -15,6 +16,7 @@ pub(crate) async fn run(g: &GlobalArgs, a: &BackupArgs) -> Result<()> {
     match &a.command {
         Some(BackupCommand::Ls { dest }) => return ls(g, dest),
         Some(BackupCommand::Show { set }) => return show(g, set),
+        Some(BackupCommand::Verify { set }) => return verify(g, set).await,
         None => {}
     }
     let Some(plan_path) = &a.plan else {
@@ -171,5 +173,110 @@ fn show(g: &GlobalArgs, set: &Path) -> Result<()> {
         }
     }
     out.flush()?;
+    Ok(())
+}
+
+async fn verify(g: &GlobalArgs, dir: &Path) -> Result<()> {
+    let set = backup::set::open(dir, false)?;
+    let checked = backup::verify(&set).await;
+    report(g, &checked, "every part matches its manifest or index")
+}
+
+pub(crate) async fn restore(g: &GlobalArgs, a: &RestoreArgs) -> Result<()> {
+    let set = backup::set::open(&a.set, false)?;
+    let cfg = super::resolve(g)?;
+    let config = client_config(g, &cfg)?;
+    let parallel = config.controller.ceiling;
+    let client = engine::client::Client::new(config, engine::progress::silent())?;
+    let progress = Reporter::start(g.json, g.quiet);
+    progress.watch(client.limiter());
+    let opts = backup::RestoreOptions {
+        transfer: engine::transfer::TransferOptions {
+            progress: progress.sink(),
+            ..a.transfer.options()
+        },
+        parallel,
+        memory_bytes: a.transfer.memory,
+        archive_dirs: a.archive_dirs.clone(),
+        owners: !a.no_same_owner && super::tar::running_as_root(),
+        delete: a.delete,
+    };
+    let result = backup::restore(&set, &client, &opts, &progress.sink()).await;
+    progress.finish();
+    report(g, &result?, "restored and verified, nothing differs")
+}
+
+/// Prints a restore's or verify's report, part by part, and fails with exit code 1 unless
+/// every part is clean.
+fn report(g: &GlobalArgs, checked: &backup::SetCheck, done: &str) -> Result<()> {
+    let mut out = Out::new(g.json);
+    for p in &checked.parts {
+        let status = match &p.error {
+            Some(e) => format!("FAILED: {e}"),
+            None if p.different > 0 => format!("{} DIFFERENCES", p.different),
+            None => "ok".to_owned(),
+        };
+        let moved = if p.moved > 0 {
+            format!(
+                ", {} {} ({})",
+                p.moved,
+                if p.kind == "bucket" {
+                    "objects uploaded"
+                } else {
+                    "entries extracted"
+                },
+                human_bytes(p.moved_bytes)
+            )
+        } else {
+            String::new()
+        };
+        out.line(&format!(
+            "{} {} -> {}: {}{moved}, {} checked in {:.1} s: {status}",
+            p.kind, p.name, p.target, p.action, p.checked, p.seconds
+        ))?;
+        for d in &p.differences {
+            out.line(&format!("  differs: {d}"))?;
+        }
+        if p.different > p.differences.len() as u64 {
+            out.line(&format!(
+                "  … and {} more",
+                p.different - p.differences.len() as u64
+            ))?;
+        }
+        for w in &p.warnings {
+            crate::output::error_line(&format!("warning: {}: {w}", p.name));
+        }
+        out.record(&json!({"event": "part", "part": serde_json::to_value(p)?}))?;
+    }
+    let clean = checked.is_clean();
+    out.line(&format!(
+        "set {}: {}",
+        checked.set,
+        if clean {
+            done.to_owned()
+        } else {
+            "NOT clean".to_owned()
+        }
+    ))?;
+    out.record(&json!({"event": "summary", "set": checked.set, "clean": clean,
+        "different": checked.parts.iter().map(|p| p.different).sum::<u64>(),
+        "failed": checked.parts.iter().filter(|p| p.error.is_some()).map(|p| p.name.clone()).collect::<Vec<_>>()}))?;
+    out.flush()?;
+    if !clean {
+        let bad: Vec<String> = checked
+            .parts
+            .iter()
+            .filter(|p| !p.is_clean())
+            .map(|p| match &p.error {
+                Some(e) => format!("{}: {e}", p.name),
+                None => format!("{}: {} differences", p.name, p.different),
+            })
+            .collect();
+        return Err(ExitWith {
+            code: 1,
+            message: format!("set {}: {}", checked.set, bad.join("; ")),
+        }
+        .into());
+    }
     Ok(())
 }

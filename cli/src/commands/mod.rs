@@ -58,6 +58,7 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
         Command::Tar(t) => tar::run(g, &t).await,
         Command::Bench(a) => bench::run(g, &a).await,
         Command::Backup(a) => backup::run(g, &a).await,
+        Command::Restore(a) => backup::restore(g, &a).await,
     }
 }
 

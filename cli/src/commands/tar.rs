@@ -419,7 +419,7 @@ fn is_not_found(e: &Error) -> bool {
 }
 
 /// Whether haul runs as root (then `--same-owner` is the default, as in GNU tar).
-fn running_as_root() -> bool {
+pub(super) fn running_as_root() -> bool {
     fs_err::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

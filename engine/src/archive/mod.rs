@@ -25,6 +25,7 @@ pub mod index;
 pub mod only;
 pub mod pack;
 pub mod pipe;
+pub mod tree;
 pub mod unpack;
 pub mod verify;
 pub mod xattrs;

@@ -8,7 +8,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::plan::{ArchivePart, BucketPart, Destination, Plan};
 use crate::archive::{self, Compression, PackOptions};
@@ -35,10 +35,10 @@ pub struct BackupOptions {
 }
 
 /// What one part did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PartReport {
     /// `bucket` or `archive`.
-    pub kind: &'static str,
+    pub kind: String,
     /// The part's name.
     pub name: String,
     /// What was read: `s3://bucket` or the directory.
@@ -54,6 +54,7 @@ pub struct PartReport {
     /// Seconds the part took.
     pub seconds: f64,
     /// Files changed while archived, vanished, and the like; objects that failed to copy.
+    #[serde(default)]
     pub warnings: Vec<String>,
     /// The part failed: the set is not complete.
     pub error: Option<String>,
@@ -63,7 +64,7 @@ impl PartReport {
     /// A part not run yet: nothing counted, no warning, no error.
     fn new(kind: &'static str, name: &str, source: String, path: String, proof: &str) -> Self {
         Self {
-            kind,
+            kind: kind.to_owned(),
             name: name.to_owned(),
             source,
             path,
@@ -78,7 +79,7 @@ impl PartReport {
 }
 
 /// The set as recorded in `set.json`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SetReport {
     /// Format version of this file.
     pub format: u32,
@@ -91,10 +92,10 @@ pub struct SetReport {
     /// End.
     pub finished: String,
     /// `complete`, or `failed` when a part failed.
-    pub state: &'static str,
+    pub state: String,
     /// Per part.
     pub parts: Vec<PartReport>,
-    /// The set's directory (not written to `set.json`).
+    /// The set's directory (not written to `set.json`; where it was read from).
     #[serde(skip)]
     pub dir: PathBuf,
     /// Older sets removed to keep the plan's `keep` (not written to `set.json`).
@@ -188,7 +189,7 @@ pub async fn run(
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default(),
         finished: now_rfc3339(),
-        state: if failed { "failed" } else { "complete" },
+        state: if failed { "failed" } else { "complete" }.to_owned(),
         parts,
         dir: dir.clone(),
         pruned: Vec::new(),

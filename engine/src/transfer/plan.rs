@@ -97,6 +97,18 @@ impl PartPlan {
         }
     }
 
+    /// Bytes planned in all.
+    #[must_use]
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Nothing to upload.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// Bytes per part (the last may be shorter).
     #[must_use]
     pub fn part_size(&self) -> u64 {

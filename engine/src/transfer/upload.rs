@@ -131,6 +131,7 @@ async fn upload_file_once(
             bucket,
             key,
             plan,
+            opts.max_body.get(),
             put,
             budget,
             &opts.progress,
@@ -153,26 +154,31 @@ async fn multipart_from_file(
     bucket: &BucketName,
     key: &ObjectKey,
     plan: PartPlan,
+    max_body: Option<u64>,
     put: &PutOptions,
     budget: &MemoryBudget,
     progress: &Progress,
 ) -> Result<u64, Error> {
-    // An upload a killed run left behind for this key is continued: its parts that match the
-    // file's bytes (MD5 against the part ETag) are kept, the rest are sent again.
-    let (upload_id, reusable) = match resumable(client, bucket, key, &plan, mtime).await {
-        Some((id, parts)) => {
-            tracing::info!(
-                key = key.as_str(),
-                parts = parts.len(),
-                "resuming an interrupted multipart upload"
-            );
-            (id, parts)
-        }
-        None => (
-            client.create_multipart_upload(bucket, key, put).await?,
-            HashMap::new(),
-        ),
-    };
+    // An upload a killed run left behind for this key is continued, in its own part size:
+    // its parts that match the file's bytes (MD5 against the part ETag) are kept, the rest
+    // are sent again.
+    let (upload_id, reusable, plan) =
+        match resumable(client, bucket, key, plan, max_body, mtime).await {
+            Some((id, parts, plan)) => {
+                tracing::info!(
+                    key = key.as_str(),
+                    parts = parts.len(),
+                    part_size = plan.part_size(),
+                    "resuming an interrupted multipart upload"
+                );
+                (id, parts, plan)
+            }
+            None => (
+                client.create_multipart_upload(bucket, key, put).await?,
+                HashMap::new(),
+                plan,
+            ),
+        };
     let reusable = Arc::new(reusable);
     let total = plan.parts().map(|p| p.len).sum();
     // Each part is hashed where it is read, on its own thread; the parts' subtrees make the
@@ -305,15 +311,19 @@ pub use crate::s3::BLAKE3_META;
 
 /// The newest multipart upload in progress for `key` that a rerun can continue: started after
 /// the file was last modified (so the metadata it was created with still describes the file),
-/// with every uploaded part sized as this plan cuts the file. Returns its id and the ETags of
-/// its parts by number. Gateways without ListMultipartUploads (s3s-fs) give `None`.
+/// with every uploaded part sized as one plan cuts the file: `plan`, or the part size the
+/// interrupted run chose (its largest part) when that is a size a plan can have under
+/// `max_body` (a rerun with another `--part-size` or default continues the upload rather than
+/// leaving it behind). Returns its id, the ETags of its parts by number and the plan to
+/// finish it with. Gateways without ListMultipartUploads (s3s-fs) give `None`.
 async fn resumable(
     client: &Client,
     bucket: &BucketName,
     key: &ObjectKey,
-    plan: &PartPlan,
+    plan: PartPlan,
+    max_body: Option<u64>,
     mtime: SystemTime,
-) -> Option<(UploadId, HashMap<u32, ETag>)> {
+) -> Option<(UploadId, HashMap<u32, ETag>, PartPlan)> {
     let uploads = client
         .list_multipart_uploads(bucket, Some(key.as_str()))
         .await
@@ -327,20 +337,36 @@ async fn resumable(
         .list_parts(bucket, key, &newest.upload_id)
         .await
         .ok()?;
-    let sizes: HashMap<u32, u64> = plan.parts().map(|p| (p.number, p.len)).collect();
-    let mut out = HashMap::new();
-    for p in parts {
-        let n = u32::from(p.part_number.get());
-        if sizes.get(&n) != Some(&p.size) {
-            tracing::debug!(
-                part = n,
-                "an interrupted upload has parts of another size; starting over"
-            );
-            return None;
-        }
-        out.insert(n, p.etag);
+    let cut: Vec<(u32, u64)> = parts
+        .iter()
+        .map(|p| (u32::from(p.part_number.get()), p.size))
+        .collect();
+    let plan = resume_plan(plan, max_body, &cut)?;
+    let etags = parts
+        .into_iter()
+        .map(|p| (u32::from(p.part_number.get()), p.etag))
+        .collect();
+    Some((newest.upload_id, etags, plan))
+}
+
+/// The plan that cuts the file as the uploaded `parts` (number, size) are cut: `plan` when
+/// they fit it, else one with the largest part's size when that is a valid part size under
+/// `max_body` and every part fits it; `None` when no plan does.
+fn resume_plan(plan: PartPlan, max_body: Option<u64>, parts: &[(u32, u64)]) -> Option<PartPlan> {
+    let fits = |plan: &PartPlan| {
+        let sizes: HashMap<u32, u64> = plan.parts().map(|p| (p.number, p.len)).collect();
+        parts.iter().all(|(n, size)| sizes.get(n) == Some(size))
+    };
+    if fits(&plan) {
+        return Some(plan);
     }
-    Some((newest.upload_id, out))
+    let theirs = parts.iter().map(|&(_, size)| size).max()?;
+    let adopted = PartPlan::multipart(plan.len(), theirs, max_body).ok()?;
+    if adopted.part_size() == theirs && fits(&adopted) {
+        return Some(adopted);
+    }
+    tracing::debug!("an interrupted upload has parts no plan cuts this file into; starting over");
+    None
 }
 
 /// Uploads everything `reader` yields (stdin) to `bucket`/`key`. A stream that fits in one
@@ -706,4 +732,34 @@ pub(crate) fn joined<T>(res: Result<T, tokio::task::JoinError>) -> Result<T, Err
     res.map_err(|e| Error::Integrity {
         what: format!("a transfer task failed: {e}"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resumed_upload_keeps_the_part_size_it_was_started_with() {
+        const MIB: u64 = 1024 * 1024;
+        let len = 100 * MIB + 7;
+        let ours = PartPlan::multipart(len, 16 * MIB, None).unwrap();
+        // Parts cut as this run would: kept.
+        let same = [(1, 16 * MIB), (2, 16 * MIB)];
+        assert_eq!(resume_plan(ours, None, &same), Some(ours));
+        // Cut by a run with 5 MiB parts: continued in 5 MiB parts, the last one shorter.
+        let five = [(1, 5 * MIB), (3, 5 * MIB), (2, 5 * MIB)];
+        let adopted = resume_plan(ours, None, &five).unwrap();
+        assert_eq!(adopted.part_size(), 5 * MIB);
+        assert_eq!(adopted.count(), 21);
+        assert_eq!(adopted.parts().last().unwrap().len, 7);
+        // ... unless a router's body limit is now below it.
+        assert_eq!(resume_plan(ours, Some(4 * MIB + 1), &five), None);
+        // Parts no plan makes (sizes that disagree, below the S3 minimum, a last part of
+        // the wrong length): started over.
+        assert_eq!(resume_plan(ours, None, &[(1, 5 * MIB), (2, 6 * MIB)]), None);
+        assert_eq!(resume_plan(ours, None, &[(1, MIB)]), None);
+        assert_eq!(resume_plan(ours, None, &[(21, 8)]), None);
+        // No part uploaded yet: any plan fits, ours is kept.
+        assert_eq!(resume_plan(ours, None, &[]), Some(ours));
+    }
 }

@@ -1,0 +1,467 @@
+//! `haul restore SET` and `haul backup verify SET` (`docs/backup.md`).
+//!
+//! Restore puts every part of a set back, all parts at once, and proves the result:
+//!
+//! - a bucket part: the bucket is made when missing, the set's copy is synced into it
+//!   (`haul sync` semantics: only what differs moves, so a rerun continues where a killed run
+//!   stopped, and a multipart upload cut off resumes from its parts), then every object is
+//!   read back and compared with the set's manifest (size and BLAKE3);
+//! - an archive part: the target directory is first checked against the archive's index
+//!   ([`archive::tree`]); when it already matches, nothing is extracted (a rerun after a
+//!   completed extraction), otherwise the archive is extracted (files under temporary names,
+//!   renamed when whole; owners restored as root, as `tar -xpf --same-owner`) and the
+//!   directory checked again: content, modes, mtimes, owners, links.
+//!
+//! Every difference is reported by name; the caller exits 1 when any part is not clean.
+//! Verify checks a set where it lies: each bucket copy against its manifest, each archive
+//! against its index.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::set::{Set, SetArchive, SetBucket};
+use crate::archive::tree::{self, MAX_LISTED, TreeCheck};
+use crate::archive::{self, UnpackOptions};
+use crate::client::Client;
+use crate::error::{Error, ErrorKind};
+use crate::manifest::{self, Change, RemoteSource, TreeOptions};
+use crate::progress::Progress;
+use crate::sync::{self, Compare, Filter, Location, SyncOptions};
+use crate::transfer::TransferOptions;
+
+/// How a restore runs.
+#[derive(Debug, Clone)]
+pub struct RestoreOptions {
+    /// Transfer settings for the bucket uploads.
+    pub transfer: TransferOptions,
+    /// Transfers in flight per bucket.
+    pub parallel: usize,
+    /// Memory budget per bucket.
+    pub memory_bytes: u64,
+    /// Where archives go instead of the directory they were made from, by part name.
+    pub archive_dirs: Vec<(String, PathBuf)>,
+    /// Restore (and check) numeric owners and setid bits, and make devices: as root.
+    pub owners: bool,
+    /// Remove objects the set does not hold from the restored buckets.
+    pub delete: bool,
+}
+
+/// What restoring (or verifying) one part found.
+#[derive(Debug, Clone, Serialize)]
+pub struct PartCheck {
+    /// `bucket` or `archive`.
+    pub kind: &'static str,
+    /// The part's name.
+    pub name: String,
+    /// Where it went (`s3://bucket`, a directory) or, for verify, the copy checked.
+    pub target: String,
+    /// What was done: `restored`, `bucket made, restored`, `already restored`, `verified`.
+    pub action: &'static str,
+    /// Objects uploaded or entries extracted.
+    pub moved: u64,
+    /// Bytes uploaded or extracted.
+    pub moved_bytes: u64,
+    /// Objects or entries compared.
+    pub checked: u64,
+    /// Differences found (all of them).
+    pub different: u64,
+    /// The first differences, each naming its key or path.
+    pub differences: Vec<String>,
+    /// What the set recorded when it was made (files changed while archived) and what the
+    /// restore could not do but did not stop it.
+    pub warnings: Vec<String>,
+    /// The part could not be restored or checked.
+    pub error: Option<String>,
+    /// Seconds it took.
+    pub seconds: f64,
+}
+
+impl PartCheck {
+    fn new(kind: &'static str, name: &str, target: String) -> Self {
+        Self {
+            kind,
+            name: name.to_owned(),
+            target,
+            action: "",
+            moved: 0,
+            moved_bytes: 0,
+            checked: 0,
+            different: 0,
+            differences: Vec::new(),
+            warnings: Vec::new(),
+            error: None,
+            seconds: 0.0,
+        }
+    }
+
+    /// Restored or verified, and nothing differs.
+    #[must_use]
+    pub fn is_clean(&self) -> bool {
+        self.error.is_none() && self.different == 0
+    }
+
+    fn absorb(&mut self, found: &tree::TreeReport) {
+        self.checked = found.entries;
+        self.different += found.different;
+        let room = MAX_LISTED.saturating_sub(self.differences.len());
+        self.differences
+            .extend(found.differences.iter().take(room).cloned());
+    }
+}
+
+/// A restore's or a verify's report, part by part.
+#[derive(Debug, Clone, Serialize)]
+pub struct SetCheck {
+    /// The set's name.
+    pub set: String,
+    /// Per part, buckets first.
+    pub parts: Vec<PartCheck>,
+}
+
+impl SetCheck {
+    /// Every part done and nothing differs.
+    #[must_use]
+    pub fn is_clean(&self) -> bool {
+        self.parts.iter().all(PartCheck::is_clean)
+    }
+}
+
+/// Restores every part of `set` to the gateway of `client` and to the archive directories,
+/// then checks each against the set.
+///
+/// # Errors
+/// An `archive_dirs` entry that names no archive part of the set, or an archive whose
+/// recorded directory is not absolute and has no `archive_dirs` entry. A part that fails is
+/// recorded in the report.
+pub async fn restore(
+    set: &Set,
+    client: &Client,
+    opts: &RestoreOptions,
+    progress: &Progress,
+) -> Result<SetCheck, Error> {
+    for (name, _) in &opts.archive_dirs {
+        if !set.archives.iter().any(|a| &a.name == name) {
+            return Err(Error::Usage(format!(
+                "--archive-dir {name}=…: the set has no archive part {name} (it has: {})",
+                set.archives
+                    .iter()
+                    .map(|a| a.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    let mut targets = Vec::new();
+    for a in &set.archives {
+        let target = match opts.archive_dirs.iter().rev().find(|(n, _)| n == &a.name) {
+            Some((_, dir)) => dir.clone(),
+            None if a.source.is_absolute() => a.source.clone(),
+            None => {
+                return Err(Error::Usage(format!(
+                    "archive part {}: made from {}, not an absolute path: give --archive-dir {}=DIR",
+                    a.name,
+                    a.source.display(),
+                    a.name
+                )));
+            }
+        };
+        targets.push(target);
+    }
+    let buckets = set
+        .buckets
+        .iter()
+        .map(|b| restore_bucket(b, client, opts, progress));
+    let archives = set
+        .archives
+        .iter()
+        .zip(&targets)
+        .map(|(a, dir)| restore_archive(a, dir, opts.owners));
+    let (mut parts, archive_parts) = futures_util::future::join(
+        futures_util::future::join_all(buckets),
+        futures_util::future::join_all(archives),
+    )
+    .await;
+    parts.extend(archive_parts);
+    Ok(SetCheck {
+        set: set.report.id.clone(),
+        parts,
+    })
+}
+
+/// Makes `bucket` unless it exists; whether it was made.
+async fn ensure_bucket(client: &Client, bucket: &crate::s3::BucketName) -> Result<bool, Error> {
+    match client.head_bucket(bucket).await {
+        Ok(()) => Ok(false),
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            client.create_bucket(bucket).await?;
+            Ok(true)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn restore_bucket(
+    b: &SetBucket,
+    client: &Client,
+    opts: &RestoreOptions,
+    progress: &Progress,
+) -> PartCheck {
+    let started = Instant::now();
+    let mut part = PartCheck::new(
+        "bucket",
+        b.name.as_str(),
+        format!("s3://{}", b.name.as_str()),
+    );
+    let result = async {
+        let created = ensure_bucket(client, &b.name).await?;
+        let sync_opts = SyncOptions {
+            compare: Compare::SizeAndTime,
+            delete: opts.delete,
+            max_delete: None,
+            dry_run: false,
+            filter: Filter::default(),
+            transfer: opts.transfer.clone(),
+            parallel: opts.parallel,
+            memory_bytes: opts.memory_bytes,
+            follow_symlinks: false,
+        };
+        let dst = Location::S3 {
+            client: client.clone(),
+            bucket: b.name.clone(),
+            prefix: String::new(),
+        };
+        let synced =
+            sync::sync(&Location::Local(b.copy.clone()), &dst, &sync_opts, progress).await?;
+        Ok::<_, Error>((created, synced))
+    }
+    .await;
+    match result {
+        Ok((created, synced)) => {
+            part.moved = synced.transferred;
+            part.moved_bytes = synced.bytes;
+            part.action = match (created, synced.transferred, synced.skipped) {
+                (true, _, _) => "bucket made, restored",
+                (false, 0, s) if s > 0 => "already restored",
+                _ => "restored",
+            };
+            for (key, err) in &synced.failed {
+                part.warnings.push(format!("{key}: {err}"));
+            }
+            if !synced.failed.is_empty() {
+                part.error = Some(format!(
+                    "{} objects could not be uploaded",
+                    synced.failed.len()
+                ));
+            }
+        }
+        Err(e) => {
+            part.error = Some(e.to_string());
+            part.seconds = started.elapsed().as_secs_f64();
+            return part;
+        }
+    }
+    // Read back every object and compare it with the manifest.
+    part.checked = b.entries;
+    let src = RemoteSource::new(client.clone(), b.name.clone(), "", opts.parallel);
+    check_against_manifest(&mut part, &b.manifest, async |manifest, on_change| {
+        manifest::verify_remote(manifest, src, on_change).await
+    })
+    .await;
+    part.seconds = started.elapsed().as_secs_f64();
+    part
+}
+
+/// How a difference of a manifest check reads, `what` naming where the copy is.
+fn describe(c: &Change, extra: &str) -> String {
+    match c {
+        Change::Removed(e) => format!("{}: missing", e.key),
+        Change::Added(e) => format!("{}: {extra}", e.key),
+        Change::Changed { old, new } if old.size != new.size => {
+            format!("{}: size {} instead of {}", new.key, new.size, old.size)
+        }
+        Change::Changed { new, .. } => format!("{}: content differs (BLAKE3)", new.key),
+    }
+}
+
+/// Runs `verify` (a manifest check giving each change to its callback) and records what it
+/// found in `part`.
+async fn check_against_manifest(
+    part: &mut PartCheck,
+    manifest: &Path,
+    verify: impl AsyncFnOnce(
+        PathBuf,
+        Box<dyn FnMut(&Change) + Send + 'static>,
+    ) -> Result<manifest::DiffSummary, manifest::ManifestError>,
+) {
+    let found: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = found.clone();
+    let on_change = Box::new(move |c: &Change| {
+        let mut listed = sink
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if listed.len() < MAX_LISTED {
+            listed.push(describe(c, "not in the set"));
+        }
+    });
+    match verify(manifest.to_path_buf(), on_change).await {
+        Ok(summary) => {
+            let listed = std::mem::take(
+                &mut *found
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
+            part.different += summary.added + summary.removed + summary.changed;
+            let room = MAX_LISTED.saturating_sub(part.differences.len());
+            part.differences.extend(listed.into_iter().take(room));
+        }
+        Err(e) => part.error = Some(format!("checking against {}: {e}", manifest.display())),
+    }
+}
+
+fn thread_err(e: &tokio::task::JoinError) -> Error {
+    Error::Integrity {
+        what: format!("internal: a worker thread failed: {e}"),
+    }
+}
+
+fn open_file(path: &Path) -> Result<std::fs::File, Error> {
+    Ok(fs_err::File::open(path)
+        .map_err(|source| Error::Local {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .into_parts()
+        .0)
+}
+
+/// The directory `dir` checked against the index at `index` on a blocking thread.
+async fn check_tree(index: &Path, dir: &Path, check: TreeCheck) -> Result<tree::TreeReport, Error> {
+    let file = open_file(index)?;
+    let name = index.display().to_string();
+    let dir = dir.to_path_buf();
+    Ok(
+        tokio::task::spawn_blocking(move || tree::check(file, &name, &dir, check))
+            .await
+            .map_err(|e| thread_err(&e))??,
+    )
+}
+
+async fn restore_archive(a: &SetArchive, dir: &Path, owners: bool) -> PartCheck {
+    let started = Instant::now();
+    let mut part = PartCheck::new("archive", &a.name, dir.display().to_string());
+    part.warnings = a
+        .warnings
+        .iter()
+        .map(|w| format!("when backed up: {w}"))
+        .collect();
+    let check = TreeCheck {
+        owners,
+        setid: owners,
+    };
+    let result = async {
+        let before = check_tree(&a.index, dir, check).await?;
+        if before.is_clean() {
+            return Ok::<_, Error>((before, None));
+        }
+        let unpack_opts = UnpackOptions {
+            same_owner: owners,
+            allow_devices: owners,
+            allow_setid: owners,
+            ..UnpackOptions::default()
+        };
+        let input = std::io::BufReader::new(open_file(&a.archive)?);
+        let unpacked = archive::unpack_from(input, dir, unpack_opts, None).await?;
+        let after = check_tree(&a.index, dir, check).await?;
+        Ok((after, Some(unpacked)))
+    }
+    .await;
+    match result {
+        Ok((found, unpacked)) => {
+            part.absorb(&found);
+            match unpacked {
+                None => part.action = "already restored",
+                Some(u) => {
+                    part.action = "restored";
+                    part.moved = u.entries;
+                    part.moved_bytes = u.content_bytes;
+                    part.warnings.extend(u.warnings);
+                }
+            }
+            if !owners {
+                part.warnings
+                    .push("owners not restored nor checked: not running as root".to_owned());
+            }
+        }
+        Err(e) => part.error = Some(e.to_string()),
+    }
+    part.seconds = started.elapsed().as_secs_f64();
+    part
+}
+
+/// Checks a set where it lies: each bucket copy rehashed against its manifest, each archive
+/// read whole against its index. Nothing is written.
+///
+/// # Errors
+/// None of its own; a part that cannot be checked is recorded in the report.
+pub async fn verify(set: &Set) -> SetCheck {
+    let buckets = set.buckets.iter().map(verify_bucket_copy);
+    let archives = set.archives.iter().map(verify_archive);
+    let (mut parts, archive_parts) = futures_util::future::join(
+        futures_util::future::join_all(buckets),
+        futures_util::future::join_all(archives),
+    )
+    .await;
+    parts.extend(archive_parts);
+    SetCheck {
+        set: set.report.id.clone(),
+        parts,
+    }
+}
+
+async fn verify_bucket_copy(b: &SetBucket) -> PartCheck {
+    let started = Instant::now();
+    let mut part = PartCheck::new("bucket", b.name.as_str(), b.copy.display().to_string());
+    part.action = "verified";
+    part.checked = b.entries;
+    let root = b.copy.clone();
+    check_against_manifest(&mut part, &b.manifest, async |manifest, mut on_change| {
+        tokio::task::spawn_blocking(move || {
+            manifest::verify_local(&manifest, &root, TreeOptions::default(), &mut on_change)
+        })
+        .await
+        .map_err(|_| manifest::ManifestError::Worker("set verifier"))?
+    })
+    .await;
+    part.seconds = started.elapsed().as_secs_f64();
+    part
+}
+
+async fn verify_archive(a: &SetArchive) -> PartCheck {
+    let started = Instant::now();
+    let mut part = PartCheck::new("archive", &a.name, a.archive.display().to_string());
+    part.action = "verified";
+    let result = async {
+        let index = open_file(&a.index)?;
+        archive::verify(
+            None,
+            &archive::Source::File(a.archive.clone()),
+            index,
+            a.index.display().to_string(),
+        )
+        .await
+    }
+    .await;
+    match result {
+        Ok(r) => {
+            part.checked = r.entries;
+            part.different = r.difference_count;
+            part.differences = r.differences;
+        }
+        Err(e) => part.error = Some(e.to_string()),
+    }
+    part.seconds = started.elapsed().as_secs_f64();
+    part
+}
