@@ -259,6 +259,11 @@ pub(crate) struct BackupArgs {
     /// The plan file.
     #[arg(value_name = "PLAN", required = true)]
     pub(crate) plan: Option<PathBuf>,
+    /// Build on the newest complete set at the destination: objects unchanged since are hard
+    /// links to its files (and keep their hashes); only changes are downloaded. Archives are
+    /// made whole each time.
+    #[arg(long)]
+    pub(crate) incremental: bool,
     #[command(flatten)]
     pub(crate) transfer: TransferArgs,
 }

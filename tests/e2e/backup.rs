@@ -28,6 +28,11 @@ pub(crate) const ALL: &[Case] = &[
         run: restore_killed_then_rerun,
         only: None,
     },
+    Case {
+        name: "issue_8_incremental_backup_moves_only_changes",
+        run: incremental_moves_only_changes,
+        only: None,
+    },
 ];
 
 fn s(p: &Path) -> &str {
@@ -611,4 +616,95 @@ fn walk(root: &Path) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(out)
+}
+
+/// `haul backup --incremental`: unchanged objects are hard links to the previous set's files
+/// and keep their hashes, only changed and new objects are downloaded, deleted ones are gone
+/// from the new set, and both sets verify on their own.
+fn incremental_moves_only_changes(gw: &Gateway) -> Result<()> {
+    let f = Fixture::fill(gw, 0)?;
+    let (first, _) = f.backup(gw)?;
+    let first_id = first
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("set name")?
+        .to_owned();
+    // One blob changed, one added, one deleted.
+    let blobs = f.seed.join("reg/docker/registry/v2/blobs/sha256");
+    let changed = "docker/registry/v2/blobs/sha256/00/blob0/data";
+    let gone = "docker/registry/v2/blobs/sha256/0d/blob1/data";
+    let unchanged = "docker/registry/v2/blobs/sha256/1a/blob2/data";
+    fs_err::write(f.seed.join("reg").join(changed), data(5000, 999))?;
+    fs_err::create_dir_all(blobs.join("ff/blob99"))?;
+    fs_err::write(blobs.join("ff/blob99/data"), data(7000, 998))?;
+    fs_err::remove_file(f.seed.join("reg").join(gone))?;
+    Haul::new(
+        gw,
+        &[
+            "sync",
+            "-q",
+            "--delete",
+            s(&f.seed.join("reg")),
+            &format!("s3://{}", f.registry),
+        ],
+    )?
+    .ok()?;
+    std::thread::sleep(Duration::from_millis(1100));
+    let out = Haul::new(gw, &["--json", "backup", "--incremental", s(&f.plan)])?.ok()?;
+    let recs = records(&out)?;
+    let summary = recs
+        .iter()
+        .find(|r| r["event"] == "summary")
+        .context("no summary")?;
+    ensure!(
+        summary["state"] == "complete" && summary["base"] == first_id.as_str(),
+        "{summary}"
+    );
+    let parts = summary["parts"].as_array().context("parts")?;
+    let by_name = |n: &str| parts.iter().find(|p| p["name"] == n).context("part");
+    let reg = by_name(&f.registry)?;
+    ensure!(
+        reg["moved"] == 2 && reg["reused"] == 18 && reg["entries"] == 20,
+        "registry: only the changed and the new blob move: {reg}"
+    );
+    let wal = by_name(&f.wal)?;
+    ensure!(
+        wal["moved"] == 0 && wal["reused"] == wal["entries"],
+        "db_wal is unchanged: {wal}"
+    );
+    let second = PathBuf::from(summary["dir"].as_str().context("dir")?);
+    let second = if second.is_absolute() {
+        second
+    } else {
+        f.t.path().join(second)
+    };
+    let copy = |set: &Path, key: &str| set.join("buckets").join(&f.registry).join(key);
+    let ino = |p: PathBuf| -> Result<u64> { Ok(fs_err::metadata(p)?.ino()) };
+    ensure!(
+        ino(copy(&first, unchanged))? == ino(copy(&second, unchanged))?,
+        "an unchanged object is not a link to the previous set's file"
+    );
+    ensure!(
+        fs_err::read(copy(&first, changed))? != fs_err::read(copy(&second, changed))?,
+        "the changed object"
+    );
+    ensure!(
+        copy(&first, gone).exists() && !copy(&second, gone).exists(),
+        "the deleted object"
+    );
+    // Both sets hold what they held: the first is untouched, the second is the bucket now.
+    Haul::bare(&["backup", "verify", s(&first)])?.ok()?;
+    Haul::bare(&["backup", "verify", s(&second)])?.ok()?;
+    let manifest = second.join(format!("buckets/{}.manifest", f.registry));
+    Haul::new(
+        gw,
+        &[
+            "manifest",
+            "verify",
+            s(&manifest),
+            &format!("s3://{}", f.registry),
+        ],
+    )?
+    .ok()?;
+    f.remove_buckets(gw)
 }

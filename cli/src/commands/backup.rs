@@ -46,6 +46,7 @@ pub(crate) async fn run(g: &GlobalArgs, a: &BackupArgs) -> Result<()> {
         },
         parallel,
         memory_bytes: a.transfer.memory,
+        incremental: a.incremental,
     };
     let result = backup::run(&plan, &client, &opts, &progress.sink()).await;
     progress.finish();
@@ -54,14 +55,18 @@ pub(crate) async fn run(g: &GlobalArgs, a: &BackupArgs) -> Result<()> {
     for p in &set.parts {
         let status = match &p.error {
             Some(e) => format!("FAILED: {e}"),
-            None => format!(
-                "{} {}, {} in {:.1} s",
+            None if p.kind == "bucket" => format!(
+                "{} objects, {}; {} downloaded ({}), {} unchanged from the base set; in {:.1} s",
                 p.entries,
-                if p.kind == "bucket" {
-                    "objects"
-                } else {
-                    "entries"
-                },
+                human_bytes(p.bytes),
+                p.moved,
+                human_bytes(p.moved_bytes),
+                p.reused,
+                p.seconds
+            ),
+            None => format!(
+                "{} entries, {} in {:.1} s",
+                p.entries,
                 human_bytes(p.bytes),
                 p.seconds
             ),
@@ -75,10 +80,14 @@ pub(crate) async fn run(g: &GlobalArgs, a: &BackupArgs) -> Result<()> {
         }
     }
     out.line(&format!(
-        "set {} {} at {}",
+        "set {} {} at {}{}",
         set.id,
         set.state,
-        set.dir.display()
+        set.dir.display(),
+        set.base
+            .as_ref()
+            .map(|b| format!(" (incremental on {b})"))
+            .unwrap_or_default()
     ))?;
     if !set.pruned.is_empty() {
         out.line(&format!(
@@ -89,7 +98,7 @@ pub(crate) async fn run(g: &GlobalArgs, a: &BackupArgs) -> Result<()> {
         ))?;
     }
     out.record(&json!({
-        "event": "summary", "set": set.id, "state": set.state,
+        "event": "summary", "set": set.id, "state": set.state, "base": set.base,
         "dir": set.dir.display().to_string(),
         "parts": serde_json::to_value(&set.parts)?,
         "warnings": set.warnings(),

@@ -6,7 +6,7 @@
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -15,7 +15,7 @@ use crate::archive::{self, Compression, PackOptions};
 use crate::client::Client;
 use crate::error::Error;
 use crate::local::PartialFile;
-use crate::manifest::{self, TreeOptions};
+use crate::manifest::{self, HashCache, TreeOptions};
 use crate::progress::Progress;
 use crate::sync::{self, Compare, Filter, Location, RuleKind, SyncOptions};
 use crate::transfer::TransferOptions;
@@ -32,6 +32,9 @@ pub struct BackupOptions {
     pub parallel: usize,
     /// Memory budget per bucket copy.
     pub memory_bytes: u64,
+    /// Build on the newest complete set: unchanged objects are hard links to its files (and
+    /// keep its hashes), only changes are downloaded.
+    pub incremental: bool,
 }
 
 /// What one part did.
@@ -51,6 +54,15 @@ pub struct PartReport {
     pub entries: u64,
     /// Bytes of content.
     pub bytes: u64,
+    /// Objects downloaded (the rest came from the base set).
+    #[serde(default)]
+    pub moved: u64,
+    /// Bytes downloaded.
+    #[serde(default)]
+    pub moved_bytes: u64,
+    /// Files linked from the base set (incremental), unchanged and not downloaded.
+    #[serde(default)]
+    pub reused: u64,
     /// Seconds the part took.
     pub seconds: f64,
     /// Files changed while archived, vanished, and the like; objects that failed to copy.
@@ -71,6 +83,9 @@ impl PartReport {
             proof: proof.to_owned(),
             entries: 0,
             bytes: 0,
+            moved: 0,
+            moved_bytes: 0,
+            reused: 0,
             seconds: 0.0,
             warnings: Vec::new(),
             error: None,
@@ -93,6 +108,9 @@ pub struct SetReport {
     pub finished: String,
     /// `complete`, or `failed` when a part failed.
     pub state: String,
+    /// The set an incremental set was built on.
+    #[serde(default)]
+    pub base: Option<String>,
     /// Per part.
     pub parts: Vec<PartReport>,
     /// The set's directory (not written to `set.json`; where it was read from).
@@ -166,13 +184,22 @@ pub async fn run(
             dir.display()
         )));
     }
+    let base = if opts.incremental {
+        newest_complete(dest)?
+    } else {
+        None
+    };
+    if opts.incremental && base.is_none() {
+        tracing::info!("no complete set to build on: this set is a full one");
+    }
     for sub in ["buckets", "archives"] {
         fs_err::create_dir_all(dir.join(sub)).map_err(local_err(&dir))?;
     }
+    let base_dir = base.as_ref().map(|id| dest.join("sets").join(id));
     let buckets = plan
         .buckets
         .iter()
-        .map(|b| bucket_part(b, source, &dir, opts, progress));
+        .map(|b| bucket_part(b, source, &dir, base_dir.as_deref(), opts, progress));
     let archives = plan.archives.iter().map(|a| archive_part(a, &dir));
     let (mut parts, archive_parts) = futures_util::future::join(
         futures_util::future::join_all(buckets),
@@ -190,6 +217,7 @@ pub async fn run(
             .unwrap_or_default(),
         finished: now_rfc3339(),
         state: if failed { "failed" } else { "complete" }.to_owned(),
+        base,
         parts,
         dir: dir.clone(),
         pruned: Vec::new(),
@@ -210,6 +238,15 @@ fn is_set_id(name: &str) -> bool {
         && b[8] == b'T'
         && b[15] == b'Z'
         && b[..8].iter().chain(&b[9..15]).all(u8::is_ascii_digit)
+}
+
+/// The newest complete set under `dest`, by name.
+fn newest_complete(dest: &Path) -> Result<Option<String>, Error> {
+    Ok(list_sets(dest)?
+        .into_iter()
+        .rev()
+        .find(|(id, json)| is_set_id(id) && json.as_ref().is_some_and(|j| j["state"] == "complete"))
+        .map(|(id, _)| id))
 }
 
 /// Keeps the newest `keep` complete sets under `dest` and removes every set older than the
@@ -260,6 +297,7 @@ async fn bucket_part(
     part: &BucketPart,
     source: &Client,
     dir: &Path,
+    base: Option<&Path>,
     opts: &BackupOptions,
     progress: &Progress,
 ) -> PartReport {
@@ -268,13 +306,29 @@ async fn bucket_part(
     let rel = format!("buckets/{name}");
     let copy = dir.join(&rel);
     let proof = format!("buckets/{name}.manifest");
-    let mut report = PartReport::new("bucket", &name, format!("s3://{name}"), rel, &proof);
+    let mut report = PartReport::new("bucket", &name, format!("s3://{name}"), rel.clone(), &proof);
     let result = async {
         let filter = Filter::new(part.exclude.iter().map(|g| (RuleKind::Exclude, g.as_str())))
             .map_err(|e| Error::Usage(e.to_string()))?;
+        // Incremental: the base set's copy, hard-linked, is where the sync starts from; what
+        // the bucket no longer holds is deleted from the new copy (the links only).
+        let base = base
+            .map(|b| (b.join(&rel), b.join(&proof)))
+            .filter(|(copy, manifest)| copy.is_dir() && manifest.is_file());
+        let reused = match &base {
+            Some((base_copy, _)) => {
+                let (from, to) = (base_copy.clone(), copy.clone());
+                tokio::task::spawn_blocking(move || link_tree(&from, &to))
+                    .await
+                    .map_err(|e| Error::Integrity {
+                        what: format!("internal: linking {}: {e}", base_copy.display()),
+                    })??
+            }
+            None => 0,
+        };
         let sync_opts = SyncOptions {
             compare: Compare::SizeAndTime,
-            delete: false,
+            delete: base.is_some(),
             max_delete: None,
             dry_run: false,
             filter,
@@ -292,20 +346,41 @@ async fn bucket_part(
         let synced = sync::sync(&src, &Location::Local(copy.clone()), &sync_opts, progress).await?;
         let manifest_path = dir.join(&proof);
         let root = copy.clone();
+        let cache_path = dir.join(format!("buckets/.{name}.hashes"));
         let summary = tokio::task::spawn_blocking(move || {
-            manifest::build_local(&root, &manifest_path, TreeOptions::default(), None)
+            // Files still linked to the base set's keep the hashes its manifest holds.
+            let (cache, seeded) = match &base {
+                Some((base_copy, base_manifest)) => {
+                    let cache = HashCache::at(&cache_path).with_racy_window(Duration::ZERO);
+                    let seeded = seed_cache(base_manifest, base_copy, &root, &cache)?;
+                    (Some(cache), seeded)
+                }
+                None => (None, 0),
+            };
+            let built = manifest::build_local(
+                &root,
+                &manifest_path,
+                TreeOptions::default(),
+                cache.as_ref(),
+            );
+            let _ = fs_err::remove_file(&cache_path);
+            Ok::<_, Error>((built?, seeded))
         })
         .await
         .map_err(|e| Error::Integrity {
             what: format!("internal: hashing {}: {e}", copy.display()),
         })??;
-        Ok::<_, Error>((synced, summary))
+        Ok::<_, Error>((synced, summary, reused))
     }
     .await;
     match result {
-        Ok((synced, summary)) => {
+        Ok((synced, (summary, reused), linked)) => {
             report.entries = summary.entries;
             report.bytes = summary.bytes;
+            report.moved = synced.transferred;
+            report.moved_bytes = synced.bytes;
+            report.reused = reused;
+            tracing::debug!(linked, reused, "files taken from the base set");
             for (key, err) in &synced.failed {
                 report.warnings.push(format!("{key}: {err}"));
             }
@@ -378,6 +453,83 @@ async fn archive_part(part: &ArchivePart, dir: &Path) -> PartReport {
     }
     report.seconds = started.elapsed().as_secs_f64();
     report
+}
+
+/// Hard-links every file under `base` to the same place under `copy`, directories made as
+/// needed (`cp -al`, `rsync --link-dest`). A file that cannot be linked is left out: the sync
+/// downloads it. Returns the files linked.
+fn link_tree(base: &Path, copy: &Path) -> Result<u64, Error> {
+    let mut linked = 0;
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let from_dir = base.join(&rel);
+        let to_dir = copy.join(&rel);
+        fs_err::create_dir_all(&to_dir).map_err(local_err(&to_dir))?;
+        for item in fs_err::read_dir(&from_dir).map_err(local_err(&from_dir))? {
+            let item = item.map_err(local_err(&from_dir))?;
+            let ft = item.file_type().map_err(local_err(&item.path()))?;
+            let name = rel.join(item.file_name());
+            if ft.is_dir() {
+                stack.push(name);
+            } else if ft.is_file() {
+                match fs_err::hard_link(item.path(), copy.join(&name)) {
+                    Ok(()) => linked += 1,
+                    Err(e) => tracing::info!(%e, "not linked from the base set: downloaded again"),
+                }
+            }
+        }
+    }
+    Ok(linked)
+}
+
+/// Writes `cache` for the copy `copy` from the base set's manifest: every entry whose file in
+/// `copy` is still the base's file (the same inode: linked, not replaced by the sync) keeps
+/// its hash, so only downloaded files are read to build the new manifest.
+fn seed_cache(
+    base_manifest: &Path,
+    base_copy: &Path,
+    copy: &Path,
+    cache: &HashCache,
+) -> Result<u64, Error> {
+    use std::os::unix::fs::MetadataExt;
+    let Some(mut writer) = cache.writer() else {
+        return Ok(0);
+    };
+    let now = std::time::SystemTime::now();
+    let mut seeded = 0;
+    for entry in manifest::Reader::open(base_manifest)? {
+        let entry = entry?;
+        // Keys are relative paths the walk found; anything else is not looked up.
+        if entry.key.starts_with('/') || entry.key.split('/').any(|c| c == ".." || c.is_empty()) {
+            continue;
+        }
+        let (Ok(old), Ok(new)) = (
+            fs_err::symlink_metadata(base_copy.join(&entry.key)),
+            fs_err::symlink_metadata(copy.join(&entry.key)),
+        ) else {
+            continue;
+        };
+        if !new.is_file()
+            || (old.dev(), old.ino()) != (new.dev(), new.ino())
+            || new.len() != entry.size
+        {
+            continue;
+        }
+        let Ok(modified) = new.modified() else {
+            continue;
+        };
+        let stamp = manifest::Stamp {
+            size: new.len(),
+            mtime_ns: manifest::hash::mtime_ns(modified),
+            ino: new.ino(),
+            ctime_ns: i128::from(new.ctime()) * 1_000_000_000 + i128::from(new.ctime_nsec()),
+        };
+        if writer.push(&entry.key, &stamp, &entry.hash, now).is_ok() {
+            seeded += 1;
+        }
+    }
+    writer.finish().map_err(local_err(cache.path()))?;
+    Ok(seeded)
 }
 
 /// Flushes, syncs and renames a finished file into place.
