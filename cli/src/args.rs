@@ -435,6 +435,11 @@ pub(crate) struct TarPushArgs {
     /// `tar --xattrs -x` restores.
     #[arg(long)]
     pub(crate) xattrs: bool,
+    /// Leave out entries whose path (relative to DIR) matches GLOB, and everything under an
+    /// excluded directory (repeatable; `*` within a segment, `**` across, a pattern without
+    /// `/` also matches the name at any depth: `--exclude '*.tmp' --exclude cache`).
+    #[arg(long, value_name = "GLOB")]
+    pub(crate) exclude: Vec<String>,
     #[command(flatten)]
     pub(crate) transfer: TransferArgs,
 }

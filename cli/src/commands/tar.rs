@@ -63,7 +63,15 @@ async fn push(g: &GlobalArgs, a: &TarPushArgs) -> Result<()> {
         CompressArg::None => Compression::None,
     };
     let started = Instant::now();
-    let pack_opts = PackOptions { xattrs: a.xattrs };
+    let pack_opts = PackOptions {
+        xattrs: a.xattrs,
+        exclude: engine::sync::Filter::new(
+            a.exclude
+                .iter()
+                .map(|g| (engine::sync::RuleKind::Exclude, g.as_str())),
+        )
+        .map_err(|e| engine::Error::Usage(e.to_string()))?,
+    };
     let dest = parse_location(&a.dest)?;
     let index = match (&a.index, a.no_index, &dest) {
         (_, true, _) | (None, false, Location::Stdio) => None,

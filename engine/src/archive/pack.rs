@@ -15,6 +15,7 @@
 //! With [`PackOptions::xattrs`], each entry's extended attributes go into a PAX extended
 //! header just before it (see [`super::xattrs`]); the entry's index `START` is that header's.
 
+use crate::sync::Filter;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
@@ -46,11 +47,16 @@ pub enum PackWarning {
     XattrName(PathBuf, Vec<String>),
 }
 
-/// What to put in the archive beyond what tar always holds.
-#[derive(Debug, Clone, Copy, Default)]
+/// What to put in the archive beyond what tar always holds, and what to leave out.
+#[derive(Debug, Clone, Default)]
 pub struct PackOptions {
     /// Store every entry's extended attributes (PAX `SCHILY.xattr.*` records).
     pub xattrs: bool,
+    /// Entries left out, by their path relative to the directory (globs as `haul sync
+    /// --exclude`: `*` within a segment, `**` across, a pattern without `/` also matches the
+    /// name at any depth). An excluded directory is left out with everything under it, as
+    /// GNU tar's `--exclude`.
+    pub exclude: Filter,
 }
 
 impl std::fmt::Display for PackWarning {
@@ -216,6 +222,9 @@ impl<W: Write> Packer<'_, W> {
         for name in names {
             let path = dir.join(&name);
             let rel = rel.join(&name);
+            if !self.opts.exclude.is_empty() && !self.opts.exclude.admits(&rel.to_string_lossy()) {
+                continue;
+            }
             self.entry(&path, &rel)?;
         }
         Ok(())

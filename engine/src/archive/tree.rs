@@ -21,6 +21,7 @@ use std::path::{Component, Path, PathBuf};
 
 use super::ArchiveError;
 use super::index::{EntryKind, IndexEntry, IndexReader};
+use crate::sync::Filter;
 
 /// Differences listed by name in a report; the rest are counted (chosen: a screenful).
 pub const MAX_LISTED: usize = 100;
@@ -90,7 +91,8 @@ fn is_extract_temp(name: &[u8]) -> bool {
 }
 
 /// Checks the directory `root` against the index in `index` (named `name` in errors). A
-/// missing `root` is every entry missing.
+/// missing `root` is every entry missing. Paths under `root` that `excluded` does not admit
+/// (the archive's `--exclude` globs) are not differences, nor anything under them.
 ///
 /// # Errors
 /// A damaged index ([`ArchiveError::Index`]), or a directory that cannot be read
@@ -100,6 +102,7 @@ pub fn check<F: Read + Seek>(
     name: &str,
     root: &Path,
     opts: TreeCheck,
+    excluded: &Filter,
 ) -> Result<TreeReport, ArchiveError> {
     let io_at = |path: &Path| {
         let path = path.to_path_buf();
@@ -153,10 +156,14 @@ pub fn check<F: Read + Seek>(
                 let item = item.map_err(io_at(&dir))?;
                 let rel = rel_dir.join(item.file_name());
                 let ft = item.file_type().map_err(io_at(&item.path()))?;
+                let known = occurs.contains_key(&rel) || (ft.is_dir() && ancestors.contains(&rel));
+                if !known && !excluded.is_empty() && !excluded.admits(&rel.to_string_lossy()) {
+                    continue;
+                }
                 if ft.is_dir() && !ft.is_symlink() {
                     stack.push(rel.clone());
                 }
-                if occurs.contains_key(&rel) || (ft.is_dir() && ancestors.contains(&rel)) {
+                if known {
                     continue;
                 }
                 if ft.is_file() && is_extract_temp(item.file_name().as_bytes()) {
@@ -291,6 +298,10 @@ mod tests {
     use crate::archive::{Compression, PackOptions, UnpackOptions};
 
     fn pack_with_index(src: &Path) -> (Vec<u8>, std::fs::File) {
+        pack_excluding(src, &Filter::default())
+    }
+
+    fn pack_excluding(src: &Path, exclude: &Filter) -> (Vec<u8>, std::fs::File) {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let index = tempfile::tempfile().unwrap();
         let (_, out, index) = rt
@@ -298,7 +309,10 @@ mod tests {
                 src,
                 Vec::new(),
                 Compression::Gzip,
-                PackOptions::default(),
+                PackOptions {
+                    exclude: exclude.clone(),
+                    ..PackOptions::default()
+                },
                 Some((index, "t.tar.gz".to_owned())),
             ))
             .unwrap();
@@ -323,7 +337,7 @@ mod tests {
         let dest = out.path().join("restored");
         let opts = TreeCheck::default();
         // Nothing there yet: every entry missing.
-        let before = check(&mut index, "t", &dest, opts).unwrap();
+        let before = check(&mut index, "t", &dest, opts, &Filter::default()).unwrap();
         assert!(before.different >= 6, "{before:?}");
         assert!(
             before
@@ -341,7 +355,7 @@ mod tests {
         // A temporary file left by a killed extraction is removed, not reported.
         fs_err::write(dest.join("logs/.haul-tar.123.4"), b"half").unwrap();
         index.rewind().unwrap();
-        let clean = check(&mut index, "t", &dest, opts).unwrap();
+        let clean = check(&mut index, "t", &dest, opts, &Filter::default()).unwrap();
         assert!(clean.is_clean(), "{clean:?}");
         assert_eq!(clean.temps_removed, 1);
         assert_eq!(clean.bytes, 6000 + 4 + 1);
@@ -367,7 +381,7 @@ mod tests {
         fs_err::write(dest.join("stray"), b"x").unwrap();
         fs_err::write(dest.join(".haul-tar.x.1"), b"not ours").unwrap();
         index.rewind().unwrap();
-        let r = check(&mut index, "t", &dest, opts).unwrap();
+        let r = check(&mut index, "t", &dest, opts, &Filter::default()).unwrap();
         let all = r.differences.join("\n");
         for want in [
             "logs/old/b.log: content differs (BLAKE3)",
@@ -380,6 +394,44 @@ mod tests {
         ] {
             assert!(all.contains(want), "{want} not in:\n{all}");
         }
+    }
+
+    #[test]
+    fn excluded_paths_are_left_out_and_not_differences_after() {
+        use crate::sync::RuleKind::Exclude;
+        let src = tempfile::tempdir().unwrap();
+        let s = src.path();
+        fs_err::create_dir_all(s.join("logs/cache/deep")).unwrap();
+        fs_err::write(s.join("logs/a.log"), b"a").unwrap();
+        fs_err::write(s.join("logs/a.tmp"), b"t").unwrap();
+        fs_err::write(s.join("logs/cache/deep/x"), b"x").unwrap();
+        let exclude = Filter::new([(Exclude, "*.tmp"), (Exclude, "cache")]).unwrap();
+        let (archive, mut index) = pack_excluding(s, &exclude);
+        let mut names = Vec::new();
+        let mut reader = IndexReader::new(BufReader::new(&mut index), "t").unwrap();
+        while let Some(e) = reader.next_entry().unwrap() {
+            names.push(e.display());
+        }
+        assert_eq!(names, ["logs/", "logs/a.log"]);
+        let out = tempfile::tempdir().unwrap();
+        crate::archive::unpack(
+            &mut flate2::read::GzDecoder::new(&archive[..]),
+            out.path(),
+            UnpackOptions::default(),
+        )
+        .unwrap();
+        // What the archive left out, found in the directory, is not a difference with the
+        // same globs; without them it is.
+        fs_err::create_dir_all(out.path().join("logs/cache/deep")).unwrap();
+        fs_err::write(out.path().join("logs/cache/deep/y"), b"y").unwrap();
+        fs_err::write(out.path().join("logs/b.tmp"), b"t").unwrap();
+        let opts = TreeCheck::default();
+        index.rewind().unwrap();
+        let r = check(&mut index, "t", out.path(), opts, &exclude).unwrap();
+        assert!(r.is_clean(), "{r:?}");
+        index.rewind().unwrap();
+        let r = check(&mut index, "t", out.path(), opts, &Filter::default()).unwrap();
+        assert_eq!(r.different, 4, "{r:?}");
     }
 
     #[test]

@@ -937,7 +937,10 @@ mod tests {
         }
         set(&s.join("d"), "user.dir", b"x").unwrap();
         let mut entries = Vec::new();
-        let opts = PackOptions { xattrs: true };
+        let opts = PackOptions {
+            xattrs: true,
+            ..PackOptions::default()
+        };
         let (_, _, bytes) = super::super::pack(s, Vec::new(), opts, &mut |e| {
             entries.push(e.clone());
             Ok(())

@@ -338,12 +338,18 @@ fn open_file(path: &Path) -> Result<std::fs::File, Error> {
 }
 
 /// The directory `dir` checked against the index at `index` on a blocking thread.
-async fn check_tree(index: &Path, dir: &Path, check: TreeCheck) -> Result<tree::TreeReport, Error> {
+async fn check_tree(
+    index: &Path,
+    dir: &Path,
+    check: TreeCheck,
+    excluded: &crate::sync::Filter,
+) -> Result<tree::TreeReport, Error> {
     let file = open_file(index)?;
     let name = index.display().to_string();
     let dir = dir.to_path_buf();
+    let excluded = excluded.clone();
     Ok(
-        tokio::task::spawn_blocking(move || tree::check(file, &name, &dir, check))
+        tokio::task::spawn_blocking(move || tree::check(file, &name, &dir, check, &excluded))
             .await
             .map_err(|e| thread_err(&e))??,
     )
@@ -362,7 +368,7 @@ async fn restore_archive(a: &SetArchive, dir: &Path, owners: bool) -> PartCheck 
         setid: owners,
     };
     let result = async {
-        let before = check_tree(&a.index, dir, check).await?;
+        let before = check_tree(&a.index, dir, check, &a.exclude).await?;
         if before.is_clean() {
             return Ok::<_, Error>((before, None));
         }
@@ -374,7 +380,7 @@ async fn restore_archive(a: &SetArchive, dir: &Path, owners: bool) -> PartCheck 
         };
         let input = std::io::BufReader::new(open_file(&a.archive)?);
         let unpacked = archive::unpack_from(input, dir, unpack_opts, None).await?;
-        let after = check_tree(&a.index, dir, check).await?;
+        let after = check_tree(&a.index, dir, check, &a.exclude).await?;
         Ok((after, Some(unpacked)))
     }
     .await;

@@ -70,6 +70,10 @@ pub struct PartReport {
     pub warnings: Vec<String>,
     /// The part failed: the set is not complete.
     pub error: Option<String>,
+    /// Archives: the plan's `exclude` globs, left out of the archive (and not differences
+    /// when a restore finds such paths in the directory).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
 }
 
 impl PartReport {
@@ -89,6 +93,7 @@ impl PartReport {
             seconds: 0.0,
             warnings: Vec::new(),
             error: None,
+            exclude: Vec::new(),
         }
     }
 }
@@ -413,13 +418,10 @@ async fn archive_part(part: &ArchivePart, dir: &Path) -> PartReport {
         rel.clone(),
         &proof,
     );
+    report.exclude.clone_from(&part.exclude);
     let result = async {
-        if !part.exclude.is_empty() {
-            return Err(Error::Usage(format!(
-                "archive {}: exclude is not supported yet by haul tar",
-                part.name
-            )));
-        }
+        let exclude = Filter::new(part.exclude.iter().map(|g| (RuleKind::Exclude, g.as_str())))
+            .map_err(|e| Error::Usage(format!("archive {}: {e}", part.name)))?;
         let out_path = dir.join(&rel);
         let index_path = dir.join(&proof);
         let out =
@@ -432,6 +434,7 @@ async fn archive_part(part: &ArchivePart, dir: &Path) -> PartReport {
             part.compression,
             PackOptions {
                 xattrs: part.xattrs,
+                exclude,
             },
             Some((index, rel.clone())),
         )
@@ -440,7 +443,7 @@ async fn archive_part(part: &ArchivePart, dir: &Path) -> PartReport {
         if let Some(index) = index {
             persist(index, &index_path)?;
         }
-        Ok(packed)
+        Ok::<_, Error>(packed)
     }
     .await;
     match result {

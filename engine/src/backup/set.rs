@@ -13,6 +13,7 @@ use super::run::{SET_FORMAT, SetReport};
 use crate::archive::{self, Compression};
 use crate::error::Error;
 use crate::s3::BucketName;
+use crate::sync::{Filter, RuleKind};
 
 /// The most `set.json` may hold (chosen: a set of thousands of parts with their warnings is
 /// well under a MiB; anything bigger is not a set).
@@ -61,6 +62,8 @@ pub struct SetArchive {
     pub bytes: u64,
     /// Warnings recorded when it was made (files changed while archived).
     pub warnings: Vec<String>,
+    /// Paths left out of the archive (globs), not differences where a restore finds them.
+    pub exclude: Filter,
 }
 
 fn bad(dir: &Path, what: impl std::fmt::Display) -> Error {
@@ -184,6 +187,8 @@ pub fn open(dir: &Path, allow_incomplete: bool) -> Result<Set, Error> {
                     entries: p.entries,
                     bytes: p.bytes,
                     warnings: p.warnings.clone(),
+                    exclude: Filter::new(p.exclude.iter().map(|g| (RuleKind::Exclude, g.as_str())))
+                        .map_err(|e| bad(dir, format!("archive part {}: {e}", p.name)))?,
                 });
             }
             other => return Err(bad(dir, format!("part {}: unknown kind {other:?}", p.name))),

@@ -81,9 +81,13 @@ impl Filter {
     /// Whether `key` (relative to the root) takes part in the sync.
     #[must_use]
     pub fn includes(&self, key: &str) -> bool {
-        if key.starts_with(RESERVED_PREFIX) {
-            return false;
-        }
+        !key.starts_with(RESERVED_PREFIX) && self.admits(key)
+    }
+
+    /// Whether the rules alone admit `path` (relative to the root; haul's reserved prefix is
+    /// not special): what `haul tar push --exclude` asks of each entry.
+    #[must_use]
+    pub fn admits(&self, key: &str) -> bool {
         let name = key.rsplit('/').next().unwrap_or(key);
         let mut included = true;
         for rule in &self.rules {
