@@ -214,7 +214,7 @@ pub(crate) enum Command {
     /// everything restored and verified; 1 a part failed or something differs (each
     /// difference named); 2-5 and 130 as for every command.
     #[command(
-        after_help = "Examples:\n  haul restore /srv/backups/deis/sets/20261206T031500Z --endpoint http://new-cluster:7480 --profile new\n  haul restore SET --archive-dir store=/var/lib/deis/store.restored"
+        after_help = "Examples:\n  haul restore /srv/backups/deis/sets/20261206T031500Z --endpoint http://new-cluster:7480 --profile new\n  haul restore SET --archive-dir store=/var/lib/deis/store.restored\n  haul restore s3://backups/deis/sets/20261206T031500Z --set-endpoint http://backup-store:7480 --set-profile backup --endpoint http://new-cluster:7480 --profile new"
     )]
     Restore(RestoreArgs),
 }
@@ -222,9 +222,12 @@ pub(crate) enum Command {
 /// `haul restore`.
 #[derive(Debug, Args)]
 pub(crate) struct RestoreArgs {
-    /// The set's directory (`DEST/sets/ID`).
+    /// The set: `DEST/sets/ID` (a directory, or s3://BUCKET/PREFIX/sets/ID on the gateway
+    /// --set-endpoint names).
     #[arg(value_name = "SET")]
-    pub(crate) set: PathBuf,
+    pub(crate) set: String,
+    #[command(flatten)]
+    pub(crate) at: SetGatewayArgs,
     /// Extract the archive part NAME into DIR instead of the directory it was made from
     /// (repeatable).
     #[arg(long = "archive-dir", value_name = "NAME=DIR", value_parser = parse_archive_dir)]
@@ -273,20 +276,39 @@ pub(crate) struct BackupArgs {
 pub(crate) enum BackupCommand {
     /// List the sets at a destination, oldest first, with their state and size.
     Ls {
-        /// The destination directory (the plan's `destination`).
-        dest: PathBuf,
+        /// The destination (the plan's `destination`): a directory or s3://BUCKET[/PREFIX].
+        dest: String,
+        #[command(flatten)]
+        at: SetGatewayArgs,
     },
     /// Show one set: its parts, their sizes and warnings.
     Show {
-        /// The set's directory (`DEST/sets/ID`).
-        set: PathBuf,
+        /// The set: `DEST/sets/ID` (a directory, or s3://BUCKET/PREFIX/sets/ID).
+        set: String,
+        #[command(flatten)]
+        at: SetGatewayArgs,
     },
     /// Check a set where it lies: every bucket copy rehashed against its manifest, every
     /// archive read against its index. Exit code 1 when anything differs.
     Verify {
-        /// The set's directory (`DEST/sets/ID`).
-        set: PathBuf,
+        /// The set: `DEST/sets/ID` (a directory, or s3://BUCKET/PREFIX/sets/ID).
+        set: String,
+        #[command(flatten)]
+        at: SetGatewayArgs,
+        #[command(flatten)]
+        transfer: TransferArgs,
     },
+}
+
+/// The gateway holding backup sets given as s3:// URLs.
+#[derive(Debug, Args)]
+pub(crate) struct SetGatewayArgs {
+    /// Endpoint of the gateway that holds an s3:// set (default: the usual configuration).
+    #[arg(long, value_name = "URL")]
+    pub(crate) set_endpoint: Option<String>,
+    /// Profile of its keys (~/.aws/credentials, ~/.aws/config).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) set_profile: Option<String>,
 }
 
 /// `haul bench`.

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::cases::{Case, data, mb, signal, wait_until};
 use crate::faults::Proxy;
-use crate::gateway::{Gateway, start_fresh};
+use crate::gateway::{Gateway, spawn_s3s, start_fresh};
 use crate::haul::{Haul, unique_bucket};
 use crate::tar::Appender;
 
@@ -26,6 +26,11 @@ pub(crate) const ALL: &[Case] = &[
     Case {
         name: "issue_8_restore_killed_then_rerun_completes",
         run: restore_killed_then_rerun,
+        only: None,
+    },
+    Case {
+        name: "issue_8_backup_to_a_bucket_on_another_gateway_and_restore_from_it",
+        run: backup_to_another_gateway,
         only: None,
     },
     Case {
@@ -723,5 +728,139 @@ fn incremental_moves_only_changes(gw: &Gateway) -> Result<()> {
         ],
     )?
     .ok()?;
+    f.remove_buckets(gw)
+}
+
+/// A plan whose destination is a bucket on another gateway (with its own keys, from a
+/// profile): the set is written there, listed, shown and verified there, restored from there
+/// (into that same gateway: server-side copies), and pruned there with `keep = 1`.
+fn backup_to_another_gateway(gw: &Gateway) -> Result<()> {
+    let f = Fixture::fill(gw, 0)?;
+    let store = spawn_s3s(&crate::haul::binary()?, "s3s-backups", &[])?;
+    mb(&store, "backups")?;
+    let mut text = fs_err::read_to_string(&f.plan)?.replacen(
+        "destination = \"backups\"",
+        &format!(
+            "destination = \"s3://backups/deis\"\ndestination_endpoint = \"{}\"\ndestination_profile = \"store\"",
+            store.endpoint
+        ),
+        1,
+    );
+    text.push_str("[options]\nkeep = 1\n");
+    fs_err::write(&f.plan, text)?;
+    let backup = || -> Result<Vec<Value>> {
+        let h = Haul::new(gw, &["--json", "backup", s(&f.plan)])?;
+        let aws = h.home().join(".aws");
+        fs_err::create_dir_all(&aws)?;
+        fs_err::write(
+            aws.join("credentials"),
+            format!(
+                "[store]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+                store.access_key, store.secret_key
+            ),
+        )?;
+        records(&h.ok()?)
+    };
+    let recs = backup()?;
+    let summary = recs
+        .iter()
+        .find(|r| r["event"] == "summary")
+        .context("no summary")?;
+    ensure!(summary["state"] == "complete", "{summary}");
+    let id = summary["set"].as_str().context("set")?.to_owned();
+    let set_url = format!("s3://backups/deis/sets/{id}");
+    ensure!(
+        !f.dest().exists(),
+        "the plan's destination is a bucket, yet a local directory was written"
+    );
+    let on_store = |args: &[&str]| Haul::new(&store, args);
+    let listed = String::from_utf8(on_store(&["backup", "ls", "s3://backups/deis"])?.ok()?)?;
+    ensure!(
+        listed.contains(&id) && listed.contains("complete"),
+        "{listed}"
+    );
+    let shown = String::from_utf8(on_store(&["backup", "show", &set_url])?.ok()?)?;
+    ensure!(shown.contains("archive store"), "{shown}");
+    on_store(&["backup", "verify", &set_url])?.ok()?;
+    // The bucket copy's manifest holds what the source bucket holds.
+    let manifest = f.t.path().join("wal.manifest");
+    on_store(&[
+        "cp",
+        &format!("{set_url}/buckets/{}.manifest", f.wal),
+        s(&manifest),
+    ])?
+    .ok()?;
+    Haul::new(
+        gw,
+        &[
+            "manifest",
+            "verify",
+            s(&manifest),
+            &format!("s3://{}", f.wal),
+        ],
+    )?
+    .ok()?;
+
+    // Restore from the bucket into the gateway that holds it, and an empty directory.
+    let restored = f.t.path().join("restored/store");
+    let out = on_store(&[
+        "--json",
+        "restore",
+        &set_url,
+        "--set-endpoint",
+        &store.endpoint,
+        "--archive-dir",
+        &format!("store={}", s(&restored)),
+    ])?
+    .output()?;
+    ensure!(
+        out.status.success(),
+        "restore from a bucket ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let recs = records(&out.stdout)?;
+    ensure!(
+        recs.iter()
+            .any(|r| r["event"] == "summary" && r["clean"] == true),
+        "{recs:?}"
+    );
+    f.check_buckets(&store)?;
+    same_tree(&f.store, &restored, true, &["logs/deis-registry.log"])?;
+
+    // A damaged copy in the bucket fails verify, naming the object.
+    let junk = f.t.path().join("junk");
+    fs_err::write(&junk, b"junk")?;
+    let victim = format!(
+        "{set_url}/buckets/{}/wal_005/000000010000000000000002",
+        f.wal
+    );
+    on_store(&["cp", s(&junk), &victim])?.ok()?;
+    let bad = on_store(&["backup", "verify", &set_url])?.output()?;
+    let text = String::from_utf8_lossy(&bad.stdout);
+    ensure!(
+        bad.status.code() == Some(1)
+            && text.contains("wal_005/000000010000000000000002: size 4 instead of 300000"),
+        "verify of a damaged set in a bucket ({}): {text}",
+        bad.status
+    );
+
+    // A second backup with keep = 1 removes the first set from the bucket.
+    std::thread::sleep(Duration::from_millis(1100));
+    let recs = backup()?;
+    let summary = recs
+        .iter()
+        .find(|r| r["event"] == "summary")
+        .context("no summary")?;
+    ensure!(summary["pruned"] == serde_json::json!([id]), "{summary}");
+    let left = String::from_utf8(on_store(&["ls", "-r", "s3://backups/deis/"])?.ok()?)?;
+    ensure!(
+        !left.contains(&id),
+        "the pruned set is still in the bucket:\n{left}"
+    );
+    for b in [&f.wal, &f.registry] {
+        on_store(&["rb", "--force", &format!("s3://{b}")])?.ok()?;
+    }
     f.remove_buckets(gw)
 }

@@ -1,22 +1,23 @@
 //! `haul backup PLAN`, `haul backup ls DEST`, `haul backup show SET`, `haul backup verify SET`,
 //! `haul restore SET`.
 
-use std::path::Path;
-
 use anyhow::Result;
-use engine::backup::{self, BackupOptions};
+use engine::backup::store::{S3Dir, SetAt, Store};
+use engine::backup::{self, BackupOptions, Destination};
 use serde_json::json;
 
-use super::{client_config, resolve_with};
-use crate::args::{BackupArgs, BackupCommand, GlobalArgs, RestoreArgs};
+use super::{Location, client_config, parse_location, resolve_with};
+use crate::args::{BackupArgs, BackupCommand, GlobalArgs, RestoreArgs, SetGatewayArgs};
 use crate::output::progress::Reporter;
 use crate::output::{ExitWith, Out, human_bytes};
 
 pub(crate) async fn run(g: &GlobalArgs, a: &BackupArgs) -> Result<()> {
     match &a.command {
-        Some(BackupCommand::Ls { dest }) => return ls(g, dest),
-        Some(BackupCommand::Show { set }) => return show(g, set),
-        Some(BackupCommand::Verify { set }) => return verify(g, set).await,
+        Some(BackupCommand::Ls { dest, at }) => return ls(g, dest, at).await,
+        Some(BackupCommand::Show { set, at }) => return show(g, set, at).await,
+        Some(BackupCommand::Verify { set, at, transfer }) => {
+            return verify(g, set, at, transfer).await;
+        }
         None => {}
     }
     let Some(plan_path) = &a.plan else {
@@ -37,6 +38,25 @@ pub(crate) async fn run(g: &GlobalArgs, a: &BackupArgs) -> Result<()> {
     }
     let parallel = config.controller.ceiling;
     let client = engine::client::Client::new(config, engine::progress::silent())?;
+    let store = match &plan.destination {
+        Destination::Local(dir) => Store::Local(dir.clone()),
+        Destination::S3 {
+            bucket,
+            prefix,
+            endpoint,
+            profile,
+        } => {
+            // The destination's own gateway and keys; by default the source's.
+            let cfg = resolve_with(
+                g,
+                endpoint.as_deref().or(plan.source_endpoint.as_deref()),
+                profile.as_deref().or(plan.source_profile.as_deref()),
+            )?;
+            let dest =
+                engine::client::Client::new(client_config(g, &cfg)?, engine::progress::silent())?;
+            Store::S3(S3Dir::new(dest, bucket.clone(), prefix))
+        }
+    };
     let progress = Reporter::start(g.json, g.quiet);
     progress.watch(client.limiter());
     let opts = BackupOptions {
@@ -48,7 +68,7 @@ pub(crate) async fn run(g: &GlobalArgs, a: &BackupArgs) -> Result<()> {
         memory_bytes: a.transfer.memory,
         incremental: a.incremental,
     };
-    let result = backup::run(&plan, &client, &opts, &progress.sink()).await;
+    let result = backup::run(&plan, &client, &store, &opts, &progress.sink()).await;
     progress.finish();
     let set = result?;
     let mut out = Out::new(g.json);
@@ -56,7 +76,7 @@ pub(crate) async fn run(g: &GlobalArgs, a: &BackupArgs) -> Result<()> {
         let status = match &p.error {
             Some(e) => format!("FAILED: {e}"),
             None if p.kind == "bucket" => format!(
-                "{} objects, {}; {} downloaded ({}), {} unchanged from the base set; in {:.1} s",
+                "{} objects, {}; {} copied ({}), {} unchanged from the base set; in {:.1} s",
                 p.entries,
                 human_bytes(p.bytes),
                 p.moved,
@@ -83,7 +103,7 @@ pub(crate) async fn run(g: &GlobalArgs, a: &BackupArgs) -> Result<()> {
         "set {} {} at {}{}",
         set.id,
         set.state,
-        set.dir.display(),
+        set.location,
         set.base
             .as_ref()
             .map(|b| format!(" (incremental on {b})"))
@@ -99,7 +119,7 @@ pub(crate) async fn run(g: &GlobalArgs, a: &BackupArgs) -> Result<()> {
     }
     out.record(&json!({
         "event": "summary", "set": set.id, "state": set.state, "base": set.base,
-        "dir": set.dir.display().to_string(),
+        "dir": set.location,
         "parts": serde_json::to_value(&set.parts)?,
         "warnings": set.warnings(),
         "pruned": set.pruned,
@@ -123,9 +143,37 @@ pub(crate) async fn run(g: &GlobalArgs, a: &BackupArgs) -> Result<()> {
     Ok(())
 }
 
-fn ls(g: &GlobalArgs, dest: &Path) -> Result<()> {
+/// The gateway holding s3:// sets: `--set-endpoint` / `--set-profile`, else the usual one.
+fn set_client(g: &GlobalArgs, at: &SetGatewayArgs) -> Result<engine::client::Client> {
+    let cfg = resolve_with(g, at.set_endpoint.as_deref(), at.set_profile.as_deref())?;
+    Ok(engine::client::Client::new(
+        client_config(g, &cfg)?,
+        engine::progress::silent(),
+    )?)
+}
+
+/// A destination: a directory or `s3://bucket/prefix`.
+fn store(g: &GlobalArgs, dest: &str, at: &SetGatewayArgs) -> Result<Store> {
+    Ok(match parse_location(dest)? {
+        Location::Local(p) => Store::Local(p),
+        Location::S3 { bucket, key } => Store::S3(S3Dir::new(set_client(g, at)?, bucket, &key)),
+        Location::Stdio => {
+            return Err(engine::Error::Usage("a backup destination cannot be stdin".into()).into());
+        }
+    })
+}
+
+/// A set: `DEST/sets/ID` as a directory or `s3://bucket/prefix/sets/ID`.
+fn set_at(g: &GlobalArgs, set: &str, at: &SetGatewayArgs) -> Result<SetAt> {
+    Ok(match store(g, set, at)? {
+        Store::Local(p) => SetAt::Local(p),
+        Store::S3(d) => SetAt::S3(d),
+    })
+}
+
+async fn ls(g: &GlobalArgs, dest: &str, at: &SetGatewayArgs) -> Result<()> {
     let mut out = Out::new(g.json);
-    for (id, json) in backup::list_sets(dest)? {
+    for (id, json) in store(g, dest, at)?.list_sets().await? {
         let state = json
             .as_ref()
             .and_then(|j| j["state"].as_str().map(str::to_owned))
@@ -144,12 +192,10 @@ fn ls(g: &GlobalArgs, dest: &Path) -> Result<()> {
     Ok(())
 }
 
-fn show(g: &GlobalArgs, set: &Path) -> Result<()> {
-    let path = set.join("set.json");
-    let text = fs_err::read(&path)
-        .map_err(|e| engine::Error::Usage(format!("{e}: not a complete set")))?;
-    let json: serde_json::Value = serde_json::from_slice(&text)
-        .map_err(|e| engine::Error::Usage(format!("{}: {e}", path.display())))?;
+async fn show(g: &GlobalArgs, set: &str, at: &SetGatewayArgs) -> Result<()> {
+    // Any state: `show` is how a failed set is looked at.
+    let opened = backup::set::open(&set_at(g, set, at)?, true).await?;
+    let json = serde_json::to_value(&opened.report)?;
     let mut out = Out::new(g.json);
     if g.json {
         out.record(&json)?;
@@ -185,14 +231,20 @@ fn show(g: &GlobalArgs, set: &Path) -> Result<()> {
     Ok(())
 }
 
-async fn verify(g: &GlobalArgs, dir: &Path) -> Result<()> {
-    let set = backup::set::open(dir, false)?;
-    let checked = backup::verify(&set).await;
+async fn verify(
+    g: &GlobalArgs,
+    set: &str,
+    at: &SetGatewayArgs,
+    transfer: &crate::args::TransferArgs,
+) -> Result<()> {
+    let set = backup::set::open(&set_at(g, set, at)?, false).await?;
+    let parallel = super::controller_config(g).ceiling;
+    let checked = backup::verify(&set, &transfer.options(), parallel, transfer.memory).await;
     report(g, &checked, "every part matches its manifest or index")
 }
 
 pub(crate) async fn restore(g: &GlobalArgs, a: &RestoreArgs) -> Result<()> {
-    let set = backup::set::open(&a.set, false)?;
+    let set = backup::set::open(&set_at(g, &a.set, &a.at)?, false).await?;
     let cfg = super::resolve(g)?;
     let config = client_config(g, &cfg)?;
     let parallel = config.controller.ceiling;

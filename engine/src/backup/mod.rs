@@ -7,7 +7,9 @@ pub mod plan;
 pub mod restore;
 mod run;
 pub mod set;
+pub mod store;
 
 pub use plan::{ArchivePart, BucketPart, Destination, Plan, PlanError};
 pub use restore::{PartCheck, RestoreOptions, SetCheck, restore, verify};
 pub use run::{BackupOptions, PartReport, SET_FORMAT, SetReport, list_sets, run};
+pub use store::{S3Dir, SetAt, Store};

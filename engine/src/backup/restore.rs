@@ -23,6 +23,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::set::{Set, SetArchive, SetBucket};
+use super::store::SetAt;
 use crate::archive::tree::{self, MAX_LISTED, TreeCheck};
 use crate::archive::{self, UnpackOptions};
 use crate::client::Client;
@@ -30,7 +31,7 @@ use crate::error::{Error, ErrorKind};
 use crate::manifest::{self, Change, RemoteSource, TreeOptions};
 use crate::progress::Progress;
 use crate::sync::{self, Compare, Filter, Location, SyncOptions};
-use crate::transfer::TransferOptions;
+use crate::transfer::{MemoryBudget, TransferOptions};
 
 /// How a restore runs.
 #[derive(Debug, Clone)]
@@ -173,12 +174,12 @@ pub async fn restore(
     let buckets = set
         .buckets
         .iter()
-        .map(|b| restore_bucket(b, client, opts, progress));
+        .map(|b| restore_bucket(set, b, client, opts, progress));
     let archives = set
         .archives
         .iter()
         .zip(&targets)
-        .map(|(a, dir)| restore_archive(a, dir, opts.owners));
+        .map(|(a, dir)| restore_archive(set, a, dir, opts));
     let (mut parts, archive_parts) = futures_util::future::join(
         futures_util::future::join_all(buckets),
         futures_util::future::join_all(archives),
@@ -203,7 +204,52 @@ async fn ensure_bucket(client: &Client, bucket: &crate::s3::BucketName) -> Resul
     }
 }
 
+/// A file of the set on the local disk: the set's own, or a temporary copy of its object
+/// (removed when dropped).
+enum LocalCopy {
+    Own(PathBuf),
+    Temp(tempfile::TempPath),
+}
+
+impl LocalCopy {
+    fn path(&self) -> &Path {
+        match self {
+            Self::Own(p) => p,
+            Self::Temp(t) => t,
+        }
+    }
+}
+
+/// The set's file `rel` where it can be read as a file: itself, or fetched from the gateway.
+async fn local_copy(
+    set: &Set,
+    rel: &str,
+    read: &TransferOptions,
+    budget: &MemoryBudget,
+) -> Result<LocalCopy, Error> {
+    match &set.at {
+        SetAt::Local(dir) => Ok(LocalCopy::Own(dir.join(rel))),
+        SetAt::S3(dir) => Ok(LocalCopy::Temp(dir.fetch(rel, read, budget).await?)),
+    }
+}
+
+/// The set's bucket copy `rel` as a sync location.
+fn copy_location(set: &Set, rel: &str) -> Location {
+    match &set.at {
+        SetAt::Local(dir) => Location::Local(dir.join(rel)),
+        SetAt::S3(dir) => {
+            let d = dir.join(rel);
+            Location::S3 {
+                client: d.client,
+                bucket: d.bucket,
+                prefix: d.prefix,
+            }
+        }
+    }
+}
+
 async fn restore_bucket(
+    set: &Set,
     b: &SetBucket,
     client: &Client,
     opts: &RestoreOptions,
@@ -233,8 +279,7 @@ async fn restore_bucket(
             bucket: b.name.clone(),
             prefix: String::new(),
         };
-        let synced =
-            sync::sync(&Location::Local(b.copy.clone()), &dst, &sync_opts, progress).await?;
+        let synced = sync::sync(&copy_location(set, &b.copy), &dst, &sync_opts, progress).await?;
         Ok::<_, Error>((created, synced))
     }
     .await;
@@ -265,8 +310,17 @@ async fn restore_bucket(
     }
     // Read back every object and compare it with the manifest.
     part.checked = b.entries;
+    let budget = MemoryBudget::new(opts.memory_bytes);
+    let manifest = match local_copy(set, &b.manifest, &opts.transfer, &budget).await {
+        Ok(m) => m,
+        Err(e) => {
+            part.error = Some(format!("reading the set's manifest {}: {e}", b.manifest));
+            part.seconds = started.elapsed().as_secs_f64();
+            return part;
+        }
+    };
     let src = RemoteSource::new(client.clone(), b.name.clone(), "", opts.parallel);
-    check_against_manifest(&mut part, &b.manifest, async |manifest, on_change| {
+    check_against_manifest(&mut part, manifest.path(), async |manifest, on_change| {
         manifest::verify_remote(manifest, src, on_change).await
     })
     .await;
@@ -355,7 +409,13 @@ async fn check_tree(
     )
 }
 
-async fn restore_archive(a: &SetArchive, dir: &Path, owners: bool) -> PartCheck {
+async fn restore_archive(
+    set: &Set,
+    a: &SetArchive,
+    dir: &Path,
+    opts: &RestoreOptions,
+) -> PartCheck {
+    let owners = opts.owners;
     let started = Instant::now();
     let mut part = PartCheck::new("archive", &a.name, dir.display().to_string());
     part.warnings = a
@@ -367,8 +427,10 @@ async fn restore_archive(a: &SetArchive, dir: &Path, owners: bool) -> PartCheck 
         owners,
         setid: owners,
     };
+    let budget = MemoryBudget::new(opts.memory_bytes);
     let result = async {
-        let before = check_tree(&a.index, dir, check, &a.exclude).await?;
+        let index = local_copy(set, &a.index, &opts.transfer, &budget).await?;
+        let before = check_tree(index.path(), dir, check, &a.exclude).await?;
         if before.is_clean() {
             return Ok::<_, Error>((before, None));
         }
@@ -378,9 +440,22 @@ async fn restore_archive(a: &SetArchive, dir: &Path, owners: bool) -> PartCheck 
             allow_setid: owners,
             ..UnpackOptions::default()
         };
-        let input = std::io::BufReader::new(open_file(&a.archive)?);
-        let unpacked = archive::unpack_from(input, dir, unpack_opts, None).await?;
-        let after = check_tree(&a.index, dir, check, &a.exclude).await?;
+        let unpacked = match &set.at {
+            SetAt::Local(set_dir) => {
+                let input = std::io::BufReader::new(open_file(&set_dir.join(&a.archive))?);
+                archive::unpack_from(input, dir, unpack_opts, None).await?
+            }
+            SetAt::S3(set_dir) => {
+                let remote = archive::Remote {
+                    client: &set_dir.client,
+                    read: &opts.transfer,
+                    budget: &budget,
+                };
+                let key = set_dir.key(&a.archive)?;
+                archive::pull(remote, &set_dir.bucket, &key, dir, unpack_opts, None).await?
+            }
+        };
+        let after = check_tree(index.path(), dir, check, &a.exclude).await?;
         Ok((after, Some(unpacked)))
     }
     .await;
@@ -408,13 +483,26 @@ async fn restore_archive(a: &SetArchive, dir: &Path, owners: bool) -> PartCheck 
 }
 
 /// Checks a set where it lies: each bucket copy rehashed against its manifest, each archive
-/// read whole against its index. Nothing is written.
+/// read whole against its index (a set on a gateway is read from it with `read`, `parallel`
+/// objects at once, within `memory_bytes`). Nothing is written.
 ///
 /// # Errors
 /// None of its own; a part that cannot be checked is recorded in the report.
-pub async fn verify(set: &Set) -> SetCheck {
-    let buckets = set.buckets.iter().map(verify_bucket_copy);
-    let archives = set.archives.iter().map(verify_archive);
+pub async fn verify(
+    set: &Set,
+    read: &TransferOptions,
+    parallel: usize,
+    memory_bytes: u64,
+) -> SetCheck {
+    let budget = MemoryBudget::new(memory_bytes);
+    let buckets = set
+        .buckets
+        .iter()
+        .map(|b| verify_bucket_copy(set, b, read, &budget, parallel));
+    let archives = set
+        .archives
+        .iter()
+        .map(|a| verify_archive(set, a, read, &budget));
     let (mut parts, archive_parts) = futures_util::future::join(
         futures_util::future::join_all(buckets),
         futures_util::future::join_all(archives),
@@ -427,37 +515,92 @@ pub async fn verify(set: &Set) -> SetCheck {
     }
 }
 
-async fn verify_bucket_copy(b: &SetBucket) -> PartCheck {
+async fn verify_bucket_copy(
+    set: &Set,
+    b: &SetBucket,
+    read: &TransferOptions,
+    budget: &MemoryBudget,
+    parallel: usize,
+) -> PartCheck {
     let started = Instant::now();
-    let mut part = PartCheck::new("bucket", b.name.as_str(), b.copy.display().to_string());
+    let target = match &set.at {
+        SetAt::Local(dir) => dir.join(&b.copy).display().to_string(),
+        SetAt::S3(dir) => dir.join(&b.copy).url(),
+    };
+    let mut part = PartCheck::new("bucket", b.name.as_str(), target);
     part.action = "verified";
     part.checked = b.entries;
-    let root = b.copy.clone();
-    check_against_manifest(&mut part, &b.manifest, async |manifest, mut on_change| {
-        tokio::task::spawn_blocking(move || {
-            manifest::verify_local(&manifest, &root, TreeOptions::default(), &mut on_change)
-        })
-        .await
-        .map_err(|_| manifest::ManifestError::Worker("set verifier"))?
-    })
-    .await;
+    match local_copy(set, &b.manifest, read, budget).await {
+        Ok(manifest) => match &set.at {
+            SetAt::Local(dir) => {
+                let root = dir.join(&b.copy);
+                check_against_manifest(
+                    &mut part,
+                    manifest.path(),
+                    async |manifest, mut on_change| {
+                        tokio::task::spawn_blocking(move || {
+                            manifest::verify_local(
+                                &manifest,
+                                &root,
+                                TreeOptions::default(),
+                                &mut on_change,
+                            )
+                        })
+                        .await
+                        .map_err(|_| manifest::ManifestError::Worker("set verifier"))?
+                    },
+                )
+                .await;
+            }
+            SetAt::S3(dir) => {
+                let copy = dir.join(&b.copy);
+                let src = RemoteSource::new(copy.client, copy.bucket, &copy.prefix, parallel);
+                check_against_manifest(&mut part, manifest.path(), async |manifest, on_change| {
+                    manifest::verify_remote(manifest, src, on_change).await
+                })
+                .await;
+            }
+        },
+        Err(e) => part.error = Some(format!("reading the set's manifest {}: {e}", b.manifest)),
+    }
     part.seconds = started.elapsed().as_secs_f64();
     part
 }
 
-async fn verify_archive(a: &SetArchive) -> PartCheck {
+async fn verify_archive(
+    set: &Set,
+    a: &SetArchive,
+    read: &TransferOptions,
+    budget: &MemoryBudget,
+) -> PartCheck {
     let started = Instant::now();
-    let mut part = PartCheck::new("archive", &a.name, a.archive.display().to_string());
+    let (source, remote) = match &set.at {
+        SetAt::Local(dir) => (archive::Source::File(dir.join(&a.archive)), None),
+        SetAt::S3(dir) => match dir.key(&a.archive) {
+            Ok(key) => (
+                archive::Source::S3 {
+                    bucket: dir.bucket.clone(),
+                    key,
+                },
+                Some(archive::Remote {
+                    client: &dir.client,
+                    read,
+                    budget,
+                }),
+            ),
+            Err(e) => {
+                let mut part = PartCheck::new("archive", &a.name, a.archive.clone());
+                part.error = Some(e.to_string());
+                return part;
+            }
+        },
+    };
+    let mut part = PartCheck::new("archive", &a.name, source.name());
     part.action = "verified";
     let result = async {
-        let index = open_file(&a.index)?;
-        archive::verify(
-            None,
-            &archive::Source::File(a.archive.clone()),
-            index,
-            a.index.display().to_string(),
-        )
-        .await
+        let index = local_copy(set, &a.index, read, budget).await?;
+        let file = open_file(index.path())?;
+        archive::verify(remote, &source, file, a.index.clone()).await
     }
     .await;
     match result {

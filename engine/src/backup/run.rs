@@ -10,15 +10,16 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::plan::{ArchivePart, BucketPart, Destination, Plan};
+use super::plan::{ArchivePart, BucketPart, Plan};
+use super::store::{S3Dir, SetAt, Store};
 use crate::archive::{self, Compression, PackOptions};
 use crate::client::Client;
 use crate::error::Error;
 use crate::local::PartialFile;
-use crate::manifest::{self, HashCache, TreeOptions};
+use crate::manifest::{self, HashCache, RemoteSource, TreeOptions};
 use crate::progress::Progress;
 use crate::sync::{self, Compare, Filter, Location, RuleKind, SyncOptions};
-use crate::transfer::TransferOptions;
+use crate::transfer::{MemoryBudget, TransferOptions};
 
 /// The format version of `set.json`.
 pub const SET_FORMAT: u32 = 1;
@@ -118,9 +119,9 @@ pub struct SetReport {
     pub base: Option<String>,
     /// Per part.
     pub parts: Vec<PartReport>,
-    /// The set's directory (not written to `set.json`; where it was read from).
+    /// Where the set is: its directory or `s3://bucket/prefix/` (not written to `set.json`).
     #[serde(skip)]
-    pub dir: PathBuf,
+    pub location: String,
     /// Older sets removed to keep the plan's `keep` (not written to `set.json`).
     #[serde(skip)]
     pub pruned: Vec<String>,
@@ -163,49 +164,69 @@ fn local_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
 }
 
 /// Runs `plan`: copies every bucket from `source` and archives every directory into a new
-/// set, all parts at once, then writes `set.json`.
+/// set at `store`, all parts at once, then writes `set.json`.
 ///
 /// # Errors
-/// An S3 destination (not built yet), a set directory that cannot be made, or `set.json`
-/// that cannot be written. A part that fails is recorded in the set (state `failed`), not
-/// returned as an error.
+/// `--incremental` with a destination on a gateway (not built yet), a set that cannot be made
+/// (one of the same second exists), or `set.json` that cannot be written. A part that fails is
+/// recorded in the set (state `failed`), not returned as an error.
 pub async fn run(
     plan: &Plan,
     source: &Client,
+    store: &Store,
     opts: &BackupOptions,
     progress: &Progress,
 ) -> Result<SetReport, Error> {
-    let Destination::Local(dest) = &plan.destination else {
+    if opts.incremental && matches!(store, Store::S3(_)) {
         return Err(Error::Usage(
-            "an s3:// backup destination is not supported yet: use a local directory".to_owned(),
+            "--incremental with an s3:// destination is not built yet: back up without it (a full set), or to a local directory".to_owned(),
         ));
-    };
+    }
     let started_at = time::OffsetDateTime::now_utc();
     let id = set_id(started_at);
-    let dir = dest.join("sets").join(&id);
-    if dir.exists() {
+    let at = store.set(&id);
+    let exists = match &at {
+        SetAt::Local(dir) => dir.exists(),
+        SetAt::S3(dir) => !dir.is_empty().await?,
+    };
+    if exists {
         return Err(Error::Usage(format!(
             "{}: a set of this second exists already; run again in a second",
-            dir.display()
+            at.display()
         )));
     }
     let base = if opts.incremental {
-        newest_complete(dest)?
+        newest_complete(store).await?
     } else {
         None
     };
     if opts.incremental && base.is_none() {
         tracing::info!("no complete set to build on: this set is a full one");
     }
-    for sub in ["buckets", "archives"] {
-        fs_err::create_dir_all(dir.join(sub)).map_err(local_err(&dir))?;
+    if let SetAt::Local(dir) = &at {
+        for sub in ["buckets", "archives"] {
+            fs_err::create_dir_all(dir.join(sub)).map_err(local_err(dir))?;
+        }
     }
-    let base_dir = base.as_ref().map(|id| dest.join("sets").join(id));
-    let buckets = plan
-        .buckets
-        .iter()
-        .map(|b| bucket_part(b, source, &dir, base_dir.as_deref(), opts, progress));
-    let archives = plan.archives.iter().map(|a| archive_part(a, &dir));
+    let base_at = base.as_ref().map(|id| store.set(id));
+    let buckets = plan.buckets.iter().map(|b| async {
+        match (&at, &base_at) {
+            (SetAt::Local(dir), base) => {
+                let base = match base {
+                    Some(SetAt::Local(b)) => Some(b.as_path()),
+                    _ => None,
+                };
+                bucket_part(b, source, dir, base, opts, progress).await
+            }
+            (SetAt::S3(dir), _) => bucket_part_s3(b, source, dir, opts, progress).await,
+        }
+    });
+    let archives = plan.archives.iter().map(|a| async {
+        match &at {
+            SetAt::Local(dir) => archive_part(a, dir).await,
+            SetAt::S3(dir) => archive_part_s3(a, dir, opts).await,
+        }
+    });
     let (mut parts, archive_parts) = futures_util::future::join(
         futures_util::future::join_all(buckets),
         futures_util::future::join_all(archives),
@@ -224,13 +245,16 @@ pub async fn run(
         state: if failed { "failed" } else { "complete" }.to_owned(),
         base,
         parts,
-        dir: dir.clone(),
+        location: at.display(),
         pruned: Vec::new(),
     };
-    write_set_json(&dir, &report)?;
+    match &at {
+        SetAt::Local(dir) => write_set_json(dir, &report)?,
+        SetAt::S3(dir) => dir.put("set.json", set_json(&report)?.into()).await?,
+    }
     let mut report = report;
     if !failed {
-        report.pruned = prune(dest, plan.keep)?;
+        report.pruned = prune(store, plan.keep).await?;
     }
     Ok(report)
 }
@@ -245,9 +269,11 @@ fn is_set_id(name: &str) -> bool {
         && b[..8].iter().chain(&b[9..15]).all(u8::is_ascii_digit)
 }
 
-/// The newest complete set under `dest`, by name.
-fn newest_complete(dest: &Path) -> Result<Option<String>, Error> {
-    Ok(list_sets(dest)?
+/// The newest complete set at `store`, by name.
+async fn newest_complete(store: &Store) -> Result<Option<String>, Error> {
+    Ok(store
+        .list_sets()
+        .await?
         .into_iter()
         .rev()
         .find(|(id, json)| is_set_id(id) && json.as_ref().is_some_and(|j| j["state"] == "complete"))
@@ -258,8 +284,8 @@ fn newest_complete(dest: &Path) -> Result<Option<String>, Error> {
 /// oldest of them, complete or not (a set left incomplete by a crash is not kept forever).
 /// Sets newer than it — complete or not, a run in progress among them — are left alone.
 /// Returns the names removed, oldest first.
-fn prune(dest: &Path, keep: u32) -> Result<Vec<String>, Error> {
-    let sets = list_sets(dest)?;
+async fn prune(store: &Store, keep: u32) -> Result<Vec<String>, Error> {
+    let sets = store.list_sets().await?;
     let complete: Vec<&String> = sets
         .iter()
         .filter(|(id, json)| {
@@ -278,20 +304,24 @@ fn prune(dest: &Path, keep: u32) -> Result<Vec<String>, Error> {
     let mut removed = Vec::new();
     for (id, _) in &sets {
         if is_set_id(id) && *id < oldest_kept {
-            let path = dest.join("sets").join(id);
-            fs_err::remove_dir_all(&path).map_err(local_err(&path))?;
+            store.remove_set(id).await?;
             removed.push(id.clone());
         }
     }
     Ok(removed)
 }
 
-fn write_set_json(dir: &Path, report: &SetReport) -> Result<(), Error> {
-    let path = dir.join("set.json");
+fn set_json(report: &SetReport) -> Result<Vec<u8>, Error> {
     let mut text = serde_json::to_vec_pretty(report).map_err(|e| Error::Integrity {
         what: format!("internal: set.json: {e}"),
     })?;
     text.push(b'\n');
+    Ok(text)
+}
+
+fn write_set_json(dir: &Path, report: &SetReport) -> Result<(), Error> {
+    let path = dir.join("set.json");
+    let text = set_json(report)?;
     let mut file = PartialFile::create(&path, None).map_err(local_err(&path))?;
     file.write_all(&text).map_err(local_err(&path))?;
     file.persist().map_err(local_err(&path))?;
@@ -404,12 +434,7 @@ async fn bucket_part(
 
 async fn archive_part(part: &ArchivePart, dir: &Path) -> PartReport {
     let started = Instant::now();
-    let ext = match part.compression {
-        Compression::Gzip => "tar.gz",
-        Compression::Zstd => "tar.zst",
-        Compression::None => "tar",
-    };
-    let rel = format!("archives/{}.{ext}", part.name);
+    let rel = format!("archives/{}.{}", part.name, extension(part.compression));
     let proof = archive::index_name(&rel);
     let mut report = PartReport::new(
         "archive",
@@ -456,6 +481,145 @@ async fn archive_part(part: &ArchivePart, dir: &Path) -> PartReport {
     }
     report.seconds = started.elapsed().as_secs_f64();
     report
+}
+
+/// A bucket part into a set on a gateway: the bucket copied under `sets/ID/buckets/NAME/`
+/// (server-side copies on the same gateway, streamed GET→PUT between two), then every copied
+/// object read back and hashed into the manifest, uploaded beside it: the manifest proves
+/// what the destination holds, not what was sent.
+async fn bucket_part_s3(
+    part: &BucketPart,
+    source: &Client,
+    set: &S3Dir,
+    opts: &BackupOptions,
+    progress: &Progress,
+) -> PartReport {
+    let started = Instant::now();
+    let name = part.name.as_str().to_owned();
+    let rel = format!("buckets/{name}");
+    let proof = format!("buckets/{name}.manifest");
+    let mut report = PartReport::new("bucket", &name, format!("s3://{name}"), rel.clone(), &proof);
+    let copy = set.join(&rel);
+    let result = async {
+        let filter = Filter::new(part.exclude.iter().map(|g| (RuleKind::Exclude, g.as_str())))
+            .map_err(|e| Error::Usage(e.to_string()))?;
+        let sync_opts = SyncOptions {
+            compare: Compare::SizeAndTime,
+            delete: false,
+            max_delete: None,
+            dry_run: false,
+            filter,
+            transfer: opts.transfer.clone(),
+            parallel: opts.parallel,
+            memory_bytes: opts.memory_bytes,
+            follow_symlinks: false,
+        };
+        let src = Location::S3 {
+            client: source.clone(),
+            bucket: part.name.clone(),
+            prefix: String::new(),
+        };
+        let dst = Location::S3 {
+            client: copy.client.clone(),
+            bucket: copy.bucket.clone(),
+            prefix: copy.prefix.clone(),
+        };
+        let synced = sync::sync(&src, &dst, &sync_opts, progress).await?;
+        let temp = tempfile::NamedTempFile::new()
+            .map_err(|e| local_err(&std::env::temp_dir())(e))?
+            .into_temp_path();
+        let summary = manifest::build_remote(
+            RemoteSource::new(
+                copy.client.clone(),
+                copy.bucket.clone(),
+                &copy.prefix,
+                opts.parallel,
+            ),
+            temp.to_path_buf(),
+        )
+        .await?;
+        let budget = MemoryBudget::new(opts.memory_bytes);
+        set.upload(&proof, &temp, &opts.transfer, &budget).await?;
+        Ok::<_, Error>((synced, summary))
+    }
+    .await;
+    match result {
+        Ok((synced, summary)) => {
+            report.entries = summary.entries;
+            report.bytes = summary.bytes;
+            report.moved = synced.transferred;
+            report.moved_bytes = synced.bytes;
+            for (key, err) in &synced.failed {
+                report.warnings.push(format!("{key}: {err}"));
+            }
+            if !synced.failed.is_empty() {
+                report.error = Some(format!(
+                    "{} objects could not be copied",
+                    synced.failed.len()
+                ));
+            }
+        }
+        Err(e) => report.error = Some(e.to_string()),
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    report
+}
+
+/// An archive part into a set on a gateway: `haul tar push` of the directory with its index.
+async fn archive_part_s3(part: &ArchivePart, set: &S3Dir, opts: &BackupOptions) -> PartReport {
+    let started = Instant::now();
+    let rel = format!("archives/{}.{}", part.name, extension(part.compression));
+    let proof = archive::index_name(&rel);
+    let mut report = PartReport::new(
+        "archive",
+        &part.name,
+        part.path.display().to_string(),
+        rel.clone(),
+        &proof,
+    );
+    report.exclude.clone_from(&part.exclude);
+    let result = async {
+        let exclude = Filter::new(part.exclude.iter().map(|g| (RuleKind::Exclude, g.as_str())))
+            .map_err(|e| Error::Usage(format!("archive {}: {e}", part.name)))?;
+        let (key, index_key) = (set.key(&rel)?, set.key(&proof)?);
+        let budget = MemoryBudget::new(opts.memory_bytes);
+        let (packed, _) = archive::push(
+            &set.client,
+            &part.path,
+            &set.bucket,
+            &key,
+            part.compression,
+            PackOptions {
+                xattrs: part.xattrs,
+                exclude,
+            },
+            Some((&set.bucket, &index_key)),
+            &opts.transfer,
+            &budget,
+        )
+        .await?;
+        Ok::<_, Error>(packed)
+    }
+    .await;
+    match result {
+        Ok(packed) => {
+            report.entries = packed.entries;
+            report.bytes = packed.content_bytes;
+            report.warnings = packed.warnings.iter().map(ToString::to_string).collect();
+        }
+        Err(e) => report.error = Some(e.to_string()),
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    report
+}
+
+/// The file name extension of an archive compressed with `c`.
+fn extension(c: Compression) -> &'static str {
+    match c {
+        Compression::Gzip => "tar.gz",
+        Compression::Zstd => "tar.zst",
+        Compression::None => "tar",
+    }
 }
 
 /// Hard-links every file under `base` to the same place under `copy`, directories made as
@@ -577,6 +741,14 @@ pub fn list_sets(dest: &Path) -> Result<Vec<(String, Option<serde_json::Value>)>
 mod tests {
     use super::*;
 
+    fn prune_local(dest: &Path, keep: u32) -> Vec<String> {
+        let store = Store::Local(dest.to_path_buf());
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(prune(&store, keep))
+            .unwrap()
+    }
+
     #[test]
     fn prune_keeps_the_newest_complete_sets_and_nothing_else_is_touched() {
         let dest = tempfile::tempdir().unwrap();
@@ -598,9 +770,9 @@ mod tests {
         make("20261205T000000Z", Some("complete"));
         make("20261206T000000Z", None); // in progress
         make("not-a-set", None);
-        assert_eq!(prune(dest.path(), 5).unwrap(), Vec::<String>::new());
+        assert_eq!(prune_local(dest.path(), 5), Vec::<String>::new());
         assert_eq!(
-            prune(dest.path(), 2).unwrap(),
+            prune_local(dest.path(), 2),
             ["20261201T000000Z", "20261202T000000Z", "20261203T000000Z"]
         );
         let mut left: Vec<_> = fs_err::read_dir(&sets)

@@ -7,9 +7,10 @@
 //! `archives/NAME.EXT`, `archives/NAME.EXT.index`), and a `path` or `proof` that says
 //! otherwise is an error naming the part.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::run::{SET_FORMAT, SetReport};
+use super::store::SetAt;
 use crate::archive::{self, Compression};
 use crate::error::Error;
 use crate::s3::BucketName;
@@ -22,6 +23,8 @@ pub const MAX_SET_JSON_BYTES: u64 = 16 << 20;
 /// A complete set and where its parts are.
 #[derive(Debug, Clone)]
 pub struct Set {
+    /// Where it lives.
+    pub at: SetAt,
     /// `set.json` as written.
     pub report: SetReport,
     /// Its bucket copies.
@@ -35,10 +38,10 @@ pub struct Set {
 pub struct SetBucket {
     /// The bucket (the part's name).
     pub name: BucketName,
-    /// The copy: a directory of the bucket's objects.
-    pub copy: PathBuf,
-    /// Its manifest.
-    pub manifest: PathBuf,
+    /// The copy, relative to the set: a directory (prefix) of the bucket's objects.
+    pub copy: String,
+    /// Its manifest, relative to the set.
+    pub manifest: String,
     /// Objects and bytes recorded.
     pub entries: u64,
     /// Bytes recorded.
@@ -52,10 +55,10 @@ pub struct SetArchive {
     pub name: String,
     /// The directory it was made from.
     pub source: PathBuf,
-    /// The archive.
-    pub archive: PathBuf,
-    /// Its index.
-    pub index: PathBuf,
+    /// The archive, relative to the set.
+    pub archive: String,
+    /// Its index, relative to the set.
+    pub index: String,
     /// Entries recorded.
     pub entries: u64,
     /// Bytes recorded.
@@ -66,8 +69,12 @@ pub struct SetArchive {
     pub exclude: Filter,
 }
 
-fn bad(dir: &Path, what: impl std::fmt::Display) -> Error {
-    Error::Usage(format!("{}: {what}", dir.join("set.json").display()))
+fn bad(at: &SetAt, what: impl std::fmt::Display) -> Error {
+    let mut name = at.display();
+    if !name.ends_with('/') {
+        name.push('/');
+    }
+    Error::Usage(format!("{name}set.json: {what}"))
 }
 
 /// Whether `name` can name an archive part's file: not empty, no `/`, no NUL, not `.` or
@@ -76,32 +83,46 @@ fn is_plain_name(name: &str) -> bool {
     !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\0'])
 }
 
-/// Reads the set in `dir`.
+/// Reads the set at `at`.
 ///
 /// # Errors
 /// [`Error::Usage`] naming `set.json` when it is missing (an incomplete set), unreadable, not
 /// a set, of another format, not complete (unless `allow_incomplete`), or names its files
-/// other than haul writes them.
-pub fn open(dir: &Path, allow_incomplete: bool) -> Result<Set, Error> {
-    let path = dir.join("set.json");
-    let text = match fs_err::metadata(&path) {
-        Ok(m) if m.len() > MAX_SET_JSON_BYTES => {
-            return Err(bad(dir, format!("{} bytes: too large for a set", m.len())));
-        }
-        Ok(_) => fs_err::read(&path).map_err(|e| bad(dir, e))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::Usage(format!(
-                "{}: no set.json: not a backup set, or one whose backup did not finish",
-                dir.display()
-            )));
-        }
-        Err(e) => return Err(bad(dir, e)),
+/// other than haul writes them; gateway errors reading it.
+pub async fn open(at: &SetAt, allow_incomplete: bool) -> Result<Set, Error> {
+    let missing = || {
+        Error::Usage(format!(
+            "{}: no set.json: not a backup set, or one whose backup did not finish",
+            at.display()
+        ))
     };
+    let text = match at {
+        SetAt::Local(dir) => {
+            let path = dir.join("set.json");
+            match fs_err::metadata(&path) {
+                Ok(m) if m.len() > MAX_SET_JSON_BYTES => {
+                    return Err(bad(at, format!("{} bytes: too large for a set", m.len())));
+                }
+                Ok(_) => fs_err::read(&path).map_err(|e| bad(at, e))?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(missing()),
+                Err(e) => return Err(bad(at, e)),
+            }
+        }
+        SetAt::S3(dir) => dir
+            .get_small("set.json", MAX_SET_JSON_BYTES)
+            .await?
+            .ok_or_else(missing)?
+            .to_vec(),
+    };
+    parse(at, &text, allow_incomplete)
+}
+
+fn parse(at: &SetAt, text: &[u8], allow_incomplete: bool) -> Result<Set, Error> {
     let mut report: SetReport =
-        serde_json::from_slice(&text).map_err(|e| bad(dir, format!("not a backup set: {e}")))?;
+        serde_json::from_slice(text).map_err(|e| bad(at, format!("not a backup set: {e}")))?;
     if report.format != SET_FORMAT {
         return Err(bad(
-            dir,
+            at,
             format!(
                 "set format {} (this haul reads {SET_FORMAT})",
                 report.format
@@ -115,7 +136,7 @@ pub fn open(dir: &Path, allow_incomplete: bool) -> Result<Set, Error> {
             .filter_map(|p| p.error.as_ref().map(|e| format!("{}: {e}", p.name)))
             .collect();
         return Err(bad(
-            dir,
+            at,
             format!(
                 "the set is {} ({}): its backup did not succeed",
                 report.state,
@@ -123,8 +144,9 @@ pub fn open(dir: &Path, allow_incomplete: bool) -> Result<Set, Error> {
             ),
         ));
     }
-    report.dir = dir.to_path_buf();
+    report.location = at.display();
     let mut set = Set {
+        at: at.clone(),
         report: report.clone(),
         buckets: Vec::new(),
         archives: Vec::new(),
@@ -132,19 +154,19 @@ pub fn open(dir: &Path, allow_incomplete: bool) -> Result<Set, Error> {
     let mut names = std::collections::HashSet::new();
     for p in &report.parts {
         if !names.insert((p.kind.clone(), p.name.clone())) {
-            return Err(bad(dir, format!("part {} appears twice", p.name)));
+            return Err(bad(at, format!("part {} appears twice", p.name)));
         }
         match p.kind.as_str() {
             "bucket" => {
                 let name = BucketName::new(&p.name)
-                    .map_err(|e| bad(dir, format!("part {}: {e}", p.name)))?;
+                    .map_err(|e| bad(at, format!("part {}: {e}", p.name)))?;
                 let want = (
                     format!("buckets/{}", p.name),
                     format!("buckets/{}.manifest", p.name),
                 );
                 if (p.path.as_str(), p.proof.as_str()) != (want.0.as_str(), want.1.as_str()) {
                     return Err(bad(
-                        dir,
+                        at,
                         format!(
                             "bucket part {}: its files are named {} and {}, not {} and {}",
                             p.name, p.path, p.proof, want.0, want.1
@@ -153,8 +175,8 @@ pub fn open(dir: &Path, allow_incomplete: bool) -> Result<Set, Error> {
                 }
                 set.buckets.push(SetBucket {
                     name,
-                    copy: dir.join(&want.0),
-                    manifest: dir.join(&want.1),
+                    copy: want.0,
+                    manifest: want.1,
                     entries: p.entries,
                     bytes: p.bytes,
                 });
@@ -162,7 +184,7 @@ pub fn open(dir: &Path, allow_incomplete: bool) -> Result<Set, Error> {
             "archive" => {
                 if !is_plain_name(&p.name) {
                     return Err(bad(
-                        dir,
+                        at,
                         format!("archive part {:?}: not a plain name", p.name),
                     ));
                 }
@@ -172,7 +194,7 @@ pub fn open(dir: &Path, allow_incomplete: bool) -> Result<Set, Error> {
                     .find(|want| *want == p.path && archive::index_name(want) == p.proof);
                 let Some(rel) = ok else {
                     return Err(bad(
-                        dir,
+                        at,
                         format!(
                             "archive part {}: its files are named {} and {}, not archives/{}.tar.gz (or .tar.zst, .tar) and its .index",
                             p.name, p.path, p.proof, p.name
@@ -182,26 +204,36 @@ pub fn open(dir: &Path, allow_incomplete: bool) -> Result<Set, Error> {
                 set.archives.push(SetArchive {
                     name: p.name.clone(),
                     source: PathBuf::from(&p.source),
-                    archive: dir.join(&rel),
-                    index: dir.join(archive::index_name(&rel)),
+                    index: archive::index_name(&rel),
+                    archive: rel,
                     entries: p.entries,
                     bytes: p.bytes,
                     warnings: p.warnings.clone(),
                     exclude: Filter::new(p.exclude.iter().map(|g| (RuleKind::Exclude, g.as_str())))
-                        .map_err(|e| bad(dir, format!("archive part {}: {e}", p.name)))?,
+                        .map_err(|e| bad(at, format!("archive part {}: {e}", p.name)))?,
                 });
             }
-            other => return Err(bad(dir, format!("part {}: unknown kind {other:?}", p.name))),
+            other => return Err(bad(at, format!("part {}: unknown kind {other:?}", p.name))),
         }
     }
-    set.report.dir = dir.to_path_buf();
     Ok(set)
+}
+
+impl Set {
+    /// A file of a set in a local directory (`None` for a set on a gateway).
+    #[must_use]
+    pub fn local(&self, rel: &str) -> Option<PathBuf> {
+        match &self.at {
+            SetAt::Local(dir) => Some(dir.join(rel)),
+            SetAt::S3(_) => None,
+        }
+    }
 }
 
 /// The compression an archive's file name says.
 #[must_use]
-pub fn compression_of(archive: &Path) -> Compression {
-    let name = archive.to_string_lossy();
+pub fn compression_of(archive: &str) -> Compression {
+    let name = archive;
     if name.ends_with(".tar.gz") {
         Compression::Gzip
     } else if name.ends_with(".tar.zst") {
@@ -214,6 +246,13 @@ pub fn compression_of(archive: &Path) -> Compression {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
+
+    fn open_local(dir: &Path, allow_incomplete: bool) -> Result<Set, Error> {
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(open(&SetAt::Local(dir.to_path_buf()), allow_incomplete))
+    }
 
     fn write(dir: &Path, json: &str) {
         fs_err::write(dir.join("set.json"), json).unwrap();
@@ -227,24 +266,22 @@ mod tests {
     fn a_set_is_read_with_its_parts() {
         let d = tempfile::tempdir().unwrap();
         write(d.path(), GOOD);
-        let set = open(d.path(), false).unwrap();
+        let set = open_local(d.path(), false).unwrap();
         assert_eq!(set.buckets.len(), 1);
+        assert_eq!(set.buckets[0].manifest, "buckets/db-wal.manifest");
         assert_eq!(
-            set.buckets[0].manifest,
+            set.local(&set.buckets[0].manifest).unwrap(),
             d.path().join("buckets/db-wal.manifest")
         );
         assert_eq!(set.archives[0].source, Path::new("/var/lib/store"));
-        assert_eq!(
-            set.archives[0].index,
-            d.path().join("archives/store.tar.gz.index")
-        );
+        assert_eq!(set.archives[0].index, "archives/store.tar.gz.index");
         assert_eq!(compression_of(&set.archives[0].archive), Compression::Gzip);
     }
 
     #[test]
     fn a_set_that_points_elsewhere_or_is_not_complete_is_refused() {
         let d = tempfile::tempdir().unwrap();
-        let err = open(d.path(), false).unwrap_err().to_string();
+        let err = open_local(d.path(), false).unwrap_err().to_string();
         assert!(err.contains("no set.json"), "{err}");
         for (from, to, want) in [
             (
@@ -273,17 +310,17 @@ mod tests {
         ] {
             assert!(GOOD.contains(from), "{from}");
             write(d.path(), &GOOD.replacen(from, to, 1));
-            let err = open(d.path(), false).unwrap_err().to_string();
+            let err = open_local(d.path(), false).unwrap_err().to_string();
             assert!(err.contains(want), "{from} -> {to}: {err}");
         }
         write(d.path(), "{not json");
         assert!(
-            open(d.path(), false)
+            open_local(d.path(), false)
                 .unwrap_err()
                 .to_string()
                 .contains("not a backup set")
         );
         write(d.path(), &GOOD.replacen("\"complete\"", "\"failed\"", 1));
-        assert!(open(d.path(), true).is_ok());
+        assert!(open_local(d.path(), true).is_ok());
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! Each source becomes a [`Layer`]; every setting is taken from the first layer that has it,
 //! except credentials, which are taken whole from the first layer that mentions any part of
-//! them. A value is checked only if it is the one that wins, so a bad value a flag overrides
+//! them; a profile named by a flag (`--profile`, a backup plan's `source_profile` /
+//! `destination_profile`) passes over the environment's keys, as botocore does for an
+//! explicit profile: the user named the keys to use. A value is checked only if it is the one that wins, so a bad value a flag overrides
 //! does not stop haul; a malformed *line* in a file that exists is always an error.
 
 use std::path::{Path, PathBuf};
@@ -13,6 +15,9 @@ use super::{
     AddressingStyle, BucketHostTemplate, ConfigError, Endpoint, ResolvedConfig, Secret, Source,
     Sourced, TlsVerification, aws_files, s3cfg,
 };
+
+/// Where the environment's layer is in `resolve`'s list.
+const ENV_LAYER: usize = 1;
 
 /// The region used when no source names one.
 pub const DEFAULT_REGION: &str = "us-east-1";
@@ -256,8 +261,13 @@ pub fn resolve(
             None
         };
 
+    // An explicit profile's keys win over AWS_ACCESS_KEY_ID (the environment layer).
+    let explicit_profile = matches!(profile.source, Source::Flag(_));
     let credentials = layers
         .iter_mut()
+        .enumerate()
+        .filter(|(i, _)| !(explicit_profile && *i == ENV_LAYER))
+        .map(|(_, layer)| layer)
         .find(|layer| !layer.credentials.is_empty())
         .and_then(|layer| std::mem::take(&mut layer.credentials).into_unit(&layer.credential_keys))
         .transpose()?;
@@ -613,6 +623,42 @@ mod tests {
             "https://s3.second.amazonaws.com"
         );
         assert_eq!(resolved.endpoint.source, Source::Default);
+    }
+
+    #[test]
+    fn an_explicit_profile_passes_over_the_environment_keys() {
+        let mut fx = Fixture::new();
+        fx.write(
+            ".aws/credentials",
+            "[default]\naws_access_key_id = DEFKEY\naws_secret_access_key = d\n[backup]\naws_access_key_id = BACKUPKEY\naws_secret_access_key = b\n",
+        );
+        fx.env("AWS_ACCESS_KEY_ID", "ENVKEY")
+            .env("AWS_SECRET_ACCESS_KEY", "envsecret");
+        // No profile, or one from AWS_PROFILE: the environment's keys.
+        assert_eq!(
+            fx.resolve()
+                .unwrap()
+                .credentials
+                .unwrap()
+                .access_key_id
+                .value,
+            "ENVKEY"
+        );
+        fx.env("AWS_PROFILE", "backup");
+        assert_eq!(
+            fx.resolve()
+                .unwrap()
+                .credentials
+                .unwrap()
+                .access_key_id
+                .value,
+            "ENVKEY"
+        );
+        // `--profile backup`: that profile's.
+        fx.overrides.profile = Some("backup".into());
+        let c = fx.resolve().unwrap().credentials.unwrap();
+        assert_eq!(c.access_key_id.value, "BACKUPKEY");
+        assert_eq!(c.secret_access_key.value.expose(), "b");
     }
 
     #[test]
