@@ -207,14 +207,14 @@ pub(crate) enum Command {
     /// then check everything against the set's manifests and indexes and report.
     ///
     /// The target gateway is the usual configuration (--endpoint, --profile, AWS_*
-    /// variables): a new cluster has new keys. Archives go back to the directory they were
-    /// made from unless --archive-dir says otherwise. A rerun after an interruption continues:
+    /// variables): a new cluster has new keys. Each archive goes where --archive-dir says, or
+    /// with --in-place back to the directory it was made from. A rerun after an interruption continues:
     /// objects already in place are skipped, multipart uploads resume from their parts, and
     /// a directory that already matches its archive is not extracted again. Exit codes: 0
     /// everything restored and verified; 1 a part failed or something differs (each
     /// difference named); 2-5 and 130 as for every command.
     #[command(
-        after_help = "Examples:\n  haul restore /srv/backups/deis/sets/20261206T031500Z --endpoint http://new-cluster:7480 --profile new\n  haul restore SET --archive-dir store=/var/lib/deis/store.restored\n  haul restore s3://backups/deis/sets/20261206T031500Z --set-endpoint http://backup-store:7480 --set-profile backup --endpoint http://new-cluster:7480 --profile new"
+        after_help = "Examples:\n  haul restore /srv/backups/deis/sets/20261206T031500Z --in-place --endpoint http://new-cluster:7480 --profile new\n  haul restore SET --archive-dir store=/var/lib/deis/store.restored\n  haul restore s3://backups/deis/sets/20261206T031500Z --set-endpoint http://backup-store:7480 --set-profile backup --endpoint http://new-cluster:7480 --profile new"
     )]
     Restore(RestoreArgs),
 }
@@ -232,6 +232,10 @@ pub(crate) struct RestoreArgs {
     /// (repeatable).
     #[arg(long = "archive-dir", value_name = "NAME=DIR", value_parser = parse_archive_dir)]
     pub(crate) archive_dirs: Vec<(String, PathBuf)>,
+    /// Extract every archive without --archive-dir into the directory it was made from, as
+    /// the set records it (required: the set does not choose where a restore writes).
+    #[arg(long)]
+    pub(crate) in_place: bool,
     /// Do not restore owners (the default as root) and do not check them.
     #[arg(long)]
     pub(crate) no_same_owner: bool,

@@ -391,6 +391,13 @@ fn backup_then_restore(gw: &Gateway) -> Result<()> {
         all.extend_from_slice(args);
         Haul::new(&fresh, &all)?.output()
     };
+    // The set does not choose where archives go: without --archive-dir or --in-place, a
+    // usage error naming the part and the directory it records.
+    let refused = Haul::new(&fresh, &["restore", s(&set)])?.fails_with(2)?;
+    ensure!(
+        refused.contains("archive part store") && refused.contains("--in-place"),
+        "{refused}"
+    );
     let out = restore(&[])?;
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),
@@ -461,10 +468,12 @@ fn backup_then_restore(gw: &Gateway) -> Result<()> {
 
     // Damage: an object changed and a file changed are put right by a rerun; an object the
     // set does not hold is reported (exit 1, naming it) until --delete removes it.
+    // (The WAL segment is overwritten at its own size: newer, same length, other bytes.)
     let tmp = f.t.path().join("junk");
-    fs_err::write(&tmp, b"junk")?;
+    fs_err::write(&tmp, data(300_000, 77))?;
     let wal_obj = format!("s3://{}/wal_005/000000010000000000000002", f.wal);
     Haul::new(&fresh, &["cp", s(&tmp), &wal_obj])?.ok()?;
+    fs_err::write(&tmp, b"junk")?;
     Haul::new(
         &fresh,
         &["cp", s(&tmp), &format!("s3://{}/stray", f.registry)],

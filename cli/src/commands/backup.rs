@@ -109,6 +109,9 @@ pub(crate) async fn run(g: &GlobalArgs, a: &BackupArgs) -> Result<()> {
             .map(|b| format!(" (incremental on {b})"))
             .unwrap_or_default()
     ))?;
+    if let Some(e) = &set.prune_error {
+        crate::output::error_line(&format!("warning: removing older sets: {e}"));
+    }
     if !set.pruned.is_empty() {
         out.line(&format!(
             "removed {} older set(s) beyond keep = {}: {}",
@@ -259,6 +262,7 @@ pub(crate) async fn restore(g: &GlobalArgs, a: &RestoreArgs) -> Result<()> {
         parallel,
         memory_bytes: a.transfer.memory,
         archive_dirs: a.archive_dirs.clone(),
+        in_place: a.in_place,
         owners: !a.no_same_owner && super::tar::running_as_root(),
         delete: a.delete,
     };

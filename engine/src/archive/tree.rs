@@ -5,8 +5,9 @@
 //! bits, mtime, owner (when asked) and link target; a hard link must share its target's
 //! inode. Anything under the directory that the index does not hold is a difference too,
 //! except temporary files left by an extraction that was killed (`.haul-tar.PID.N`), which
-//! are removed. Nothing is followed through a symlink, and an index path that would leave the
-//! directory is a difference, never looked up.
+//! are removed. Nothing is looked up through a symlink under the directory (an entry below
+//! one is a difference), and an index path that would leave the directory is a difference,
+//! never looked up.
 //!
 //! The index is read twice (its paths first, then its entries), so memory grows with the
 //! number of paths, not with their content; when a path appears more than once, the last
@@ -126,6 +127,8 @@ pub fn check<F: Read + Seek>(
     }
     index.rewind().map_err(io_at(Path::new(name)))?;
     let mut report = TreeReport::default();
+    // Directories under the root seen to be real directories, not symlinks.
+    let mut real_dirs: HashSet<PathBuf> = HashSet::new();
     let mut reader = IndexReader::new(BufReader::new(&mut index), name)?;
     while let Some(e) = reader.next_entry()? {
         report.entries += 1;
@@ -145,10 +148,19 @@ pub fn check<F: Read + Seek>(
         if rel.as_os_str().is_empty() {
             continue; // `./`: the directory itself
         }
+        if let Some(link) = symlinked_parent(root, &rel, &mut real_dirs) {
+            report.differ(format!(
+                "{}: {} is a symlink, not a directory",
+                rel.display(),
+                link.display()
+            ));
+            continue;
+        }
         check_entry(&e, root, &rel, opts, &mut report);
     }
     // Anything else under the root.
-    if fs_err::symlink_metadata(root).is_ok_and(|m| m.is_dir()) {
+    // (The root itself may be a symlink to the directory: it is the caller's choice.)
+    if fs_err::metadata(root).is_ok_and(|m| m.is_dir()) {
         let mut stack = vec![PathBuf::new()];
         while let Some(rel_dir) = stack.pop() {
             let dir = root.join(&rel_dir);
@@ -177,6 +189,31 @@ pub fn check<F: Read + Seek>(
         }
     }
     Ok(report)
+}
+
+/// The first directory above `rel` (under `root`) that is a symlink: nothing is looked up
+/// through one, so a planted link cannot make files outside the root look restored.
+fn symlinked_parent(root: &Path, rel: &Path, known_dirs: &mut HashSet<PathBuf>) -> Option<PathBuf> {
+    let mut parents: Vec<&Path> = rel
+        .ancestors()
+        .skip(1)
+        .filter(|a| !a.as_os_str().is_empty())
+        .collect();
+    parents.reverse();
+    for dir in parents {
+        if known_dirs.contains(dir) {
+            continue;
+        }
+        match fs_err::symlink_metadata(root.join(dir)) {
+            Ok(m) if m.file_type().is_symlink() => return Some(dir.to_path_buf()),
+            Ok(m) if m.is_dir() => {
+                known_dirs.insert(dir.to_path_buf());
+            }
+            // Missing or not a directory: the entry's own lookup reports it.
+            _ => return None,
+        }
+    }
+    None
 }
 
 fn kind_of(m: &Metadata) -> &'static str {
@@ -379,12 +416,16 @@ mod tests {
         fs_err::remove_file(dest.join("c.link")).unwrap();
         fs_err::write(dest.join("c.link"), b"c").unwrap();
         fs_err::write(dest.join("stray"), b"x").unwrap();
+        // logs/old replaced by a link to a copy elsewhere: not looked through.
+        let elsewhere = out.path().join("elsewhere");
+        fs_err::rename(dest.join("logs/old"), &elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, dest.join("logs/old")).unwrap();
         fs_err::write(dest.join(".haul-tar.x.1"), b"not ours").unwrap();
         index.rewind().unwrap();
         let r = check(&mut index, "t", &dest, opts, &Filter::default()).unwrap();
         let all = r.differences.join("\n");
         for want in [
-            "logs/old/b.log: content differs (BLAKE3)",
+            "logs/old/b.log: logs/old is a symlink, not a directory",
             "c.conf: mtime 0 instead of",
             "logs/a.log: mode 0600 instead of",
             "current: points to logs/old/b.log instead of logs/a.log",

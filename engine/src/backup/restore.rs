@@ -40,10 +40,14 @@ pub struct RestoreOptions {
     pub transfer: TransferOptions,
     /// Transfers in flight per bucket.
     pub parallel: usize,
-    /// Memory budget per bucket.
+    /// Memory budget of the run, shared out among its parts.
     pub memory_bytes: u64,
-    /// Where archives go instead of the directory they were made from, by part name.
+    /// Where archives go, by part name.
     pub archive_dirs: Vec<(String, PathBuf)>,
+    /// Archives without an `archive_dirs` entry go back to the directory `set.json` says they
+    /// were made from (otherwise that is an error: `set.json` is input, and must not choose
+    /// where a restore as root writes).
+    pub in_place: bool,
     /// Restore (and check) numeric owners and setid bits, and make devices: as root.
     pub owners: bool,
     /// Remove objects the set does not hold from the restored buckets.
@@ -155,17 +159,32 @@ pub async fn restore(
             )));
         }
     }
+    let opts = &RestoreOptions {
+        memory_bytes: super::run::share_of(
+            opts.memory_bytes,
+            set.buckets.len() + set.archives.len(),
+        ),
+        ..opts.clone()
+    };
     let mut targets = Vec::new();
     for a in &set.archives {
         let target = match opts.archive_dirs.iter().rev().find(|(n, _)| n == &a.name) {
             Some((_, dir)) => dir.clone(),
-            None if a.source.is_absolute() => a.source.clone(),
-            None => {
+            None if opts.in_place && a.source.is_absolute() => a.source.clone(),
+            None if opts.in_place => {
                 return Err(Error::Usage(format!(
                     "archive part {}: made from {}, not an absolute path: give --archive-dir {}=DIR",
                     a.name,
                     a.source.display(),
                     a.name
+                )));
+            }
+            None => {
+                return Err(Error::Usage(format!(
+                    "archive part {}: where to extract it? --archive-dir {}=DIR, or --in-place to extract it into {} (the directory the set says it was made from)",
+                    a.name,
+                    a.name,
+                    a.source.display()
                 )));
             }
         };
@@ -263,12 +282,15 @@ async fn restore_bucket(
     );
     let result = async {
         let created = ensure_bucket(client, &b.name).await?;
+        // By content: an object overwritten at the same size after the backup (a WAL
+        // segment: every one is 16 MiB) is newer than the set's copy, and times would keep
+        // it. Keys the part's `exclude` left out are neither uploaded nor deleted.
         let sync_opts = SyncOptions {
-            compare: Compare::SizeAndTime,
+            compare: Compare::Checksum,
             delete: opts.delete,
             max_delete: None,
             dry_run: false,
-            filter: Filter::default(),
+            filter: b.exclude.clone(),
             transfer: opts.transfer.clone(),
             parallel: opts.parallel,
             memory_bytes: opts.memory_bytes,
@@ -320,9 +342,12 @@ async fn restore_bucket(
         }
     };
     let src = RemoteSource::new(client.clone(), b.name.clone(), "", opts.parallel);
-    check_against_manifest(&mut part, manifest.path(), async |manifest, on_change| {
-        manifest::verify_remote(manifest, src, on_change).await
-    })
+    check_against_manifest(
+        &mut part,
+        manifest.path(),
+        &b.exclude,
+        async |manifest, on_change| manifest::verify_remote(manifest, src, on_change).await,
+    )
     .await;
     part.seconds = started.elapsed().as_secs_f64();
     part
@@ -345,29 +370,37 @@ fn describe(c: &Change, extra: &str) -> String {
 async fn check_against_manifest(
     part: &mut PartCheck,
     manifest: &Path,
+    excluded: &Filter,
     verify: impl AsyncFnOnce(
         PathBuf,
         Box<dyn FnMut(&Change) + Send + 'static>,
     ) -> Result<manifest::DiffSummary, manifest::ManifestError>,
 ) {
-    let found: Arc<Mutex<Vec<String>>> = Arc::default();
+    // (count, the first differences); keys the part's `exclude` left out of the set are not
+    // differences where the check finds them.
+    let found: Arc<Mutex<(u64, Vec<String>)>> = Arc::default();
     let sink = found.clone();
+    let excluded = excluded.clone();
     let on_change = Box::new(move |c: &Change| {
-        let mut listed = sink
+        if matches!(c, Change::Added(_)) && !excluded.is_empty() && !excluded.includes(c.key()) {
+            return;
+        }
+        let mut found = sink
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if listed.len() < MAX_LISTED {
-            listed.push(describe(c, "not in the set"));
+        found.0 += 1;
+        if found.1.len() < MAX_LISTED {
+            found.1.push(describe(c, "not in the set"));
         }
     });
     match verify(manifest.to_path_buf(), on_change).await {
-        Ok(summary) => {
-            let listed = std::mem::take(
+        Ok(_) => {
+            let (count, listed) = std::mem::take(
                 &mut *found
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner),
             );
-            part.different += summary.added + summary.removed + summary.changed;
+            part.different += count;
             let room = MAX_LISTED.saturating_sub(part.differences.len());
             part.differences.extend(listed.into_iter().take(room));
         }
@@ -537,6 +570,7 @@ async fn verify_bucket_copy(
                 check_against_manifest(
                     &mut part,
                     manifest.path(),
+                    &b.exclude,
                     async |manifest, mut on_change| {
                         tokio::task::spawn_blocking(move || {
                             manifest::verify_local(
@@ -555,9 +589,14 @@ async fn verify_bucket_copy(
             SetAt::S3(dir) => {
                 let copy = dir.join(&b.copy);
                 let src = RemoteSource::new(copy.client, copy.bucket, &copy.prefix, parallel);
-                check_against_manifest(&mut part, manifest.path(), async |manifest, on_change| {
-                    manifest::verify_remote(manifest, src, on_change).await
-                })
+                check_against_manifest(
+                    &mut part,
+                    manifest.path(),
+                    &b.exclude,
+                    async |manifest, on_change| {
+                        manifest::verify_remote(manifest, src, on_change).await
+                    },
+                )
                 .await;
             }
         },

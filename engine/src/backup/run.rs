@@ -31,7 +31,7 @@ pub struct BackupOptions {
     pub transfer: TransferOptions,
     /// Transfers in flight per bucket copy.
     pub parallel: usize,
-    /// Memory budget per bucket copy.
+    /// Memory budget of the run, shared out among its parts.
     pub memory_bytes: u64,
     /// Build on the newest complete set: unchanged objects are hard links to its files (and
     /// keep its hashes), only changes are downloaded.
@@ -71,8 +71,8 @@ pub struct PartReport {
     pub warnings: Vec<String>,
     /// The part failed: the set is not complete.
     pub error: Option<String>,
-    /// Archives: the plan's `exclude` globs, left out of the archive (and not differences
-    /// when a restore finds such paths in the directory).
+    /// The plan's `exclude` globs: keys left out of the copy or paths left out of the
+    /// archive (a restore neither restores nor deletes nor reports them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exclude: Vec<String>,
 }
@@ -125,6 +125,9 @@ pub struct SetReport {
     /// Older sets removed to keep the plan's `keep` (not written to `set.json`).
     #[serde(skip)]
     pub pruned: Vec<String>,
+    /// Why removing older sets stopped (not written to `set.json`).
+    #[serde(skip)]
+    pub prune_error: Option<String>,
 }
 
 impl SetReport {
@@ -182,6 +185,12 @@ pub async fn run(
             "--incremental with an s3:// destination is not built yet: back up without it (a full set), or to a local directory".to_owned(),
         ));
     }
+    refuse_self_copy(plan, source, store)?;
+    // One memory budget for the run, shared out among the parts that run at once.
+    let opts = &BackupOptions {
+        memory_bytes: share_of(opts.memory_bytes, plan.buckets.len() + plan.archives.len()),
+        ..opts.clone()
+    };
     let started_at = time::OffsetDateTime::now_utc();
     let id = set_id(started_at);
     let at = store.set(&id);
@@ -247,6 +256,7 @@ pub async fn run(
         parts,
         location: at.display(),
         pruned: Vec::new(),
+        prune_error: None,
     };
     match &at {
         SetAt::Local(dir) => write_set_json(dir, &report)?,
@@ -254,7 +264,14 @@ pub async fn run(
     }
     let mut report = report;
     if !failed {
-        report.pruned = prune(store, plan.keep).await?;
+        // The set is complete whatever happens to older ones: a failed prune is a warning.
+        match prune(store, plan.keep).await {
+            Ok(pruned) => report.pruned = pruned,
+            Err(e) => {
+                tracing::warn!("removing older sets: {e}");
+                report.prune_error = Some(e.to_string());
+            }
+        }
     }
     Ok(report)
 }
@@ -267,6 +284,54 @@ fn is_set_id(name: &str) -> bool {
         && b[8] == b'T'
         && b[15] == b'Z'
         && b[..8].iter().chain(&b[9..15]).all(u8::is_ascii_digit)
+}
+
+/// A destination inside what the plan backs up would copy every earlier set into each new
+/// one (and a restore with `--delete` would remove them): a bucket part that is the
+/// destination's bucket on the same gateway, or an archived directory holding the local
+/// destination.
+fn refuse_self_copy(plan: &Plan, source: &Client, store: &Store) -> Result<(), Error> {
+    match store {
+        Store::S3(dir) => {
+            let same_gateway = dir.client.endpoint().authority() == source.endpoint().authority();
+            if let Some(b) = plan
+                .buckets
+                .iter()
+                .find(|b| same_gateway && b.name == dir.bucket)
+            {
+                return Err(Error::Usage(format!(
+                    "the destination {} is in the bucket {} the plan backs up: choose another bucket",
+                    dir.url(),
+                    b.name.as_str()
+                )));
+            }
+        }
+        Store::Local(dest) => {
+            let dest = fs_err::canonicalize(dest).unwrap_or_else(|_| dest.clone());
+            for a in &plan.archives {
+                let root = fs_err::canonicalize(&a.path).unwrap_or_else(|_| a.path.clone());
+                if dest.starts_with(&root) {
+                    return Err(Error::Usage(format!(
+                        "the destination {} is inside {}, which archive {} archives: choose a directory outside it",
+                        dest.display(),
+                        root.display(),
+                        a.name
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The least memory a part gets when the run's budget is shared out (chosen: one default
+/// part, 16 MiB; a budget smaller than a part moves one part at a time).
+pub(super) const MIN_PART_MEMORY: u64 = 16 << 20;
+
+/// Each of `parts`' share of `budget` bytes, at least [`MIN_PART_MEMORY`].
+#[must_use]
+pub(super) fn share_of(budget: u64, parts: usize) -> u64 {
+    (budget / u64::try_from(parts.max(1)).unwrap_or(u64::MAX)).max(MIN_PART_MEMORY)
 }
 
 /// The newest complete set at `store`, by name.
@@ -342,6 +407,7 @@ async fn bucket_part(
     let copy = dir.join(&rel);
     let proof = format!("buckets/{name}.manifest");
     let mut report = PartReport::new("bucket", &name, format!("s3://{name}"), rel.clone(), &proof);
+    report.exclude.clone_from(&part.exclude);
     let result = async {
         let filter = Filter::new(part.exclude.iter().map(|g| (RuleKind::Exclude, g.as_str())))
             .map_err(|e| Error::Usage(e.to_string()))?;
@@ -499,6 +565,7 @@ async fn bucket_part_s3(
     let rel = format!("buckets/{name}");
     let proof = format!("buckets/{name}.manifest");
     let mut report = PartReport::new("bucket", &name, format!("s3://{name}"), rel.clone(), &proof);
+    report.exclude.clone_from(&part.exclude);
     let copy = set.join(&rel);
     let result = async {
         let filter = Filter::new(part.exclude.iter().map(|g| (RuleKind::Exclude, g.as_str())))

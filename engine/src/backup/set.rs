@@ -46,6 +46,8 @@ pub struct SetBucket {
     pub entries: u64,
     /// Bytes recorded.
     pub bytes: u64,
+    /// Keys left out of the copy (globs), neither restored nor deleted nor differences.
+    pub exclude: Filter,
 }
 
 /// A directory archived in a set.
@@ -158,6 +160,12 @@ fn parse(at: &SetAt, text: &[u8], allow_incomplete: bool) -> Result<Set, Error> 
         }
         match p.kind.as_str() {
             "bucket" => {
+                if p.name.contains('/') || p.name.starts_with('.') {
+                    return Err(bad(
+                        at,
+                        format!("bucket part {:?}: not a bucket name", p.name),
+                    ));
+                }
                 let name = BucketName::new(&p.name)
                     .map_err(|e| bad(at, format!("part {}: {e}", p.name)))?;
                 let want = (
@@ -179,6 +187,7 @@ fn parse(at: &SetAt, text: &[u8], allow_incomplete: bool) -> Result<Set, Error> 
                     manifest: want.1,
                     entries: p.entries,
                     bytes: p.bytes,
+                    exclude: exclude_filter(at, p)?,
                 });
             }
             "archive" => {
@@ -209,14 +218,18 @@ fn parse(at: &SetAt, text: &[u8], allow_incomplete: bool) -> Result<Set, Error> 
                     entries: p.entries,
                     bytes: p.bytes,
                     warnings: p.warnings.clone(),
-                    exclude: Filter::new(p.exclude.iter().map(|g| (RuleKind::Exclude, g.as_str())))
-                        .map_err(|e| bad(at, format!("archive part {}: {e}", p.name)))?,
+                    exclude: exclude_filter(at, p)?,
                 });
             }
             other => return Err(bad(at, format!("part {}: unknown kind {other:?}", p.name))),
         }
     }
     Ok(set)
+}
+
+fn exclude_filter(at: &SetAt, p: &super::run::PartReport) -> Result<Filter, Error> {
+    Filter::new(p.exclude.iter().map(|g| (RuleKind::Exclude, g.as_str())))
+        .map_err(|e| bad(at, format!("part {}: {e}", p.name)))
 }
 
 impl Set {

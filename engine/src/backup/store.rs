@@ -301,17 +301,32 @@ impl Store {
         }
     }
 
-    /// Removes the set `id`, whole.
+    /// Removes the set `id`, whole: `set.json` first, so a removal cut short leaves a set
+    /// `ls` shows as incomplete, never one that looks complete with parts missing.
     ///
     /// # Errors
     /// Local or gateway errors.
     pub async fn remove_set(&self, id: &str) -> Result<(), Error> {
         match self.set(id) {
-            SetAt::Local(path) => fs_err::remove_dir_all(&path).map_err(|source| Error::Local {
-                path: path.clone(),
-                source,
-            }),
-            SetAt::S3(dir) => dir.remove_all().await.map(drop),
+            SetAt::Local(path) => {
+                let local = |p: &Path| {
+                    let p = p.to_path_buf();
+                    move |source| Error::Local { path: p, source }
+                };
+                let json = path.join("set.json");
+                match fs_err::remove_file(&json) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(local(&json)(e));
+                    }
+                    _ => {}
+                }
+                fs_err::remove_dir_all(&path).map_err(local(&path))
+            }
+            SetAt::S3(dir) => {
+                let key = dir.key("set.json")?;
+                dir.client.delete_object(&dir.bucket, &key).await?;
+                dir.remove_all().await.map(drop)
+            }
         }
     }
 }
