@@ -267,8 +267,9 @@ pub(crate) struct BackupArgs {
     #[arg(value_name = "PLAN", required = true)]
     pub(crate) plan: Option<PathBuf>,
     /// Build on the newest complete set at the destination: objects unchanged since are hard
-    /// links to its files (and keep their hashes); only changes are downloaded. Archives are
-    /// made whole each time.
+    /// links to its files (a local destination) or server-side copies of its objects (a
+    /// destination bucket), and keep their hashes; only changes move. Archives are made whole
+    /// each time.
     #[arg(long)]
     pub(crate) incremental: bool,
     #[command(flatten)]

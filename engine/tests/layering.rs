@@ -20,7 +20,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "archive",
         &[
-            "transfer", "local", "client", "s3", "error", "progress", "cancel",
+            "transfer", "local", "client", "s3", "error", "progress", "cancel", "sync", "manifest",
         ],
     ),
     ("manifest", &["local", "s3", "client", "error", "progress"]),

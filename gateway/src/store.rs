@@ -17,7 +17,8 @@
 //!   `If-Unmodified-Since` (s3s-fs parses and ignores them), so a ranged download pinned to an
 //!   ETag sees `412` when the object changes;
 //! - ListObjects (V1, V2) URL-encode keys when asked (`encoding-type=url`), V1 echoes
-//!   `Marker`, and V2 continuation tokens are opaque;
+//!   `Marker`, V2 continuation tokens are opaque, and every entry carries its ETag (s3s-fs
+//!   lists none; S3 and RGW always do, and clients compare them);
 //! - an unknown upload id is `NoSuchUpload`, not `AccessDenied`;
 //! - CopyObject and UploadPartCopy get back the real source bucket when it was renamed for s3s
 //!   (see `bucket_name.rs`).
@@ -87,6 +88,30 @@ impl Store {
 
     fn bucket_dir(&self, bucket: &str) -> PathBuf {
         self.root.join(bucket)
+    }
+
+    /// Gives each listed object without one the ETag s3s-fs keeps for it (in its
+    /// `.bucket-B.object-K.internal.json` beside the buckets, written by PutObject,
+    /// CompleteMultipartUpload and CopyObject). An object without that file keeps none.
+    async fn fill_etags(&self, bucket: &str, contents: Option<&mut Vec<Object>>) {
+        use base64::Engine as _;
+        let encode = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        for obj in contents.into_iter().flatten() {
+            let (None, Some(key)) = (&obj.e_tag, &obj.key) else {
+                continue;
+            };
+            let info = self.root.join(format!(
+                ".bucket-{}.object-{}.internal.json",
+                encode(bucket),
+                encode(key)
+            ));
+            let Ok(bytes) = tokio::fs::read(&info).await else {
+                continue;
+            };
+            obj.e_tag = serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .and_then(|v| v.get("e_tag")?.as_str().map(|t| ETag::Strong(t.to_owned())));
+        }
     }
 
     async fn bucket_exists(&self, bucket: &str) -> bool {
@@ -442,9 +467,11 @@ impl S3 for Store {
         req: S3Request<ListObjectsInput>,
     ) -> S3Result<S3Response<ListObjectsOutput>> {
         let marker = req.input.marker.clone();
+        let bucket = req.input.bucket.clone();
         let url = wants_url_encoding(req.input.encoding_type.as_ref());
         let mut resp = self.fs.list_objects(req).await?;
         let out = &mut resp.output;
+        self.fill_etags(&bucket, out.contents.as_mut()).await;
         out.marker = marker;
         if url {
             url_encode_entries(out.contents.as_mut(), out.common_prefixes.as_mut());
@@ -465,8 +492,10 @@ impl S3 for Store {
             req.input.continuation_token = Some(decode_continuation_token(token)?);
         }
         let url = wants_url_encoding(req.input.encoding_type.as_ref());
+        let bucket = req.input.bucket.clone();
         let mut resp = self.fs.list_objects_v2(req).await?;
         let out = &mut resp.output;
+        self.fill_etags(&bucket, out.contents.as_mut()).await;
         out.continuation_token = token;
         out.next_continuation_token = out
             .next_continuation_token

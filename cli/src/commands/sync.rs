@@ -77,6 +77,7 @@ pub(crate) async fn run(g: &GlobalArgs, a: &SyncArgs) -> Result<()> {
         parallel: g.concurrency() as usize,
         memory_bytes: a.transfer.memory,
         follow_symlinks: a.follow_symlinks,
+        base: None,
     };
     if a.manifest {
         sync::manifests::check_sides(&src, &dst)?;

@@ -295,6 +295,7 @@ async fn restore_bucket(
             parallel: opts.parallel,
             memory_bytes: opts.memory_bytes,
             follow_symlinks: false,
+            base: None,
         };
         let dst = Location::S3 {
             client: client.clone(),

@@ -14,7 +14,7 @@ use super::plan::{ArchivePart, BucketPart, Plan};
 use super::store::{S3Dir, SetAt, Store};
 use crate::archive::{self, Compression, PackOptions};
 use crate::client::Client;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::local::PartialFile;
 use crate::manifest::{self, HashCache, RemoteSource, TreeOptions};
 use crate::progress::Progress;
@@ -170,8 +170,8 @@ fn local_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
 /// set at `store`, all parts at once, then writes `set.json`.
 ///
 /// # Errors
-/// `--incremental` with a destination on a gateway (not built yet), a set that cannot be made
-/// (one of the same second exists), or `set.json` that cannot be written. A part that fails is
+/// A destination inside what the plan backs up, a set that cannot be made (one of the same
+/// second exists), or `set.json` that cannot be written. A part that fails is
 /// recorded in the set (state `failed`), not returned as an error.
 pub async fn run(
     plan: &Plan,
@@ -180,11 +180,6 @@ pub async fn run(
     opts: &BackupOptions,
     progress: &Progress,
 ) -> Result<SetReport, Error> {
-    if opts.incremental && matches!(store, Store::S3(_)) {
-        return Err(Error::Usage(
-            "--incremental with an s3:// destination is not built yet: back up without it (a full set), or to a local directory".to_owned(),
-        ));
-    }
     refuse_self_copy(plan, source, store)?;
     // One memory budget for the run, shared out among the parts that run at once.
     let opts = &BackupOptions {
@@ -227,7 +222,13 @@ pub async fn run(
                 };
                 bucket_part(b, source, dir, base, opts, progress).await
             }
-            (SetAt::S3(dir), _) => bucket_part_s3(b, source, dir, opts, progress).await,
+            (SetAt::S3(dir), base) => {
+                let base = match base {
+                    Some(SetAt::S3(b)) => Some(b),
+                    _ => None,
+                };
+                bucket_part_s3(b, source, dir, base, opts, progress).await
+            }
         }
     });
     let archives = plan.archives.iter().map(|a| async {
@@ -437,6 +438,7 @@ async fn bucket_part(
             parallel: opts.parallel,
             memory_bytes: opts.memory_bytes,
             follow_symlinks: false,
+            base: None,
         };
         let src = Location::S3 {
             client: source.clone(),
@@ -553,10 +555,17 @@ async fn archive_part(part: &ArchivePart, dir: &Path) -> PartReport {
 /// (server-side copies on the same gateway, streamed GET→PUT between two), then every copied
 /// object read back and hashed into the manifest, uploaded beside it: the manifest proves
 /// what the destination holds, not what was sent.
+///
+/// Incremental (`base`, the previous set): the bucket is compared with the base set's copy
+/// (size and time, as a sync), what is unchanged is copied from it on the destination's
+/// gateway (server-side), and only what changed is sent from the source; an object whose
+/// size and ETag are those the base set's manifest records keeps the hash recorded there,
+/// unread.
 async fn bucket_part_s3(
     part: &BucketPart,
     source: &Client,
     set: &S3Dir,
+    base: Option<&S3Dir>,
     opts: &BackupOptions,
     progress: &Progress,
 ) -> PartReport {
@@ -570,6 +579,16 @@ async fn bucket_part_s3(
     let result = async {
         let filter = Filter::new(part.exclude.iter().map(|g| (RuleKind::Exclude, g.as_str())))
             .map_err(|e| Error::Usage(e.to_string()))?;
+        let budget = MemoryBudget::new(opts.memory_bytes);
+        // The base set's copy and its manifest; a base set without this bucket is no base.
+        let base = match base {
+            Some(b) => match b.fetch(&proof, &opts.transfer, &budget).await {
+                Ok(manifest) => Some((b.join(&rel), manifest)),
+                Err(e) if e.kind() == ErrorKind::NotFound => None,
+                Err(e) => return Err(e),
+            },
+            None => None,
+        };
         let sync_opts = SyncOptions {
             compare: Compare::SizeAndTime,
             delete: false,
@@ -580,6 +599,11 @@ async fn bucket_part_s3(
             parallel: opts.parallel,
             memory_bytes: opts.memory_bytes,
             follow_symlinks: false,
+            base: base.as_ref().map(|(b, _)| Location::S3 {
+                client: b.client.clone(),
+                bucket: b.bucket.clone(),
+                prefix: b.prefix.clone(),
+            }),
         };
         let src = Location::S3 {
             client: source.clone(),
@@ -596,16 +620,18 @@ async fn bucket_part_s3(
             .map_err(|e| local_err(&std::env::temp_dir())(e))?
             .into_temp_path();
         let summary = manifest::build_remote(
-            RemoteSource::new(
-                copy.client.clone(),
-                copy.bucket.clone(),
-                &copy.prefix,
-                opts.parallel,
-            ),
+            RemoteSource {
+                known: base.as_ref().map(|(_, m)| m.to_path_buf()),
+                ..RemoteSource::new(
+                    copy.client.clone(),
+                    copy.bucket.clone(),
+                    &copy.prefix,
+                    opts.parallel,
+                )
+            },
             temp.to_path_buf(),
         )
         .await?;
-        let budget = MemoryBudget::new(opts.memory_bytes);
         set.upload(&proof, &temp, &opts.transfer, &budget).await?;
         Ok::<_, Error>((synced, summary))
     }
@@ -616,6 +642,7 @@ async fn bucket_part_s3(
             report.bytes = summary.bytes;
             report.moved = synced.transferred;
             report.moved_bytes = synced.bytes;
+            report.reused = synced.reused;
             for (key, err) in &synced.failed {
                 report.warnings.push(format!("{key}: {err}"));
             }

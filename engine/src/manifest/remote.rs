@@ -5,8 +5,12 @@
 //!
 //! With [`RemoteSource::trust_metadata`], an object's hash is taken from its
 //! `x-amz-meta-blake3` (one `HeadObject`) instead of reading it; objects without it are read.
+//! With [`RemoteSource::known`], an object whose key, size and ETag an earlier manifest of
+//! the same objects records keeps the hash recorded there, unread (an incremental backup set
+//! whose objects were copied server-side from the previous set's).
 
 use std::collections::VecDeque;
+use std::path::PathBuf;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -41,6 +45,11 @@ pub struct RemoteSource {
     pub trust_metadata: bool,
     /// Objects read at once (at least 1).
     pub concurrency: usize,
+    /// An earlier manifest of these objects (keys relative to the same prefix): an object
+    /// listed with the key, size and ETag of one of its entries takes that entry's hash
+    /// without being read. The whole file is checked (checksum, count, order) before any of
+    /// it is used; a damaged one is not used at all (a warning) and every object is read.
+    pub known: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for RemoteSource {
@@ -50,6 +59,7 @@ impl std::fmt::Debug for RemoteSource {
             .field("prefix", &self.prefix)
             .field("trust_metadata", &self.trust_metadata)
             .field("concurrency", &self.concurrency)
+            .field("known", &self.known)
             .finish_non_exhaustive()
     }
 }
@@ -69,6 +79,7 @@ impl RemoteSource {
             prefix,
             trust_metadata: false,
             concurrency: concurrency.max(1),
+            known: None,
         }
     }
 
@@ -105,6 +116,7 @@ pub async fn stream(src: RemoteSource, tx: mpsc::Sender<Result<Entry, ManifestEr
             }
         })
     };
+    let mut known = src.known.clone().map(Known::open);
     let mut pending: VecDeque<JoinHandle<Result<Entry, ManifestError>>> = VecDeque::new();
     let mut listed_all = false;
     loop {
@@ -122,6 +134,13 @@ pub async fn stream(src: RemoteSource, tx: mpsc::Sender<Result<Entry, ManifestEr
                         continue;
                     }
                     let rel = rel.to_owned();
+                    if let Some(entry) = match &mut known {
+                        Some(k) => k.lookup(&rel, &obj).await,
+                        None => None,
+                    } {
+                        pending.push_back(tokio::spawn(async move { Ok(entry) }));
+                        continue;
+                    }
                     let src = src.clone();
                     pending.push_back(tokio::spawn(
                         async move { hash_object(&src, obj, rel).await },
@@ -149,6 +168,84 @@ pub async fn stream(src: RemoteSource, tx: mpsc::Sender<Result<Entry, ManifestEr
         task.abort();
     }
     lister.abort();
+}
+
+/// The entries of a [`RemoteSource::known`] manifest, read on a blocking thread and looked
+/// up in key order as the listing advances (a merge: constant memory).
+struct Known {
+    rx: mpsc::Receiver<Entry>,
+    head: Option<Entry>,
+    /// Entries whose hash was taken.
+    taken: u64,
+}
+
+impl Known {
+    fn open(path: PathBuf) -> Self {
+        let (tx, rx) = mpsc::channel(LIST_CHANNEL);
+        tokio::task::spawn_blocking(move || {
+            // First the whole file is checked: entries are trusted only from a sound one.
+            let checked = super::Reader::open(&path).and_then(|r| {
+                for e in r {
+                    e?;
+                }
+                Ok(())
+            });
+            if let Err(e) = checked {
+                tracing::warn!("{e}: not used; every object is read");
+                return;
+            }
+            let Ok(reader) = super::Reader::open(&path) else {
+                return;
+            };
+            for entry in reader {
+                let Ok(entry) = entry else { return };
+                if tx.blocking_send(entry).is_err() {
+                    return;
+                }
+            }
+        });
+        Known {
+            rx,
+            head: None,
+            taken: 0,
+        }
+    }
+
+    /// The entry for `rel`, listed as `obj`, if the known manifest has one of the same size
+    /// and ETag. Keys must be asked for in increasing order.
+    async fn lookup(&mut self, rel: &str, obj: &ObjectEntry) -> Option<Entry> {
+        loop {
+            if self.head.is_none() {
+                self.head = Some(self.rx.recv().await?);
+            }
+            let head = self.head.as_ref()?;
+            match head.key.as_bytes().cmp(rel.as_bytes()) {
+                std::cmp::Ordering::Less => self.head = None,
+                std::cmp::Ordering::Greater => return None,
+                std::cmp::Ordering::Equal => break,
+            }
+        }
+        let head = self.head.take()?;
+        let etag = obj.etag.as_ref().map(|t| t.unquoted().to_owned());
+        if head.size != obj.size || etag.is_none() || head.etag != etag {
+            return None;
+        }
+        self.taken += 1;
+        Some(Entry {
+            key: head.key,
+            size: obj.size,
+            mtime_ns: i64::try_from(obj.last_modified.unix_timestamp_nanos()).unwrap_or(i64::MAX),
+            mode: None,
+            hash: head.hash,
+            etag,
+        })
+    }
+}
+
+impl Drop for Known {
+    fn drop(&mut self) {
+        tracing::debug!(taken = self.taken, "hashes taken from the known manifest");
+    }
 }
 
 /// The entry of one listed object.

@@ -34,9 +34,20 @@ use crate::transfer::{self, MemoryBudget, ObjectRef, TransferOptions};
 /// so the next page is fetched while the current one is merged.
 const LISTING_CHANNEL_BOUND: usize = 1000;
 
-/// What one transfer task ends with: its key, the bytes moved (`None` when `--checksum`
-/// found the content identical), and when it started.
-type TaskResult = (String, Result<Option<u64>, Error>, Instant);
+/// What one transfer task ends with: its key, what it did, and when it started.
+type TaskResult = (String, Result<Outcome, Error>, Instant);
+
+/// What one transfer task did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Moved this many bytes from the source.
+    Moved(u64),
+    /// `--checksum` found the content identical: nothing moved.
+    Same,
+    /// Copied this many bytes from [`SyncOptions::base`] (server-side): nothing moved from
+    /// the source.
+    Reused(u64),
+}
 
 /// One side of a sync.
 #[derive(Debug, Clone)]
@@ -84,6 +95,12 @@ pub struct SyncOptions {
     pub memory_bytes: u64,
     /// Follow symlinks in a local tree (else they are skipped with a warning).
     pub follow_symlinks: bool,
+    /// Build the destination from an earlier copy of the source (`rsync --link-dest`, for an
+    /// incremental backup set on a gateway): the source is compared with `base` instead of
+    /// the destination, which is taken to be empty (a new prefix); what `base` holds the same
+    /// is copied from it into the destination server-side, and only what differs moves from
+    /// the source. `base` and the destination must be on one gateway; not with `delete`.
+    pub base: Option<Location>,
 }
 
 /// What one decision led to, for `--dry-run` and `--json`.
@@ -124,6 +141,10 @@ pub struct SyncReport {
     pub bytes: u64,
     /// Entries already the same on both sides.
     pub skipped: u64,
+    /// Entries copied from [`SyncOptions::base`], and their bytes.
+    pub reused: u64,
+    /// Bytes of the entries copied from [`SyncOptions::base`].
+    pub reused_bytes: u64,
     /// Entries left out by the filters.
     pub filtered: u64,
     /// Entries deleted from the destination.
@@ -156,9 +177,19 @@ pub async fn sync(
             ));
         }
     };
+    let base = opts
+        .base
+        .as_ref()
+        .map(|b| check_base(b, dst, opts))
+        .transpose()?;
     let mut src_rx = list(src, &opts.filter, false, opts.follow_symlinks);
     // A local destination is cleaned of what an interrupted run (kill -9) left behind.
-    let mut dst_rx = list(dst, &opts.filter, !opts.dry_run, opts.follow_symlinks);
+    let mut dst_rx = list(
+        base.unwrap_or(dst),
+        &opts.filter,
+        !opts.dry_run,
+        opts.follow_symlinks,
+    );
     let budget = MemoryBudget::new(opts.memory_bytes);
     // Downloads sync the destination's filesystem once at the end, not each small file.
     let transfer = TransferOptions {
@@ -206,10 +237,25 @@ pub async fn sync(
         };
         let Some(decision) = decision else { break };
         match decision {
-            Decision::Same(_) => {
-                report.skipped += 1;
-                progress.emit(Event::Unchanged { count: 1 });
-            }
+            Decision::Same(key) => match base {
+                Some(base) if !opts.dry_run => {
+                    wait_for_room(&mut tasks, opts.parallel, &mut report, progress).await;
+                    if crate::cancel::is_cancelled() {
+                        break;
+                    }
+                    let (base, dst, topts, budget) =
+                        (base.clone(), dst.clone(), transfer.clone(), budget.clone());
+                    tasks.spawn(async move {
+                        let started = Instant::now();
+                        let res = reuse_one(&base, &dst, &key, &topts, &budget).await;
+                        (key, res, started)
+                    });
+                }
+                _ => {
+                    report.skipped += 1;
+                    progress.emit(Event::Unchanged { count: 1 });
+                }
+            },
             Decision::Extra(e) => {
                 if opts.delete {
                     deletes.push(e);
@@ -250,16 +296,7 @@ pub async fn sync(
                     }
                     continue;
                 }
-                while tasks.len() >= opts.parallel.max(1) {
-                    tokio::select! {
-                        res = tasks.join_next() => {
-                            if let Some(res) = res {
-                                record(&mut report, res, progress);
-                            }
-                        }
-                        () = crate::cancel::token().cancelled() => break,
-                    }
-                }
+                wait_for_room(&mut tasks, opts.parallel, &mut report, progress).await;
                 if crate::cancel::is_cancelled() {
                     break;
                 }
@@ -273,15 +310,15 @@ pub async fn sync(
                     let started = Instant::now();
                     let res = match &verify {
                         Some(d) => match checksum::same_content(&src, &dst, &e, d, &topts).await {
-                            Ok(true) => Ok(None),
+                            Ok(true) => Ok(Outcome::Same),
                             Ok(false) => transfer_one(&src, &dst, &e, &topts, &budget)
                                 .await
-                                .map(Some),
+                                .map(Outcome::Moved),
                             Err(err) => Err(err),
                         },
                         None => transfer_one(&src, &dst, &e, &topts, &budget)
                             .await
-                            .map(Some),
+                            .map(Outcome::Moved),
                     };
                     (e.key, res, started)
                 });
@@ -305,6 +342,93 @@ pub async fn sync(
         delete_extras(dst, deletes, opts, &mut report, progress).await?;
     }
     Ok(report)
+}
+
+/// Waits until fewer than `parallel` tasks run (or the run is cancelled), recording those
+/// that end.
+async fn wait_for_room(
+    tasks: &mut JoinSet<TaskResult>,
+    parallel: usize,
+    report: &mut SyncReport,
+    progress: &Progress,
+) {
+    while tasks.len() >= parallel.max(1) {
+        tokio::select! {
+            res = tasks.join_next() => {
+                if let Some(res) = res {
+                    record(report, res, progress);
+                }
+            }
+            () = crate::cancel::token().cancelled() => return,
+        }
+    }
+}
+
+/// Checks [`SyncOptions::base`] against the destination: both on one gateway, and no
+/// `--delete` (the destination is not listed, so there is nothing to delete from).
+fn check_base<'a>(
+    base: &'a Location,
+    dst: &Location,
+    opts: &SyncOptions,
+) -> Result<&'a Location, Error> {
+    match (base, dst) {
+        (Location::S3 { client: b, .. }, Location::S3 { client: d, .. })
+            if b.endpoint() == d.endpoint() && !opts.delete =>
+        {
+            Ok(base)
+        }
+        _ => Err(Error::Usage(format!(
+            "a sync from a base ({base}) needs the base and the destination ({dst}) on one \
+             gateway, and no --delete"
+        ))),
+    }
+}
+
+/// Copies `key` from the base into the destination, on their gateway.
+async fn reuse_one(
+    base: &Location,
+    dst: &Location,
+    key: &str,
+    opts: &TransferOptions,
+    budget: &MemoryBudget,
+) -> Result<Outcome, Error> {
+    let (
+        Location::S3 {
+            client: bc,
+            bucket: bb,
+            prefix: bp,
+        },
+        Location::S3 {
+            client: dc,
+            bucket: db,
+            prefix: dp,
+        },
+    ) = (base, dst)
+    else {
+        return Err(Error::Usage(
+            "a sync from a base is between locations on a gateway".to_owned(),
+        ));
+    };
+    let under = |prefix: &str| {
+        ObjectKey::new(format!("{prefix}{key}")).map_err(|err| Error::Usage(err.to_string()))
+    };
+    let (bk, dk) = (under(bp)?, under(dp)?);
+    transfer::copy_object(
+        ObjectRef {
+            client: bc,
+            bucket: bb,
+            key: &bk,
+        },
+        ObjectRef {
+            client: dc,
+            bucket: db,
+            key: &dk,
+        },
+        opts,
+        budget,
+    )
+    .await
+    .map(Outcome::Reused)
 }
 
 /// Deletes what the source lacks, after all transfers succeeded and within `--max-delete`.
@@ -495,11 +619,16 @@ fn record(
 ) {
     match res {
         // Verified identical by content: nothing moved.
-        Ok((_, Ok(None), _)) => {
+        Ok((_, Ok(Outcome::Same), _)) => {
             report.skipped += 1;
             progress.emit(Event::Unchanged { count: 1 });
         }
-        Ok((name, Ok(Some(bytes)), started)) => {
+        Ok((_, Ok(Outcome::Reused(bytes)), _)) => {
+            report.reused += 1;
+            report.reused_bytes += bytes;
+            progress.emit(Event::Unchanged { count: 1 });
+        }
+        Ok((name, Ok(Outcome::Moved(bytes)), started)) => {
             report.transferred += 1;
             report.bytes += bytes;
             progress.emit(Event::TransferDone {

@@ -63,6 +63,34 @@ async fn copy_object_between_and_within_runbook_buckets() {
         .await
         .unwrap();
     back.expect_status(StatusCode::OK);
+
+    // Listings carry every object's ETag, a copy's being its source's.
+    let put_etag = conn
+        .send("HEAD", &source, &[], "")
+        .await
+        .unwrap()
+        .header("ETag")
+        .map(str::to_owned)
+        .expect("HeadObject ETag");
+    for query in ["?list-type=2", ""] {
+        let listed = conn
+            .send("GET", &format!("/db_wal{query}"), &[], "")
+            .await
+            .unwrap();
+        listed.expect_status(StatusCode::OK);
+        assert_eq!(
+            listed.tags("Key"),
+            ["back", src_key, "copied/two"],
+            "{}",
+            listed.text()
+        );
+        assert_eq!(
+            listed.tags("ETag"),
+            [put_etag.as_str(); 3],
+            "ListObjects{query} ETags: {}",
+            listed.text()
+        );
+    }
 }
 
 #[tokio::test]
