@@ -213,17 +213,39 @@ impl Fixture {
         let mut all = vec!["--json", "backup"];
         all.extend_from_slice(args);
         all.push(s(&self.plan));
-        let h = Haul::new(gw, &all)?;
-        let aws = h.home().join(".aws");
-        fs_err::create_dir_all(&aws)?;
-        fs_err::write(
-            aws.join("credentials"),
-            format!(
-                "[store]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
-                store.access_key, store.secret_key
-            ),
-        )?;
-        records(&h.ok()?)
+        records(&with_store_profile(Haul::new(gw, &all)?, store)?.ok()?)
+    }
+
+    /// The manifest of `bucket`'s copy in the set at `set_url` on `store` matches what the
+    /// bucket holds on `gw` now (`haul manifest verify`).
+    fn copy_manifest_matches(
+        &self,
+        gw: &Gateway,
+        store: &Gateway,
+        set_url: &str,
+        bucket: &str,
+    ) -> Result<()> {
+        let manifest = self.t.path().join(format!("{bucket}.manifest"));
+        Haul::new(
+            store,
+            &[
+                "cp",
+                &format!("{set_url}/buckets/{bucket}.manifest"),
+                s(&manifest),
+            ],
+        )?
+        .ok()?;
+        Haul::new(
+            gw,
+            &[
+                "manifest",
+                "verify",
+                s(&manifest),
+                &format!("s3://{bucket}"),
+            ],
+        )?
+        .ok()?;
+        Ok(())
     }
 
     /// Changes one registry blob, adds one and deletes one, and syncs the bucket: the keys
@@ -260,6 +282,20 @@ impl Fixture {
         }
         Ok(())
     }
+}
+
+/// `h` with a profile `store` in its AWS credentials file holding `store`'s keys.
+fn with_store_profile(h: Haul, store: &Gateway) -> Result<Haul> {
+    let aws = h.home().join(".aws");
+    fs_err::create_dir_all(&aws)?;
+    fs_err::write(
+        aws.join("credentials"),
+        format!(
+            "[store]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            store.access_key, store.secret_key
+        ),
+    )?;
+    Ok(h)
 }
 
 fn set_mode(p: &Path, mode: u32) -> Result<()> {
@@ -826,23 +862,7 @@ fn backup_to_another_gateway(gw: &Gateway) -> Result<()> {
     ensure!(shown.contains("archive store"), "{shown}");
     on_store(&["backup", "verify", &set_url])?.ok()?;
     // The bucket copy's manifest holds what the source bucket holds.
-    let manifest = f.t.path().join("wal.manifest");
-    on_store(&[
-        "cp",
-        &format!("{set_url}/buckets/{}.manifest", f.wal),
-        s(&manifest),
-    ])?
-    .ok()?;
-    Haul::new(
-        gw,
-        &[
-            "manifest",
-            "verify",
-            s(&manifest),
-            &format!("s3://{}", f.wal),
-        ],
-    )?
-    .ok()?;
+    f.copy_manifest_matches(gw, &store, &set_url, &f.wal)?;
 
     // Restore from the bucket into the gateway that holds it, and an empty directory.
     let restored = f.t.path().join("restored/store");
@@ -974,50 +994,28 @@ fn incremental_to_a_bucket_moves_only_changes(gw: &Gateway) -> Result<()> {
     for id in [&first_id, &second_id] {
         on_store(&["backup", "verify", &set_url(id)])?.ok()?;
     }
-    let manifest = f.t.path().join("reg.manifest");
-    on_store(&[
-        "cp",
-        &format!("{}/buckets/{}.manifest", set_url(&second_id), f.registry),
-        s(&manifest),
-    ])?
-    .ok()?;
-    Haul::new(
-        gw,
-        &[
-            "manifest",
-            "verify",
-            s(&manifest),
-            &format!("s3://{}", f.registry),
-        ],
-    )?
-    .ok()?;
+    f.copy_manifest_matches(gw, &store, &set_url(&second_id), &f.registry)?;
     // The incremental set restores on its own.
     let restored = f.t.path().join("restored/store");
     let target = spawn_s3s(&crate::haul::binary()?, "s3s-target", &[])?;
-    let out = Haul::new(
-        &target,
-        &[
-            "--json",
-            "restore",
-            &set_url(&second_id),
-            "--set-endpoint",
-            &store.endpoint,
-            "--set-profile",
-            "store",
-            "--archive-dir",
-            &format!("store={}", s(&restored)),
-        ],
-    )?;
-    let aws = out.home().join(".aws");
-    fs_err::create_dir_all(&aws)?;
-    fs_err::write(
-        aws.join("credentials"),
-        format!(
-            "[store]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
-            store.access_key, store.secret_key
-        ),
-    )?;
-    let out = out.output()?;
+    let out = with_store_profile(
+        Haul::new(
+            &target,
+            &[
+                "--json",
+                "restore",
+                &set_url(&second_id),
+                "--set-endpoint",
+                &store.endpoint,
+                "--set-profile",
+                "store",
+                "--archive-dir",
+                &format!("store={}", s(&restored)),
+            ],
+        )?,
+        &store,
+    )?
+    .output()?;
     ensure!(
         out.status.success(),
         "restore of the incremental set ({}):\n{}\n{}",

@@ -480,19 +480,9 @@ async fn bucket_part(
         Ok((synced, (summary, reused), linked)) => {
             report.entries = summary.entries;
             report.bytes = summary.bytes;
-            report.moved = synced.transferred;
-            report.moved_bytes = synced.bytes;
             report.reused = reused;
             tracing::debug!(linked, reused, "files taken from the base set");
-            for (key, err) in &synced.failed {
-                report.warnings.push(format!("{key}: {err}"));
-            }
-            if !synced.failed.is_empty() {
-                report.error = Some(format!(
-                    "{} objects could not be copied",
-                    synced.failed.len()
-                ));
-            }
+            record_sync(&mut report, &synced);
         }
         Err(e) => report.error = Some(e.to_string()),
     }
@@ -500,8 +490,23 @@ async fn bucket_part(
     report
 }
 
-async fn archive_part(part: &ArchivePart, dir: &Path) -> PartReport {
-    let started = Instant::now();
+/// What a bucket part's sync moved, and what failed, into its report.
+fn record_sync(report: &mut PartReport, synced: &sync::SyncReport) {
+    report.moved = synced.transferred;
+    report.moved_bytes = synced.bytes;
+    for (key, err) in &synced.failed {
+        report.warnings.push(format!("{key}: {err}"));
+    }
+    if !synced.failed.is_empty() {
+        report.error = Some(format!(
+            "{} objects could not be copied",
+            synced.failed.len()
+        ));
+    }
+}
+
+/// An archive part's file name in the set, its index's, and its report before it runs.
+fn archive_report(part: &ArchivePart) -> (String, String, PartReport) {
     let rel = format!("archives/{}.{}", part.name, extension(part.compression));
     let proof = archive::index_name(&rel);
     let mut report = PartReport::new(
@@ -512,9 +517,38 @@ async fn archive_part(part: &ArchivePart, dir: &Path) -> PartReport {
         &proof,
     );
     report.exclude.clone_from(&part.exclude);
+    (rel, proof, report)
+}
+
+/// An archive part's `exclude` globs as a filter.
+fn archive_exclude(part: &ArchivePart) -> Result<Filter, Error> {
+    Filter::new(part.exclude.iter().map(|g| (RuleKind::Exclude, g.as_str())))
+        .map_err(|e| Error::Usage(format!("archive {}: {e}", part.name)))
+}
+
+/// An archive part's report once it ran.
+fn archive_done(
+    mut report: PartReport,
+    result: Result<archive::PackReport, Error>,
+    started: Instant,
+) -> PartReport {
+    match result {
+        Ok(packed) => {
+            report.entries = packed.entries;
+            report.bytes = packed.content_bytes;
+            report.warnings = packed.warnings.iter().map(ToString::to_string).collect();
+        }
+        Err(e) => report.error = Some(e.to_string()),
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    report
+}
+
+async fn archive_part(part: &ArchivePart, dir: &Path) -> PartReport {
+    let started = Instant::now();
+    let (rel, proof, report) = archive_report(part);
     let result = async {
-        let exclude = Filter::new(part.exclude.iter().map(|g| (RuleKind::Exclude, g.as_str())))
-            .map_err(|e| Error::Usage(format!("archive {}: {e}", part.name)))?;
+        let exclude = archive_exclude(part)?;
         let out_path = dir.join(&rel);
         let index_path = dir.join(&proof);
         let out =
@@ -539,16 +573,7 @@ async fn archive_part(part: &ArchivePart, dir: &Path) -> PartReport {
         Ok::<_, Error>(packed)
     }
     .await;
-    match result {
-        Ok(packed) => {
-            report.entries = packed.entries;
-            report.bytes = packed.content_bytes;
-            report.warnings = packed.warnings.iter().map(ToString::to_string).collect();
-        }
-        Err(e) => report.error = Some(e.to_string()),
-    }
-    report.seconds = started.elapsed().as_secs_f64();
-    report
+    archive_done(report, result, started)
 }
 
 /// A bucket part into a set on a gateway: the bucket copied under `sets/ID/buckets/NAME/`
@@ -640,18 +665,8 @@ async fn bucket_part_s3(
         Ok((synced, summary)) => {
             report.entries = summary.entries;
             report.bytes = summary.bytes;
-            report.moved = synced.transferred;
-            report.moved_bytes = synced.bytes;
             report.reused = synced.reused;
-            for (key, err) in &synced.failed {
-                report.warnings.push(format!("{key}: {err}"));
-            }
-            if !synced.failed.is_empty() {
-                report.error = Some(format!(
-                    "{} objects could not be copied",
-                    synced.failed.len()
-                ));
-            }
+            record_sync(&mut report, &synced);
         }
         Err(e) => report.error = Some(e.to_string()),
     }
@@ -662,19 +677,9 @@ async fn bucket_part_s3(
 /// An archive part into a set on a gateway: `haul tar push` of the directory with its index.
 async fn archive_part_s3(part: &ArchivePart, set: &S3Dir, opts: &BackupOptions) -> PartReport {
     let started = Instant::now();
-    let rel = format!("archives/{}.{}", part.name, extension(part.compression));
-    let proof = archive::index_name(&rel);
-    let mut report = PartReport::new(
-        "archive",
-        &part.name,
-        part.path.display().to_string(),
-        rel.clone(),
-        &proof,
-    );
-    report.exclude.clone_from(&part.exclude);
+    let (rel, proof, report) = archive_report(part);
     let result = async {
-        let exclude = Filter::new(part.exclude.iter().map(|g| (RuleKind::Exclude, g.as_str())))
-            .map_err(|e| Error::Usage(format!("archive {}: {e}", part.name)))?;
+        let exclude = archive_exclude(part)?;
         let (key, index_key) = (set.key(&rel)?, set.key(&proof)?);
         let budget = MemoryBudget::new(opts.memory_bytes);
         let (packed, _) = archive::push(
@@ -695,16 +700,7 @@ async fn archive_part_s3(part: &ArchivePart, set: &S3Dir, opts: &BackupOptions) 
         Ok::<_, Error>(packed)
     }
     .await;
-    match result {
-        Ok(packed) => {
-            report.entries = packed.entries;
-            report.bytes = packed.content_bytes;
-            report.warnings = packed.warnings.iter().map(ToString::to_string).collect();
-        }
-        Err(e) => report.error = Some(e.to_string()),
-    }
-    report.seconds = started.elapsed().as_secs_f64();
-    report
+    archive_done(report, result, started)
 }
 
 /// The file name extension of an archive compressed with `c`.

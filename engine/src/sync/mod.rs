@@ -392,32 +392,45 @@ async fn reuse_one(
     opts: &TransferOptions,
     budget: &MemoryBudget,
 ) -> Result<Outcome, Error> {
+    copy_key(base, dst, key, opts, budget)
+        .await
+        .map(Outcome::Reused)
+}
+
+/// Copies `key` (relative to both prefixes) from one location on a gateway to another.
+async fn copy_key(
+    from: &Location,
+    to: &Location,
+    key: &str,
+    opts: &TransferOptions,
+    budget: &MemoryBudget,
+) -> Result<u64, Error> {
     let (
         Location::S3 {
-            client: bc,
-            bucket: bb,
-            prefix: bp,
+            client: sc,
+            bucket: sb,
+            prefix: sp,
         },
         Location::S3 {
             client: dc,
             bucket: db,
             prefix: dp,
         },
-    ) = (base, dst)
+    ) = (from, to)
     else {
-        return Err(Error::Usage(
-            "a sync from a base is between locations on a gateway".to_owned(),
-        ));
+        return Err(Error::Usage(format!(
+            "{from} to {to}: a copy is between locations on a gateway"
+        )));
     };
     let under = |prefix: &str| {
         ObjectKey::new(format!("{prefix}{key}")).map_err(|err| Error::Usage(err.to_string()))
     };
-    let (bk, dk) = (under(bp)?, under(dp)?);
+    let (sk, dk) = (under(sp)?, under(dp)?);
     transfer::copy_object(
         ObjectRef {
-            client: bc,
-            bucket: bb,
-            key: &bk,
+            client: sc,
+            bucket: sb,
+            key: &sk,
         },
         ObjectRef {
             client: dc,
@@ -428,7 +441,6 @@ async fn reuse_one(
         budget,
     )
     .await
-    .map(Outcome::Reused)
 }
 
 /// Deletes what the source lacks, after all transfers succeeded and within `--max-delete`.
@@ -577,34 +589,8 @@ async fn transfer_one(
             )
             .await
         }
-        (
-            Location::S3 {
-                client: sc,
-                bucket: sb,
-                prefix: sp,
-            },
-            Location::S3 {
-                client: dc,
-                bucket: db,
-                prefix: dp,
-            },
-        ) => {
-            let (sk, dk) = (key_under(sp)?, key_under(dp)?);
-            transfer::copy_object(
-                ObjectRef {
-                    client: sc,
-                    bucket: sb,
-                    key: &sk,
-                },
-                ObjectRef {
-                    client: dc,
-                    bucket: db,
-                    key: &dk,
-                },
-                opts,
-                budget,
-            )
-            .await
+        (Location::S3 { .. }, Location::S3 { .. }) => {
+            copy_key(src, dst, &e.key, opts, budget).await
         }
         (Location::Local(_), Location::Local(_)) => Err(Error::Usage(
             "local to local is not a sync haul does".to_owned(),
