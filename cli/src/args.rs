@@ -634,6 +634,12 @@ pub(crate) struct SyncArgs {
     /// With --manifest: hash every file, without the hash cache.
     #[arg(long, requires = "manifest")]
     pub(crate) no_hash_cache: bool,
+    /// Sync only shard K of N (0 <= K < N): the keys whose stable hash falls in it, on both
+    /// sides (deletes too). N runs with K = 0..N-1, on as many machines, together do the whole
+    /// sync; with --manifest each writes `<UTC time>.shard-K-of-N.manifest`, joined by `haul
+    /// manifest merge`.
+    #[arg(long, value_name = "K/N")]
+    pub(crate) shard: Option<engine::sync::Shard>,
     #[command(flatten)]
     pub(crate) transfer: TransferArgs,
     /// Gateway of an s3:// source, when it differs from --endpoint (cluster to cluster).
@@ -720,6 +726,23 @@ pub(crate) enum ManifestCommand {
         a: PathBuf,
         /// The newer manifest.
         b: PathBuf,
+    },
+    /// Join the manifests of the N shards of one sync (`haul sync --shard K/N --manifest`), or
+    /// of other disjoint parts of one tree, into the manifest of the whole.
+    #[command(
+        after_help = "Example:\n  haul manifest merge parts/*.shard-*-of-8.manifest -o registry.manifest"
+    )]
+    Merge {
+        /// The parts: every shard 0..N of one sync exactly once, or unsharded manifests.
+        #[arg(required = true, value_name = "PART")]
+        parts: Vec<PathBuf>,
+        /// Where to write the merged manifest.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// The source the merged manifest names, when the parts name different ones (each
+        /// machine's directory).
+        #[arg(long, value_name = "TEXT")]
+        source: Option<String>,
     },
     /// Rehash DIR or s3://bucket[/prefix] and report missing, extra and changed entries;
     /// exit 1 on any difference.

@@ -54,8 +54,8 @@
 //! - One access key and secret; no ACLs, policies, versioning, tagging, lifecycle, object lock
 //!   or server-side encryption.
 //! - ListMultipartUploads is not implemented, so abandoned uploads cannot be listed.
-//! - Listing entries carry key, size and last-modified time but no `ETag` (s3s-fs omits it;
-//!   HeadObject and GetObject do return it). A listing reads the whole bucket tree and sorts it
+//! - Listing entries carry key, size, last-modified time and the `ETag` s3s-fs recorded for
+//!   the object (read from its sidecar file, one small read per entry). A listing reads the whole bucket tree and sorts it
 //!   in memory, so it is meant for test-sized buckets, not millions of objects.
 //! - The file system shapes the key space: `a` and `a/b` cannot both exist (one would be a
 //!   file, the other a directory); keys ending in `/` become empty directories and are not

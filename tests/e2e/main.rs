@@ -13,6 +13,7 @@ mod gateway;
 mod haul;
 mod manifest;
 mod progress;
+mod shard;
 mod tar;
 mod tls;
 
@@ -94,6 +95,7 @@ fn trials_for(gateways: &[Arc<gateway::Gateway>]) -> Vec<Trial> {
             .chain(tar::ALL)
             .chain(bench::ALL)
             .chain(backup::ALL)
+            .chain(shard::ALL)
         {
             let gw = Arc::clone(gw);
             let name = format!("{}::{}", gw.name, case.name);

@@ -97,6 +97,32 @@ pub(crate) async fn run(g: &GlobalArgs, m: ManifestCommand) -> Result<()> {
             let json = g.json;
             tokio::task::spawn_blocking(move || show(&file, json)).await?
         }
+        ManifestCommand::Merge {
+            parts,
+            output,
+            source,
+        } => {
+            let shown = output.display().to_string();
+            let s = tokio::task::spawn_blocking(move || {
+                engine::manifest::merge_files(&parts, &output, source)
+            })
+            .await??;
+            let mut out = Out::new(g.json);
+            let shards = s
+                .shards
+                .map_or_else(String::new, |n| format!(" of {n} shards"));
+            out.line(&format!(
+                "merged {shown}: {} entries, {}{shards}",
+                s.entries,
+                human_bytes(s.bytes)
+            ))?;
+            out.record(&json!({
+                "event": "merged", "manifest": shown, "entries": s.entries, "bytes": s.bytes,
+                "shards": s.shards,
+            }))?;
+            out.flush()?;
+            Ok(())
+        }
         ManifestCommand::Diff { a, b } => {
             let json = g.json;
             let summary = tokio::task::spawn_blocking(move || {

@@ -21,7 +21,8 @@ pub(crate) async fn run(g: &GlobalArgs, a: &SyncArgs) -> Result<()> {
         };
         (kind, glob.as_str())
     }))
-    .map_err(|e| engine::Error::Usage(e.to_string()))?;
+    .map_err(|e| engine::Error::Usage(e.to_string()))?
+    .with_shard(a.shard);
     let src = side(
         g,
         &a.source,
@@ -111,7 +112,8 @@ pub(crate) async fn run(g: &GlobalArgs, a: &SyncArgs) -> Result<()> {
     )]
     let rate = (report.bytes as f64 / secs.max(1e-6)) as u64;
     out.line(&format!(
-        "sync {src} -> {dst}: {} {} ({}), {} unchanged, {} deleted, {} filtered out, {} failed in {secs:.2} s ({}/s){}",
+        "sync {src} -> {dst}{}: {} {} ({}), {} unchanged, {} deleted, {} filtered out, {} failed in {secs:.2} s ({}/s){}",
+        a.shard.map_or_else(String::new, |s| format!(" [shard {s}]")),
         report.transferred,
         if a.dry_run { "to transfer" } else { "transferred" },
         human_bytes(report.bytes),
@@ -127,7 +129,7 @@ pub(crate) async fn run(g: &GlobalArgs, a: &SyncArgs) -> Result<()> {
         "requests": {"source": requests(&src), "dest": requests(&dst)},
         "transferred": report.transferred, "bytes": report.bytes, "unchanged": report.skipped,
         "deleted": report.deleted, "filtered": report.filtered, "failed": report.failed.len(),
-        "dry_run": a.dry_run, "seconds": secs,
+        "dry_run": a.dry_run, "seconds": secs, "shard": a.shard.map(|s| s.to_string()),
         "peak_rss_bytes": super::peak_rss_bytes(),
     }))?;
     if a.manifest && !a.dry_run && report.failed.is_empty() {

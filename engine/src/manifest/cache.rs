@@ -118,6 +118,16 @@ impl HashCache {
         Some(Self::at(dir.join("hashes").join(name)))
     }
 
+    /// A cache of its own for `part` of the same tree (`shard-K-of-N`): the shards of one
+    /// sync hash their keys of one directory at once, and one shared file would keep only the
+    /// last writer's entries.
+    #[must_use]
+    pub fn for_part(self, part: &str) -> Self {
+        let mut path = self.path.into_os_string();
+        path.push(format!(".{part}"));
+        Self::at(path).with_racy_window(self.racy_window)
+    }
+
     /// The cache file.
     #[must_use]
     pub fn path(&self) -> &Path {

@@ -39,6 +39,9 @@ pub struct Header {
     pub created: String,
     /// The haul version that made it.
     pub haul_version: String,
+    /// `K/N` when it describes shard K of N of a sync (`haul sync --shard`): one part of the
+    /// whole, for `haul manifest merge`. Written only when set; absent in older manifests.
+    pub shard: Option<String>,
 }
 
 impl Header {
@@ -53,6 +56,7 @@ impl Header {
             source: source.into(),
             created,
             haul_version: env!("CARGO_PKG_VERSION").to_owned(),
+            shard: None,
         }
     }
 }
@@ -143,10 +147,12 @@ impl<W: Write> Writer<W> {
         };
         w.line = format!("{MAGIC}\t{FORMAT_VERSION}\n");
         for (name, value) in [
-            ("source", &header.source),
-            ("created", &header.created),
-            ("haul", &header.haul_version),
+            ("source", Some(&header.source)),
+            ("created", Some(&header.created)),
+            ("haul", Some(&header.haul_version)),
+            ("shard", header.shard.as_ref()),
         ] {
+            let Some(value) = value else { continue };
             w.line.push_str(name);
             w.line.push('\t');
             escape(value, &mut w.line);
@@ -315,6 +321,7 @@ impl<R: Read> Reader<R> {
                 source: String::new(),
                 created: String::new(),
                 haul_version: String::new(),
+                shard: None,
             },
             path: path.to_owned(),
             checksum: blake3::Hasher::new(),
@@ -445,6 +452,7 @@ impl<R: Read> Reader<R> {
                 "source" => self.header.source = value,
                 "created" => self.header.created = value,
                 "haul" => self.header.haul_version = value,
+                "shard" => self.header.shard = Some(value),
                 // Unknown header fields are ignored: a later minor addition stays readable.
                 _ => {}
             }
@@ -601,6 +609,18 @@ mod tests {
             w.push(e).unwrap();
         }
         w.finish().unwrap()
+    }
+
+    #[test]
+    fn a_shard_header_round_trips_and_is_absent_otherwise() {
+        let header = Header {
+            shard: Some("3/8".to_owned()),
+            ..Header::new("s")
+        };
+        let w = Writer::new(Vec::new(), Path::new("m"), &header).unwrap();
+        let bytes = w.finish().unwrap();
+        assert_eq!(read(&bytes).unwrap().0.shard.as_deref(), Some("3/8"));
+        assert_eq!(read(&write(&[])).unwrap().0.shard, None);
     }
 
     fn read(bytes: &[u8]) -> Result<(Header, Vec<Entry>), ManifestError> {

@@ -33,7 +33,8 @@ pub use hash::{
     hash_tree, hash_tree_cached,
 };
 pub use ops::{
-    BuildSummary, DiffSummary, build_local, build_remote, diff_files, verify_local, verify_remote,
+    BuildSummary, DiffSummary, MergeSummary, build_local, build_remote, diff_files, merge_files,
+    verify_local, verify_remote,
 };
 pub use remote::RemoteSource;
 
@@ -130,6 +131,10 @@ pub enum ManifestError {
     /// A background thread or task ended without an answer (it panicked or was cancelled).
     #[error("{0}: worker ended unexpectedly")]
     Worker(&'static str),
+    /// Manifests that cannot be merged into one: parts of different syncs or shard counts,
+    /// a shard missing or given twice, a key in two parts.
+    #[error("manifest merge: {0}")]
+    Merge(String),
 }
 
 impl From<crate::error::Error> for ManifestError {

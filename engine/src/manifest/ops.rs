@@ -216,6 +216,165 @@ pub async fn verify_remote(
     result
 }
 
+/// What [`merge_files`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeSummary {
+    /// Entries in the merged manifest.
+    pub entries: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// The parts' shard count N, when they were the shards of one sync.
+    pub shards: Option<u32>,
+}
+
+/// `K/N` of a shard header.
+fn parse_shard(text: &str) -> Option<(u32, u32)> {
+    let (k, n) = text.split_once('/')?;
+    let (k, n) = (k.parse().ok()?, n.parse().ok()?);
+    (k < n).then_some((k, n))
+}
+
+/// Merges manifests of disjoint parts of one tree into the manifest of the whole, at `out`
+/// (written under a temporary name, renamed when complete): a k-way merge by key, in
+/// constant memory per part. Blocking.
+///
+/// The parts must be all shards of one sync (`haul sync --shard K/N --manifest`: every K of
+/// 0..N exactly once, one N) or all unsharded; they must describe the same source, unless
+/// `source` names the merged manifest's (the N machines' directories may differ). A key in
+/// two parts is an error naming both.
+///
+/// # Errors
+/// [`ManifestError::Merge`] for the cases above; a part unreadable, damaged or truncated
+/// (every part is read to its trailer); `out` not writable.
+pub fn merge_files(
+    parts: &[PathBuf],
+    out: &Path,
+    source: Option<String>,
+) -> Result<MergeSummary, ManifestError> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    if parts.is_empty() {
+        return Err(ManifestError::Merge("no manifests to merge".to_owned()));
+    }
+    let mut readers = Vec::with_capacity(parts.len());
+    for p in parts {
+        readers.push(Reader::open(p)?);
+    }
+    let shards: Vec<Option<(u32, u32)>> = readers
+        .iter()
+        .zip(parts)
+        .map(|(r, p)| match r.header().shard.as_deref() {
+            None => Ok(None),
+            Some(t) => parse_shard(t).map(Some).ok_or_else(|| {
+                ManifestError::Merge(format!("{}: shard {t:?} is not K/N", p.display()))
+            }),
+        })
+        .collect::<Result<_, _>>()?;
+    let count = match shards.iter().flatten().map(|&(_, n)| n).next() {
+        None => None,
+        Some(n) => {
+            let mut seen = vec![None::<&PathBuf>; usize::try_from(n).unwrap_or(0)];
+            for (shard, p) in shards.iter().zip(parts) {
+                let Some((k, m)) = *shard else {
+                    return Err(ManifestError::Merge(format!(
+                        "{} is not a shard, while other parts are shards of {n}",
+                        p.display()
+                    )));
+                };
+                if m != n {
+                    return Err(ManifestError::Merge(format!(
+                        "{} is shard {k}/{m}, while other parts are shards of {n}",
+                        p.display()
+                    )));
+                }
+                let slot = &mut seen[usize::try_from(k).unwrap_or(0)];
+                if let Some(first) = slot {
+                    return Err(ManifestError::Merge(format!(
+                        "shard {k}/{n} given twice: {} and {}",
+                        first.display(),
+                        p.display()
+                    )));
+                }
+                *slot = Some(p);
+            }
+            let missing: Vec<String> = seen
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.is_none())
+                .map(|(k, _)| format!("{k}/{n}"))
+                .collect();
+            if !missing.is_empty() {
+                return Err(ManifestError::Merge(format!(
+                    "shards missing: {} (every K of 0..{n} is needed)",
+                    missing.join(", ")
+                )));
+            }
+            Some(n)
+        }
+    };
+    let source = if let Some(s) = source {
+        s
+    } else {
+        let first = readers[0].header().source.clone();
+        if let Some((r, p)) = readers
+            .iter()
+            .zip(parts)
+            .find(|(r, _)| r.header().source != first)
+        {
+            return Err(ManifestError::Merge(format!(
+                "{} describes {:?}, {} describes {first:?}: give --source for the merged manifest",
+                p.display(),
+                r.header().source,
+                parts[0].display()
+            )));
+        }
+        first
+    };
+    // The next entry of each part, and a heap of (key, part) over them.
+    let mut heads: Vec<Option<Entry>> = Vec::with_capacity(readers.len());
+    let mut order = BinaryHeap::new();
+    for (i, r) in readers.iter_mut().enumerate() {
+        let head = r.next().transpose()?;
+        if let Some(e) = &head {
+            order.push(Reverse((e.key.clone(), i)));
+        }
+        heads.push(head);
+    }
+    let mut failed: Option<ManifestError> = None;
+    let entries = std::iter::from_fn(|| {
+        let Reverse((key, i)) = order.pop()?;
+        if let Some(Reverse((next, j))) = order.peek()
+            && *next == key
+        {
+            return Some(Err(ManifestError::Merge(format!(
+                "key {key:?} is in both {} and {}",
+                parts[i.min(*j)].display(),
+                parts[i.max(*j)].display()
+            ))));
+        }
+        let entry = heads[i].take()?;
+        match readers[i].next().transpose() {
+            Ok(Some(e)) => {
+                order.push(Reverse((e.key.clone(), i)));
+                heads[i] = Some(e);
+            }
+            Ok(None) => {}
+            Err(e) => failed = Some(e),
+        }
+        match failed.take() {
+            Some(e) => Some(Err(e)),
+            None => Some(Ok(entry)),
+        }
+    });
+    let header = Header::new(source);
+    let summary = write_manifest(out, &header, entries)?;
+    Ok(MergeSummary {
+        entries: summary.entries,
+        bytes: summary.bytes,
+        shards: count,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,5 +508,69 @@ mod tests {
         let fresh = dir.path().join("fresh.haul");
         build_local(&root, &fresh, opts, None).unwrap();
         assert!(diff_files(&m3, &fresh, &mut |_| {}).unwrap().is_clean());
+    }
+
+    /// Writes a manifest of `keys` (content = the key) with `shard` and `source` to `path`.
+    fn part(path: &Path, source: &str, shard: Option<&str>, keys: &[&str]) {
+        let header = Header {
+            shard: shard.map(str::to_owned),
+            ..Header::new(source)
+        };
+        let entries = keys.iter().map(|k| {
+            Ok(Entry {
+                key: (*k).to_owned(),
+                size: k.len() as u64,
+                mtime_ns: 1,
+                mode: None,
+                hash: blake3::hash(k.as_bytes()),
+                etag: None,
+            })
+        });
+        write_manifest(path, &header, entries).unwrap();
+    }
+
+    #[test]
+    fn shards_merge_into_the_whole_and_bad_sets_of_parts_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |n: &str| dir.path().join(n);
+        part(&p("0"), "/data", Some("0/3"), &["a", "d/x", "z"]);
+        part(&p("1"), "/data", Some("1/3"), &["b", "d/w"]);
+        part(&p("2"), "/data", Some("2/3"), &[]);
+        part(&p("all"), "/data", None, &["a", "b", "d/w", "d/x", "z"]);
+        let out = p("merged");
+        let s = merge_files(&[p("2"), p("0"), p("1")], &out, None).unwrap();
+        assert_eq!((s.entries, s.shards), (5, Some(3)));
+        let read = |m: &Path| {
+            let r = Reader::open(m).unwrap();
+            let h = r.header().clone();
+            (h, r.map(Result::unwrap).collect::<Vec<_>>())
+        };
+        let (h, merged) = read(&out);
+        assert_eq!((h.source.as_str(), h.shard), ("/data", None));
+        assert_eq!(merged, read(&p("all")).1);
+        assert_eq!(
+            diff_files(&out, &p("all"), &mut |_| {}).unwrap(),
+            DiffSummary::default()
+        );
+
+        let err = |parts: &[&str], source: Option<&str>| {
+            let parts: Vec<PathBuf> = parts.iter().map(|n| p(n)).collect();
+            let e = merge_files(&parts, &p("bad"), source.map(str::to_owned)).unwrap_err();
+            assert!(!p("bad").exists(), "a failed merge left its output");
+            e.to_string()
+        };
+        assert!(err(&["0", "1"], None).contains("shards missing: 2/3"));
+        assert!(err(&["0", "1", "2", "1"], None).contains("shard 1/3 given twice"));
+        assert!(err(&["0", "1", "all"], None).contains("is not a shard"));
+        part(&p("0of2"), "/data", Some("0/2"), &["q"]);
+        assert!(err(&["0", "1", "2", "0of2"], None).contains("shard 0/2, while"));
+        part(&p("dup"), "/data", None, &["b"]);
+        let e = err(&["all", "dup"], None);
+        assert!(e.contains("key \"b\" is in both"), "{e}");
+        part(&p("other"), "/srv", None, &["c"]);
+        assert!(err(&["all", "other"], None).contains("give --source"));
+        let s = merge_files(&[p("all"), p("other")], &out, Some("both".into())).unwrap();
+        assert_eq!(s.entries, 6);
+        assert!(err(&[], None).contains("no manifests"));
     }
 }

@@ -35,6 +35,8 @@ struct Rule {
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     rules: Vec<Rule>,
+    /// With `--shard K/N`: only the keys of that shard take part.
+    shard: Option<super::Shard>,
 }
 
 /// Whether a rule includes or excludes.
@@ -75,13 +77,18 @@ impl Filter {
                 basename: !pattern.contains('/'),
             });
         }
-        Ok(Self { rules: out })
+        Ok(Self {
+            rules: out,
+            shard: None,
+        })
     }
 
     /// Whether `key` (relative to the root) takes part in the sync.
     #[must_use]
     pub fn includes(&self, key: &str) -> bool {
-        !key.starts_with(RESERVED_PREFIX) && self.admits(key)
+        !key.starts_with(RESERVED_PREFIX)
+            && self.admits(key)
+            && self.shard.is_none_or(|s| s.contains(key))
     }
 
     /// Whether the rules alone admit `path` (relative to the root; haul's reserved prefix is
@@ -98,10 +105,23 @@ impl Filter {
         included
     }
 
-    /// Whether there is no rule at all.
+    /// Whether there is no rule at all (and no shard).
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.rules.is_empty()
+        self.rules.is_empty() && self.shard.is_none()
+    }
+
+    /// This filter, admitting only the keys of `shard` besides (`--shard K/N`).
+    #[must_use]
+    pub fn with_shard(mut self, shard: Option<super::Shard>) -> Self {
+        self.shard = shard;
+        self
+    }
+
+    /// The shard this filter keeps to, if any.
+    #[must_use]
+    pub fn shard(&self) -> Option<super::Shard> {
+        self.shard
     }
 }
 

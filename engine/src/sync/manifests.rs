@@ -8,6 +8,11 @@
 //! `DIR/.haul/manifests/<UTC time>.manifest`. Either way it describes the destination as the
 //! sync left it (the same keys, sizes and contents), which `haul manifest verify` checks later.
 //! The keys under `.haul/` are haul's own and never take part in a sync ([`super::Filter`]).
+//!
+//! With `--shard K/N` the manifest holds the shard's keys only, is named
+//! `<UTC time>.shard-K-of-N.manifest`, records `K/N` in its header, and pruning keeps the
+//! newest of that shard's own manifests (the shards of one sync share the directory);
+//! `haul manifest merge` joins the N parts into the manifest of the whole.
 
 use std::path::{Path, PathBuf};
 
@@ -66,18 +71,27 @@ pub fn check_sides(src: &Location, dst: &Location) -> Result<(), Error> {
     }
 }
 
-/// The name of a manifest written now: sortable UTC time to the millisecond.
-fn name_now() -> String {
+/// What comes between the time and [`SUFFIX`] in a manifest's name: `.shard-K-of-N` for a
+/// shard, nothing otherwise.
+fn shard_infix(shard: Option<super::Shard>) -> String {
+    shard.map_or_else(String::new, |s| {
+        format!(".shard-{}-of-{}", s.index(), s.count())
+    })
+}
+
+/// The name of a manifest written now: sortable UTC time to the millisecond, then the shard.
+fn name_now(shard: Option<super::Shard>) -> String {
     let now = time::OffsetDateTime::now_utc();
     format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}.{:03}Z{SUFFIX}",
+        "{:04}{:02}{:02}T{:02}{:02}{:02}.{:03}Z{}{SUFFIX}",
         now.year(),
         u8::from(now.month()),
         now.day(),
         now.hour(),
         now.minute(),
         now.second(),
-        now.millisecond()
+        now.millisecond(),
+        shard_infix(shard)
     )
 }
 
@@ -94,7 +108,8 @@ pub async fn write_after_sync(
     budget: &MemoryBudget,
 ) -> Result<WrittenManifest, Error> {
     check_sides(src, dst)?;
-    let name = name_now();
+    let shard = filter.shard();
+    let name = name_now(shard);
     match (src, dst) {
         (
             Location::Local(root),
@@ -122,7 +137,7 @@ pub async fn write_after_sync(
                     budget,
                 )
                 .await?;
-                let pruned = prune_remote(client, bucket, prefix, opts.keep).await?;
+                let pruned = prune_remote(client, bucket, prefix, shard, opts.keep).await?;
                 Ok(WrittenManifest {
                     location: format!("s3://{}/{key}", bucket.as_str()),
                     entries,
@@ -139,7 +154,7 @@ pub async fn write_after_sync(
             let out = dir.join(&name);
             let (entries, hashed) = build(root, &out, filter, opts).await?;
             let keep = opts.keep;
-            let pruned = transfer::blocking_task(move || prune_local(&dir, keep)).await?;
+            let pruned = transfer::blocking_task(move || prune_local(&dir, shard, keep)).await?;
             Ok(WrittenManifest {
                 location: out.display().to_string(),
                 entries,
@@ -169,10 +184,17 @@ async fn build(
         if let Some(dir) = out.parent() {
             fs_err::create_dir_all(dir).map_err(|e| Error::local(dir, e))?;
         }
+        let shard_name = filter
+            .shard()
+            .map(|s| format!("shard-{}-of-{}", s.index(), s.count()));
         let cache = opts
             .hash_cache
             .then(|| HashCache::for_root(&root))
-            .flatten();
+            .flatten()
+            .map(|c| match &shard_name {
+                Some(part) => c.for_part(part),
+                None => c,
+            });
         let tree_opts = TreeOptions {
             mode: HashMode::Mmap,
             walk: WalkOptions {
@@ -180,17 +202,23 @@ async fn build(
                 ..WalkOptions::default()
             },
         };
+        let shard = filter.shard().map(|s| s.to_string());
+        // Other shards' downloads in progress in the same directory are not part of the tree.
         let mut tree = manifest::hash_tree_cached(&root, tree_opts, cache.as_ref())
-            .only(move |key| filter.includes(key));
-        let header = Header::new(root.display().to_string());
+            .only(move |key| filter.includes(key) && !super::is_partial(key));
+        let header = Header {
+            shard,
+            ..Header::new(root.display().to_string())
+        };
         let summary = manifest::ops::write_manifest(&out, &header, tree.by_ref())?;
         Ok((summary.entries, tree.cache_stats().hashed))
     })
     .await
 }
 
-/// Removes all but the newest `keep` manifests in `dir`. Returns how many went.
-fn prune_local(dir: &Path, keep: usize) -> Result<u64, Error> {
+/// Removes all but the newest `keep` manifests of `shard` (or unsharded ones) in `dir`.
+/// Returns how many went.
+fn prune_local(dir: &Path, shard: Option<super::Shard>, keep: usize) -> Result<u64, Error> {
     let mut names: Vec<PathBuf> = fs_err::read_dir(dir)
         .map_err(|e| Error::local(dir, e))?
         .filter_map(Result::ok)
@@ -198,7 +226,7 @@ fn prune_local(dir: &Path, keep: usize) -> Result<u64, Error> {
         .filter(|p| {
             p.file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(is_manifest_name)
+                .is_some_and(|n| is_manifest_name(n, shard))
         })
         .collect();
     names.sort();
@@ -209,36 +237,40 @@ fn prune_local(dir: &Path, keep: usize) -> Result<u64, Error> {
     Ok(excess as u64)
 }
 
-/// A name this module wrote: `YYYYMMDDTHHMMSS.mmmZ.manifest`.
-fn is_manifest_name(n: &str) -> bool {
-    n.strip_suffix(SUFFIX).is_some_and(|t| {
-        t.len() == 20
-            && t.bytes().enumerate().all(|(i, b)| match i {
-                8 => b == b'T',
-                15 => b == b'.',
-                19 => b == b'Z',
-                _ => b.is_ascii_digit(),
-            })
-    })
+/// A name this module wrote for `shard`: `YYYYMMDDTHHMMSS.mmmZ.manifest`, or
+/// `YYYYMMDDTHHMMSS.mmmZ.shard-K-of-N.manifest`.
+fn is_manifest_name(n: &str, shard: Option<super::Shard>) -> bool {
+    n.strip_suffix(SUFFIX)
+        .and_then(|t| t.strip_suffix(shard_infix(shard).as_str()))
+        .is_some_and(|t| {
+            t.len() == 20
+                && t.bytes().enumerate().all(|(i, b)| match i {
+                    8 => b == b'T',
+                    15 => b == b'.',
+                    19 => b == b'Z',
+                    _ => b.is_ascii_digit(),
+                })
+        })
 }
 
-/// Removes all but the newest `keep` manifests under the prefix's [`MANIFEST_DIR`].
+/// Removes all but the newest `keep` manifests of `shard` (or unsharded ones) under the
+/// prefix's [`MANIFEST_DIR`].
 async fn prune_remote(
     client: &crate::client::Client,
     bucket: &BucketName,
     prefix: &str,
+    shard: Option<super::Shard>,
     keep: usize,
 ) -> Result<u64, Error> {
     let dir = format!("{prefix}{MANIFEST_DIR}");
     let mut pager = ListPager::new(client, bucket, &dir, Some("/"));
     let mut keys = Vec::new();
     while let Some(page) = pager.next_page().await? {
-        keys.extend(
-            page.objects
-                .into_iter()
-                .map(|o| o.key)
-                .filter(|k| k.as_str().strip_prefix(&dir).is_some_and(is_manifest_name)),
-        );
+        keys.extend(page.objects.into_iter().map(|o| o.key).filter(|k| {
+            k.as_str()
+                .strip_prefix(&dir)
+                .is_some_and(|n| is_manifest_name(n, shard))
+        }));
     }
     keys.sort_by(|a, b| a.as_str().cmp(b.as_str()));
     let excess = keys.len().saturating_sub(keep.max(1));
@@ -254,12 +286,26 @@ mod tests {
 
     #[test]
     fn names_sort_by_time_and_are_recognised() {
-        let n = name_now();
-        assert!(is_manifest_name(&n), "{n}");
-        assert!(is_manifest_name("20261125T031500.123Z.manifest"));
-        assert!(!is_manifest_name("20261125T031500.123Z.manifest.partial"));
-        assert!(!is_manifest_name("notes.manifest"));
-        assert!(!is_manifest_name("20261125T0315001123Z.manifest"));
+        let n = name_now(None);
+        assert!(is_manifest_name(&n, None), "{n}");
+        assert!(is_manifest_name("20261125T031500.123Z.manifest", None));
+        assert!(!is_manifest_name(
+            "20261125T031500.123Z.manifest.partial",
+            None
+        ));
+        assert!(!is_manifest_name("notes.manifest", None));
+        assert!(!is_manifest_name("20261125T0315001123Z.manifest", None));
+        // A shard's names are its own: neither unsharded runs nor other shards take them.
+        let shard = Some(crate::sync::Shard::new(3, 8).unwrap());
+        let n = name_now(shard);
+        assert!(n.ends_with("Z.shard-3-of-8.manifest"), "{n}");
+        assert!(is_manifest_name(&n, shard));
+        assert!(!is_manifest_name(&n, None));
+        assert!(!is_manifest_name(
+            &n,
+            Some(crate::sync::Shard::new(3, 9).unwrap())
+        ));
+        assert!(!is_manifest_name("20261125T031500.123Z.manifest", shard));
     }
 
     #[test]
@@ -273,7 +319,9 @@ mod tests {
             .unwrap();
         }
         fs_err::write(dir.path().join("mine.txt"), b"x").unwrap();
-        assert_eq!(prune_local(dir.path(), 2).unwrap(), 3);
+        let other = "20261125T031500.000Z.shard-0-of-2.manifest";
+        fs_err::write(dir.path().join(other), b"m").unwrap();
+        assert_eq!(prune_local(dir.path(), None, 2).unwrap(), 3);
         let mut left: Vec<String> = fs_err::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -282,6 +330,7 @@ mod tests {
         assert_eq!(
             left,
             [
+                other,
                 "20261125T031513.000Z.manifest",
                 "20261125T031514.000Z.manifest",
                 "mine.txt"

@@ -13,6 +13,7 @@ mod checksum;
 pub mod diff;
 pub mod filter;
 pub mod manifests;
+pub mod shard;
 
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -22,6 +23,7 @@ use tokio::task::JoinSet;
 
 pub use diff::{Compare, Decision, Entry};
 pub use filter::{Filter, FilterError, RuleKind};
+pub use shard::{Shard, ShardError};
 
 use crate::client::{Client, ListPager, PutOptions};
 use crate::error::Error;
@@ -699,6 +701,30 @@ fn list(
     rx
 }
 
+/// Whether `key` names a temporary download file (`.NAME.haul-partial-RANDOM`).
+pub(crate) fn is_partial(key: &str) -> bool {
+    key.rsplit('/')
+        .next()
+        .is_some_and(|n| n.contains(PARTIAL_MARKER))
+}
+
+/// The key a temporary download file (`DIR/.NAME.haul-partial-RANDOM`) was to become, when
+/// its name holds the whole of it (names are cut to 180 characters in temporary names).
+fn partial_target(key: &str) -> Option<String> {
+    let (dir, name) = match key.rsplit_once('/') {
+        Some((dir, name)) => (Some(dir), name),
+        None => (None, key),
+    };
+    let (short, _) = name.strip_prefix('.')?.rsplit_once(PARTIAL_MARKER)?;
+    if short.is_empty() || short.chars().count() >= 180 {
+        return None;
+    }
+    Some(match dir {
+        Some(dir) => format!("{dir}/{short}"),
+        None => short.to_owned(),
+    })
+}
+
 fn list_local(
     root: &Path,
     filter: &Filter,
@@ -720,6 +746,15 @@ fn list_local(
     for item in walk {
         let e = match item {
             WalkItem::File(e) => e,
+            // A temporary file renamed away during the walk is a download finishing (another
+            // shard's, under --shard): not worth a warning.
+            WalkItem::Skipped {
+                path,
+                reason: crate::local::SkipReason::Vanished,
+            } if is_partial(&path.to_string_lossy()) => {
+                tracing::debug!(path = %path.display(), "a download finished during the walk");
+                continue;
+            }
             WalkItem::Skipped { path, reason } => {
                 tracing::warn!(path = %path.display(), "skipped: {reason}");
                 continue;
@@ -736,13 +771,14 @@ fn list_local(
             }
         };
         // Leftovers of an interrupted download are not part of the tree; in a destination
-        // they are removed (two syncs into one directory at once are not supported).
-        if e.key
-            .rsplit('/')
-            .next()
-            .is_some_and(|n| n.contains(PARTIAL_MARKER))
-        {
-            if clean_partials {
+        // they are removed (two syncs into one directory at once are not supported, but the
+        // shards of one are: each removes only its own keys' leftovers).
+        if is_partial(&e.key) {
+            let ours = match filter.shard() {
+                None => true,
+                Some(shard) => partial_target(&e.key).is_some_and(|k| shard.contains(&k)),
+            };
+            if clean_partials && ours {
                 match fs_err::remove_file(&e.path) {
                     Ok(()) => {
                         tracing::info!(path = %e.path.display(), "removed a leftover temporary file");
@@ -821,4 +857,25 @@ async fn list_s3(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod partial_tests {
+    use super::*;
+
+    #[test]
+    fn a_temporary_file_names_the_key_it_was_for() {
+        let name = format!(".data{PARTIAL_MARKER}-0123456789abcdef");
+        assert_eq!(
+            partial_target(&format!("blobs/00/{name}")).as_deref(),
+            Some("blobs/00/data")
+        );
+        assert_eq!(partial_target(&name).as_deref(), Some("data"));
+        assert_eq!(partial_target("blobs/00/data"), None);
+        let long = "n".repeat(180);
+        assert_eq!(
+            partial_target(&format!(".{long}{PARTIAL_MARKER}-0123456789abcdef")),
+            None
+        );
+    }
 }
