@@ -57,6 +57,10 @@
 //! - Listing entries carry key, size, last-modified time and the `ETag` s3s-fs recorded for
 //!   the object (read from its sidecar file, one small read per entry). A listing reads the whole bucket tree and sorts it
 //!   in memory, so it is meant for test-sized buckets, not millions of objects.
+//! - s3s-fs names its sidecar files after the base64 of bucket and key: a multipart upload
+//!   of a key longer than about 128 bytes (fewer with a long bucket name) fails with
+//!   `InternalError`, its sidecar's name being past the file system's 255-byte limit
+//!   (a 148-byte key gives a 282-byte name); single PUTs hold keys up to about 160 bytes.
 //! - The file system shapes the key space: `a` and `a/b` cannot both exist (one would be a
 //!   file, the other a directory); keys ending in `/` become empty directories and are not
 //!   listed; keys must be valid path components (no `..` escaping the bucket).
