@@ -640,6 +640,11 @@ pub(crate) struct SyncArgs {
     /// manifest merge`.
     #[arg(long, value_name = "K/N")]
     pub(crate) shard: Option<engine::sync::Shard>,
+    /// With --manifest: the run this sync belongs to, recorded in the manifest (the shards of
+    /// one run share it, e.g. a Kubernetes Job's UID), so that `haul manifest merge` refuses
+    /// parts of different runs.
+    #[arg(long, value_name = "ID", requires = "manifest", value_parser = parse_run_id)]
+    pub(crate) run_id: Option<String>,
     #[command(flatten)]
     pub(crate) transfer: TransferArgs,
     /// Gateway of an s3:// source, when it differs from --endpoint (cluster to cluster).
@@ -743,6 +748,10 @@ pub(crate) enum ManifestCommand {
         /// machine's directory).
         #[arg(long, value_name = "TEXT")]
         source: Option<String>,
+        /// From parts of several runs (a glob over the manifests each shard keeps), take each
+        /// shard's newest; they must then be of one run when they carry a run id.
+        #[arg(long)]
+        newest: bool,
     },
     /// Rehash DIR or s3://bucket[/prefix] and report missing, extra and changed entries;
     /// exit 1 on any difference.
@@ -758,6 +767,16 @@ pub(crate) enum ManifestCommand {
         #[arg(long)]
         no_mmap: bool,
     },
+}
+
+/// A run id: 1 to 128 printable ASCII characters.
+pub(crate) fn parse_run_id(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.len() > 128 || !s.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!(
+            "{s:?} is not a run id: 1 to 128 printable ASCII characters without spaces"
+        ));
+    }
+    Ok(s.to_owned())
 }
 
 /// Parses ages like `90s`, `30m`, `12h`, `7d`.

@@ -92,7 +92,9 @@ impl Store {
 
     /// Gives each listed object without one the ETag s3s-fs keeps for it (in its
     /// `.bucket-B.object-K.internal.json` beside the buckets, written by PutObject,
-    /// CompleteMultipartUpload and CopyObject). An object without that file keeps none.
+    /// CompleteMultipartUpload and CopyObject). An object without that file keeps none, and
+    /// so does one whose file is newer than it (written into the root by other means after
+    /// an object of that key was deleted: s3s-fs leaves the sidecar behind).
     async fn fill_etags(&self, bucket: &str, contents: Option<&mut Vec<Object>>) {
         use base64::Engine as _;
         let encode = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
@@ -105,6 +107,16 @@ impl Store {
                 encode(bucket),
                 encode(key)
             ));
+            let modified = |p: PathBuf| async move { tokio::fs::metadata(p).await?.modified() };
+            let (Ok(written), Ok(stored)) = (
+                modified(info.clone()).await,
+                modified(self.bucket_dir(bucket).join(key)).await,
+            ) else {
+                continue;
+            };
+            if written < stored {
+                continue;
+            }
             let Ok(bytes) = tokio::fs::read(&info).await else {
                 continue;
             };

@@ -98,9 +98,13 @@ fn manifests_in(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Merges `parts` into `out` with `haul manifest merge`, and requires it equal to `whole`.
-fn merged_equals(parts: &[PathBuf], out: &Path, whole: &Path) -> Result<()> {
+/// Merges `parts` into `out` with `haul manifest merge [--newest]`, and requires it equal to
+/// `whole`.
+fn merged_equals(parts: &[PathBuf], out: &Path, whole: &Path, newest: bool) -> Result<()> {
     let mut args = vec!["manifest", "merge", "--source", "merged", "-o", s(out)];
+    if newest {
+        args.push("--newest");
+    }
     args.extend(parts.iter().map(|p| s(p)));
     Haul::bare(&args)?.ok()?;
     Haul::bare(&["manifest", "diff", s(whole), s(out)])?.ok()?;
@@ -141,7 +145,16 @@ fn shards_equal_one_sync(gw: &Gateway) -> Result<()> {
         ],
     )?
     .ok()?;
-    let runs = shards(gw, &["--manifest", s(&seed), &format!("s3://{sharded}")])?;
+    let runs = shards(
+        gw,
+        &[
+            "--manifest",
+            "--run-id",
+            "night-1",
+            s(&seed),
+            &format!("s3://{sharded}"),
+        ],
+    )?;
     let moved: Vec<u64> = runs
         .iter()
         .map(|r| r["transferred"].as_u64().unwrap_or_default())
@@ -161,7 +174,7 @@ fn shards_equal_one_sync(gw: &Gateway) -> Result<()> {
     .ok()?;
     let parts = fetch_manifests(gw, &sharded, &t.path().join("parts-m"))?;
     ensure!(parts.len() == N as usize, "{parts:?}");
-    merged_equals(&parts, &t.path().join("merged-up"), whole_m)?;
+    merged_equals(&parts, &t.path().join("merged-up"), whole_m, false)?;
 
     // Downloads: N shards into one directory at once give the tree.
     let restored = t.path().join("restored");
@@ -182,7 +195,7 @@ fn shards_equal_one_sync(gw: &Gateway) -> Result<()> {
     );
     let parts = manifests_in(&restored.join(".haul/manifests"))?;
     ensure!(parts.len() == N as usize, "{parts:?}");
-    merged_equals(&parts, &t.path().join("merged-down"), whole_m)?;
+    merged_equals(&parts, &t.path().join("merged-down"), whole_m, false)?;
     // A missing shard is named.
     let out = Haul::bare(&[
         "manifest",
@@ -206,7 +219,17 @@ fn shards_equal_one_sync(gw: &Gateway) -> Result<()> {
     for k in &gone {
         fs_err::remove_file(seed.join(k))?;
     }
-    let runs = shards(gw, &["--delete", s(&seed), &format!("s3://{sharded}")])?;
+    let runs = shards(
+        gw,
+        &[
+            "--delete",
+            "--manifest",
+            "--run-id",
+            "night-2",
+            s(&seed),
+            &format!("s3://{sharded}"),
+        ],
+    )?;
     let deleted: u64 = runs
         .iter()
         .map(|r| r["deleted"].as_u64().unwrap_or_default())
@@ -223,6 +246,10 @@ fn shards_equal_one_sync(gw: &Gateway) -> Result<()> {
         &["manifest", "verify", s(&now), &format!("s3://{sharded}")],
     )?
     .ok()?;
+    // Both nights' parts are kept; --newest merges the second night's into the tree now.
+    let parts = fetch_manifests(gw, &sharded, &t.path().join("parts-2"))?;
+    ensure!(parts.len() == 2 * N as usize, "{parts:?}");
+    merged_equals(&parts, &t.path().join("merged-2"), &now, true)?;
 
     // A shard that is not one is refused before anything moves.
     let err = Haul::new(

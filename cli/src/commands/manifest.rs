@@ -101,10 +101,11 @@ pub(crate) async fn run(g: &GlobalArgs, m: ManifestCommand) -> Result<()> {
             parts,
             output,
             source,
+            newest,
         } => {
             let shown = output.display().to_string();
             let s = tokio::task::spawn_blocking(move || {
-                engine::manifest::merge_files(&parts, &output, source)
+                engine::manifest::merge_files(&parts, &output, source, newest)
             })
             .await??;
             let mut out = Out::new(g.json);
@@ -118,7 +119,7 @@ pub(crate) async fn run(g: &GlobalArgs, m: ManifestCommand) -> Result<()> {
             ))?;
             out.record(&json!({
                 "event": "merged", "manifest": shown, "entries": s.entries, "bytes": s.bytes,
-                "shards": s.shards,
+                "shards": s.shards, "run": s.run, "parts": s.parts,
             }))?;
             out.flush()?;
             Ok(())

@@ -137,6 +137,7 @@ pub(crate) async fn run(g: &GlobalArgs, a: &SyncArgs) -> Result<()> {
             keep: usize::try_from(a.keep_manifests).unwrap_or(usize::MAX),
             hash_cache: !a.no_hash_cache,
             follow_symlinks: a.follow_symlinks,
+            run_id: a.run_id.clone(),
         };
         let budget = engine::transfer::MemoryBudget::new(a.transfer.memory);
         let written = sync::manifests::write_after_sync(

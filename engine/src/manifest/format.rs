@@ -42,6 +42,9 @@ pub struct Header {
     /// `K/N` when it describes shard K of N of a sync (`haul sync --shard`): one part of the
     /// whole, for `haul manifest merge`. Written only when set; absent in older manifests.
     pub shard: Option<String>,
+    /// The run the manifest belongs to (`haul sync --run-id`, e.g. a Kubernetes Job's UID):
+    /// `haul manifest merge` refuses parts of different runs. Written only when set.
+    pub run: Option<String>,
 }
 
 impl Header {
@@ -57,6 +60,7 @@ impl Header {
             created,
             haul_version: env!("CARGO_PKG_VERSION").to_owned(),
             shard: None,
+            run: None,
         }
     }
 }
@@ -151,6 +155,7 @@ impl<W: Write> Writer<W> {
             ("created", Some(&header.created)),
             ("haul", Some(&header.haul_version)),
             ("shard", header.shard.as_ref()),
+            ("run", header.run.as_ref()),
         ] {
             let Some(value) = value else { continue };
             w.line.push_str(name);
@@ -322,6 +327,7 @@ impl<R: Read> Reader<R> {
                 created: String::new(),
                 haul_version: String::new(),
                 shard: None,
+                run: None,
             },
             path: path.to_owned(),
             checksum: blake3::Hasher::new(),
@@ -453,6 +459,7 @@ impl<R: Read> Reader<R> {
                 "created" => self.header.created = value,
                 "haul" => self.header.haul_version = value,
                 "shard" => self.header.shard = Some(value),
+                "run" => self.header.run = Some(value),
                 // Unknown header fields are ignored: a later minor addition stays readable.
                 _ => {}
             }
@@ -615,12 +622,16 @@ mod tests {
     fn a_shard_header_round_trips_and_is_absent_otherwise() {
         let header = Header {
             shard: Some("3/8".to_owned()),
+            run: Some("job\t7".to_owned()),
             ..Header::new("s")
         };
         let w = Writer::new(Vec::new(), Path::new("m"), &header).unwrap();
         let bytes = w.finish().unwrap();
-        assert_eq!(read(&bytes).unwrap().0.shard.as_deref(), Some("3/8"));
-        assert_eq!(read(&write(&[])).unwrap().0.shard, None);
+        let back = read(&bytes).unwrap().0;
+        assert_eq!(back.shard.as_deref(), Some("3/8"));
+        assert_eq!(back.run.as_deref(), Some("job\t7"));
+        let plain = read(&write(&[])).unwrap().0;
+        assert_eq!((plain.shard, plain.run), (None, None));
     }
 
     fn read(bytes: &[u8]) -> Result<(Header, Vec<Entry>), ManifestError> {

@@ -240,6 +240,18 @@ impl TreeHash {
                     self.pending.push_back((rx, Some(stamp)));
                     continue;
                 }
+                // A temporary download file renamed away during the walk (another shard's, in
+                // the directory a sharded sync shares) is no loss.
+                WalkItem::Skipped {
+                    path,
+                    reason: crate::local::SkipReason::Vanished,
+                } if path.file_name().is_some_and(|n| {
+                    n.to_string_lossy().contains(crate::local::PARTIAL_MARKER)
+                }) =>
+                {
+                    tracing::debug!(path = %path.display(), "a download finished during the walk");
+                    continue;
+                }
                 WalkItem::Skipped { path, reason } => {
                     tracing::warn!(path = %path.display(), %reason, "not in the manifest");
                     continue;

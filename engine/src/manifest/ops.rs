@@ -225,13 +225,18 @@ pub struct MergeSummary {
     pub bytes: u64,
     /// The parts' shard count N, when they were the shards of one sync.
     pub shards: Option<u32>,
+    /// The run they belong to, when they carry one.
+    pub run: Option<String>,
+    /// The parts merged (with `newest`, those chosen).
+    pub parts: Vec<PathBuf>,
 }
 
 /// `K/N` of a shard header.
 fn parse_shard(text: &str) -> Option<(u32, u32)> {
     let (k, n) = text.split_once('/')?;
-    let (k, n) = (k.parse().ok()?, n.parse().ok()?);
-    (k < n).then_some((k, n))
+    let (k, n): (u32, u32) = (k.parse().ok()?, n.parse().ok()?);
+    // At most `sync::shard::MAX_SHARDS`, as `--shard` takes.
+    (k < n && n <= 65_536).then_some((k, n))
 }
 
 /// Merges manifests of disjoint parts of one tree into the manifest of the whole, at `out`
@@ -240,8 +245,10 @@ fn parse_shard(text: &str) -> Option<(u32, u32)> {
 ///
 /// The parts must be all shards of one sync (`haul sync --shard K/N --manifest`: every K of
 /// 0..N exactly once, one N) or all unsharded; they must describe the same source, unless
-/// `source` names the merged manifest's (the N machines' directories may differ). A key in
-/// two parts is an error naming both.
+/// `source` names the merged manifest's (the N machines' directories may differ), and be of
+/// one run when they carry a run id. With `newest`, parts of several runs may be given (a
+/// glob over what each shard kept): each shard's newest (by `created`) is taken. A key in two
+/// parts is an error naming both.
 ///
 /// # Errors
 /// [`ManifestError::Merge`] for the cases above; a part unreadable, damaged or truncated
@@ -250,6 +257,7 @@ pub fn merge_files(
     parts: &[PathBuf],
     out: &Path,
     source: Option<String>,
+    newest: bool,
 ) -> Result<MergeSummary, ManifestError> {
     use std::cmp::Reverse;
     use std::collections::BinaryHeap;
@@ -259,6 +267,30 @@ pub fn merge_files(
     let mut readers = Vec::with_capacity(parts.len());
     for p in parts {
         readers.push(Reader::open(p)?);
+    }
+    let (parts, mut readers) = if newest {
+        newest_of_each_shard(parts, readers)?
+    } else {
+        (parts.to_vec(), readers)
+    };
+    let parts = parts.as_slice();
+    let run = readers[0].header().run.clone();
+    if let Some((r, p)) = readers
+        .iter()
+        .zip(parts)
+        .find(|(r, _)| r.header().run != run)
+    {
+        let name = |run: &Option<String>| {
+            run.as_deref()
+                .map_or("none".to_owned(), |r| format!("{r:?}"))
+        };
+        return Err(ManifestError::Merge(format!(
+            "parts of different runs: {} (run {}) and {} (run {})",
+            parts[0].display(),
+            name(&run),
+            p.display(),
+            name(&r.header().run)
+        )));
     }
     let shards: Vec<Option<(u32, u32)>> = readers
         .iter()
@@ -366,13 +398,43 @@ pub fn merge_files(
             None => Some(Ok(entry)),
         }
     });
-    let header = Header::new(source);
+    let header = Header {
+        run: run.clone(),
+        ..Header::new(source)
+    };
     let summary = write_manifest(out, &header, entries)?;
     Ok(MergeSummary {
         entries: summary.entries,
         bytes: summary.bytes,
         shards: count,
+        run,
+        parts: parts.to_vec(),
     })
+}
+
+/// Of parts of several runs of a sharded sync, each shard's newest (by `created`, RFC 3339
+/// UTC: ordered as text), in shard order.
+fn newest_of_each_shard(
+    parts: &[PathBuf],
+    readers: Vec<Reader<fs_err::File>>,
+) -> Result<(Vec<PathBuf>, Vec<Reader<fs_err::File>>), ManifestError> {
+    let mut chosen: std::collections::BTreeMap<u32, (PathBuf, Reader<fs_err::File>)> =
+        std::collections::BTreeMap::new();
+    for (p, r) in parts.iter().zip(readers) {
+        let Some((k, _)) = r.header().shard.as_deref().and_then(parse_shard) else {
+            return Err(ManifestError::Merge(format!(
+                "{}: not a shard's manifest (--newest picks among shards)",
+                p.display()
+            )));
+        };
+        let newer = chosen
+            .get(&k)
+            .is_none_or(|(_, old)| r.header().created > old.header().created);
+        if newer {
+            chosen.insert(k, (p.clone(), r));
+        }
+    }
+    Ok(chosen.into_values().unzip())
 }
 
 #[cfg(test)]
@@ -538,7 +600,7 @@ mod tests {
         part(&p("2"), "/data", Some("2/3"), &[]);
         part(&p("all"), "/data", None, &["a", "b", "d/w", "d/x", "z"]);
         let out = p("merged");
-        let s = merge_files(&[p("2"), p("0"), p("1")], &out, None).unwrap();
+        let s = merge_files(&[p("2"), p("0"), p("1")], &out, None, false).unwrap();
         assert_eq!((s.entries, s.shards), (5, Some(3)));
         let read = |m: &Path| {
             let r = Reader::open(m).unwrap();
@@ -555,7 +617,7 @@ mod tests {
 
         let err = |parts: &[&str], source: Option<&str>| {
             let parts: Vec<PathBuf> = parts.iter().map(|n| p(n)).collect();
-            let e = merge_files(&parts, &p("bad"), source.map(str::to_owned)).unwrap_err();
+            let e = merge_files(&parts, &p("bad"), source.map(str::to_owned), false).unwrap_err();
             assert!(!p("bad").exists(), "a failed merge left its output");
             e.to_string()
         };
@@ -569,8 +631,57 @@ mod tests {
         assert!(e.contains("key \"b\" is in both"), "{e}");
         part(&p("other"), "/srv", None, &["c"]);
         assert!(err(&["all", "other"], None).contains("give --source"));
-        let s = merge_files(&[p("all"), p("other")], &out, Some("both".into())).unwrap();
+        let s = merge_files(&[p("all"), p("other")], &out, Some("both".into()), false).unwrap();
         assert_eq!(s.entries, 6);
         assert!(err(&[], None).contains("no manifests"));
+    }
+
+    #[test]
+    fn newest_takes_each_shards_latest_part_and_runs_must_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |n: &str| dir.path().join(n);
+        let at = |path: &Path, shard: &str, run: &str, created: &str, keys: &[&str]| {
+            let header = Header {
+                shard: Some(shard.to_owned()),
+                run: Some(run.to_owned()),
+                created: created.to_owned(),
+                ..Header::new("/data")
+            };
+            let entries = keys.iter().map(|k| {
+                Ok(Entry {
+                    key: (*k).to_owned(),
+                    size: 1,
+                    mtime_ns: 1,
+                    mode: None,
+                    hash: blake3::hash(k.as_bytes()),
+                    etag: None,
+                })
+            });
+            write_manifest(path, &header, entries).unwrap();
+        };
+        let (mon, tue) = ("2026-12-01T03:00:00Z", "2026-12-02T03:00:00Z");
+        at(&p("a0"), "0/2", "mon", mon, &["a"]);
+        at(&p("a1"), "1/2", "mon", mon, &["b"]);
+        at(&p("b0"), "0/2", "tue", tue, &["a", "c"]);
+        at(&p("b1"), "1/2", "tue", tue, &["b"]);
+        let all = [p("a0"), p("b1"), p("b0"), p("a1")];
+        let out = p("merged");
+        let s = merge_files(&all, &out, None, true).unwrap();
+        assert_eq!((s.entries, s.run.as_deref()), (3, Some("tue")));
+        assert_eq!(s.parts, [p("b0"), p("b1")]);
+        assert_eq!(
+            Reader::open(&out).unwrap().header().run.as_deref(),
+            Some("tue")
+        );
+        // Tuesday's shard 1 failed: its newest part is Monday's, of another run.
+        fs_err::remove_file(p("b1")).unwrap();
+        let e = merge_files(&[p("a0"), p("a1"), p("b0")], &out, None, true).unwrap_err();
+        assert!(e.to_string().contains("parts of different runs"), "{e}");
+        // Without --newest, two runs' parts are a shard given twice.
+        let e = merge_files(&[p("a0"), p("b0"), p("a1")], &out, None, false).unwrap_err();
+        assert!(e.to_string().contains("parts of different runs"), "{e}");
+        part(&p("plain"), "/data", None, &["z"]);
+        let e = merge_files(&[p("plain")], &out, None, true).unwrap_err();
+        assert!(e.to_string().contains("--newest picks among shards"), "{e}");
     }
 }

@@ -39,6 +39,8 @@ pub struct ManifestOptions {
     pub hash_cache: bool,
     /// Follow symlinks, as the sync did.
     pub follow_symlinks: bool,
+    /// The run the manifest belongs to (`--run-id`), recorded in its header.
+    pub run_id: Option<String>,
 }
 
 /// What it wrote.
@@ -203,11 +205,13 @@ async fn build(
             },
         };
         let shard = filter.shard().map(|s| s.to_string());
+        let run = opts.run_id.clone();
         // Other shards' downloads in progress in the same directory are not part of the tree.
         let mut tree = manifest::hash_tree_cached(&root, tree_opts, cache.as_ref())
             .only(move |key| filter.includes(key) && !super::is_partial(key));
         let header = Header {
             shard,
+            run,
             ..Header::new(root.display().to_string())
         };
         let summary = manifest::ops::write_manifest(&out, &header, tree.by_ref())?;

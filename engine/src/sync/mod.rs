@@ -229,7 +229,10 @@ pub async fn sync(
                     (Some(s), Some(d)) if opts.compare == Compare::Checksum && s.size == d.size => {
                         Some(Decision::Verify(s, d))
                     }
-                    (Some(s), Some(d)) if diff::differs(&s, &d, opts.compare) => {
+                    (Some(s), Some(d))
+                        if diff::differs(&s, &d, opts.compare)
+                            || (base.is_some() && md5s_differ(&s, &d)) =>
+                    {
                         Some(Decision::Changed(s))
                     }
                     (Some(s), Some(_)) => Some(Decision::Same(s.key)),
@@ -366,8 +369,23 @@ async fn wait_for_room(
     }
 }
 
-/// Checks [`SyncOptions::base`] against the destination: both on one gateway, and no
-/// `--delete` (the destination is not listed, so there is nothing to delete from).
+/// Whether two listed objects carry MD5 ETags (single-part uploads) that differ: their
+/// content differs, whatever their times say. With a base, times come from two gateways'
+/// clocks and a change the times miss would be carried into every later set; a different
+/// MD5 catches it (multipart and encrypted objects' tags prove nothing and are not
+/// compared).
+fn md5s_differ(s: &Entry, d: &Entry) -> bool {
+    match (&s.etag, &d.etag) {
+        (Some(a), Some(b)) if a.is_plain_md5() && b.is_plain_md5() => {
+            !a.unquoted().eq_ignore_ascii_case(b.unquoted())
+        }
+        _ => false,
+    }
+}
+
+/// Checks [`SyncOptions::base`] against the destination: both on one gateway, no `--delete`
+/// (the destination is not listed, so there is nothing to delete from), and no content
+/// comparison (it would compare with the base and leave the destination without the entry).
 fn check_base<'a>(
     base: &'a Location,
     dst: &Location,
@@ -375,13 +393,15 @@ fn check_base<'a>(
 ) -> Result<&'a Location, Error> {
     match (base, dst) {
         (Location::S3 { client: b, .. }, Location::S3 { client: d, .. })
-            if b.endpoint() == d.endpoint() && !opts.delete =>
+            if b.endpoint() == d.endpoint()
+                && !opts.delete
+                && opts.compare != Compare::Checksum =>
         {
             Ok(base)
         }
         _ => Err(Error::Usage(format!(
             "a sync from a base ({base}) needs the base and the destination ({dst}) on one \
-             gateway, and no --delete"
+             gateway, no --delete and no --checksum"
         ))),
     }
 }
@@ -877,5 +897,26 @@ mod partial_tests {
             partial_target(&format!(".{long}{PARTIAL_MARKER}-0123456789abcdef")),
             None
         );
+    }
+
+    #[test]
+    fn only_two_different_md5_etags_count_as_a_change_of_content() {
+        let entry = |etag: Option<&str>| Entry {
+            key: "k".to_owned(),
+            size: 1,
+            mtime: UNIX_EPOCH,
+            etag: etag.map(|t| crate::s3::ETag::new(t).unwrap()),
+            synced_from: None,
+        };
+        let a = "\"0cc175b9c0f1b6a831c399e269772661\"";
+        let b = "\"92eb5ffee6ae2fec3ad71c777531578f\"";
+        assert!(md5s_differ(&entry(Some(a)), &entry(Some(b))));
+        assert!(!md5s_differ(
+            &entry(Some(a)),
+            &entry(Some(&a.to_uppercase()))
+        ));
+        assert!(!md5s_differ(&entry(Some(a)), &entry(None)));
+        let multipart = "\"92eb5ffee6ae2fec3ad71c777531578f-2\"";
+        assert!(!md5s_differ(&entry(Some(a)), &entry(Some(multipart))));
     }
 }
