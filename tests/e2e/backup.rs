@@ -235,16 +235,7 @@ impl Fixture {
             ],
         )?
         .ok()?;
-        Haul::new(
-            gw,
-            &[
-                "manifest",
-                "verify",
-                s(&manifest),
-                &format!("s3://{bucket}"),
-            ],
-        )?
-        .ok()?;
+        manifest_verifies(gw, &manifest, bucket)?;
         Ok(())
     }
 
@@ -296,6 +287,16 @@ fn with_store_profile(h: Haul, store: &Gateway) -> Result<Haul> {
         ),
     )?;
     Ok(h)
+}
+
+/// `haul manifest verify MANIFEST s3://BUCKET` on `gw` passes.
+fn manifest_verifies(gw: &Gateway, manifest: &Path, bucket: &str) -> Result<()> {
+    Haul::new(
+        gw,
+        &["manifest", "verify", s(manifest), &format!("s3://{bucket}")],
+    )?
+    .ok()?;
+    Ok(())
 }
 
 fn set_mode(p: &Path, mode: u32) -> Result<()> {
@@ -465,16 +466,7 @@ fn backup_then_restore(gw: &Gateway) -> Result<()> {
         (&f.registry, f.seed.join("reg")),
     ] {
         let manifest = set.join(format!("buckets/{bucket}.manifest"));
-        Haul::new(
-            gw,
-            &[
-                "manifest",
-                "verify",
-                s(&manifest),
-                &format!("s3://{bucket}"),
-            ],
-        )?
-        .ok()?;
+        manifest_verifies(gw, &manifest, bucket)?;
         Haul::bare(&["manifest", "verify", s(&manifest), s(&local)])?.ok()?;
     }
     let extracted = f.t.path().join("extracted");

@@ -394,6 +394,17 @@ fn write_set_json(dir: &Path, report: &SetReport) -> Result<(), Error> {
     Ok(())
 }
 
+/// A bucket part's name, its copy's and manifest's paths in the set, and its report before
+/// it runs.
+fn bucket_report(part: &BucketPart) -> (String, String, String, PartReport) {
+    let name = part.name.as_str().to_owned();
+    let rel = format!("buckets/{name}");
+    let proof = format!("buckets/{name}.manifest");
+    let mut report = PartReport::new("bucket", &name, format!("s3://{name}"), rel.clone(), &proof);
+    report.exclude.clone_from(&part.exclude);
+    (name, rel, proof, report)
+}
+
 async fn bucket_part(
     part: &BucketPart,
     source: &Client,
@@ -403,12 +414,8 @@ async fn bucket_part(
     progress: &Progress,
 ) -> PartReport {
     let started = Instant::now();
-    let name = part.name.as_str().to_owned();
-    let rel = format!("buckets/{name}");
+    let (name, rel, proof, mut report) = bucket_report(part);
     let copy = dir.join(&rel);
-    let proof = format!("buckets/{name}.manifest");
-    let mut report = PartReport::new("bucket", &name, format!("s3://{name}"), rel.clone(), &proof);
-    report.exclude.clone_from(&part.exclude);
     let result = async {
         let filter = Filter::new(part.exclude.iter().map(|g| (RuleKind::Exclude, g.as_str())))
             .map_err(|e| Error::Usage(e.to_string()))?;
@@ -595,11 +602,7 @@ async fn bucket_part_s3(
     progress: &Progress,
 ) -> PartReport {
     let started = Instant::now();
-    let name = part.name.as_str().to_owned();
-    let rel = format!("buckets/{name}");
-    let proof = format!("buckets/{name}.manifest");
-    let mut report = PartReport::new("bucket", &name, format!("s3://{name}"), rel.clone(), &proof);
-    report.exclude.clone_from(&part.exclude);
+    let (_, rel, proof, mut report) = bucket_report(part);
     let copy = set.join(&rel);
     let result = async {
         let filter = Filter::new(part.exclude.iter().map(|g| (RuleKind::Exclude, g.as_str())))

@@ -635,25 +635,17 @@ mod tests {
         fx.env("AWS_ACCESS_KEY_ID", "ENVKEY")
             .env("AWS_SECRET_ACCESS_KEY", "envsecret");
         // No profile, or one from AWS_PROFILE: the environment's keys.
-        assert_eq!(
+        let key_id = |fx: &Fixture| {
             fx.resolve()
                 .unwrap()
                 .credentials
                 .unwrap()
                 .access_key_id
-                .value,
-            "ENVKEY"
-        );
+                .value
+        };
+        assert_eq!(key_id(&fx), "ENVKEY");
         fx.env("AWS_PROFILE", "backup");
-        assert_eq!(
-            fx.resolve()
-                .unwrap()
-                .credentials
-                .unwrap()
-                .access_key_id
-                .value,
-            "ENVKEY"
-        );
+        assert_eq!(key_id(&fx), "ENVKEY");
         // `--profile backup`: that profile's.
         fx.overrides.profile = Some("backup".into());
         let c = fx.resolve().unwrap().credentials.unwrap();

@@ -252,7 +252,10 @@ pub async fn sync(
                         (base.clone(), dst.clone(), transfer.clone(), budget.clone());
                     tasks.spawn(async move {
                         let started = Instant::now();
-                        let res = reuse_one(&base, &dst, &key, &topts, &budget).await;
+                        // From the base into the destination, on their gateway.
+                        let res = copy_key(&base, &dst, &key, &topts, &budget)
+                            .await
+                            .map(Outcome::Reused);
                         (key, res, started)
                     });
                 }
@@ -404,19 +407,6 @@ fn check_base<'a>(
              gateway, no --delete and no --checksum"
         ))),
     }
-}
-
-/// Copies `key` from the base into the destination, on their gateway.
-async fn reuse_one(
-    base: &Location,
-    dst: &Location,
-    key: &str,
-    opts: &TransferOptions,
-    budget: &MemoryBudget,
-) -> Result<Outcome, Error> {
-    copy_key(base, dst, key, opts, budget)
-        .await
-        .map(Outcome::Reused)
 }
 
 /// Copies `key` (relative to both prefixes) from one location on a gateway to another.
