@@ -463,9 +463,17 @@ mod tests {
         .unwrap();
         // What the archive left out, found in the directory, is not a difference with the
         // same globs; without them it is.
+        // (Adding them changes `logs/`'s mtime, put back as extracted: the check compares it.)
+        let logs = out.path().join("logs");
+        let extracted = fs_err::metadata(&logs).unwrap().modified().unwrap();
         fs_err::create_dir_all(out.path().join("logs/cache/deep")).unwrap();
         fs_err::write(out.path().join("logs/cache/deep/y"), b"y").unwrap();
         fs_err::write(out.path().join("logs/b.tmp"), b"t").unwrap();
+        fs_err::File::open(&logs)
+            .unwrap()
+            .file()
+            .set_modified(extracted)
+            .unwrap();
         let opts = TreeCheck::default();
         index.rewind().unwrap();
         let r = check(&mut index, "t", out.path(), opts, &exclude).unwrap();
