@@ -389,8 +389,18 @@ mod tests {
             UnpackOptions::default(),
         )
         .unwrap();
-        // A temporary file left by a killed extraction is removed, not reported.
+        // A temporary file left by a killed extraction is removed, not reported. (Writing it
+        // changes `logs/`'s mtime, put back as extracted: the check compares it.)
+        let extracted = fs_err::metadata(dest.join("logs"))
+            .unwrap()
+            .modified()
+            .unwrap();
         fs_err::write(dest.join("logs/.haul-tar.123.4"), b"half").unwrap();
+        fs_err::File::open(dest.join("logs"))
+            .unwrap()
+            .file()
+            .set_modified(extracted)
+            .unwrap();
         index.rewind().unwrap();
         let clean = check(&mut index, "t", &dest, opts, &Filter::default()).unwrap();
         assert!(clean.is_clean(), "{clean:?}");
