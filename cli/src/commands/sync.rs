@@ -79,6 +79,7 @@ pub(crate) async fn run(g: &GlobalArgs, a: &SyncArgs) -> Result<()> {
         memory_bytes: a.transfer.memory,
         follow_symlinks: a.follow_symlinks,
         base: None,
+        list_fanout: a.list_fanout as usize,
     };
     if a.manifest {
         sync::manifests::check_sides(&src, &dst)?;

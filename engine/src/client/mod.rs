@@ -8,6 +8,7 @@
 //! callers retry at a higher level. This module does not walk directories or plan parts: read
 //! `transfer` next.
 
+mod fanout;
 mod operations;
 
 use std::collections::BTreeMap;
@@ -26,6 +27,7 @@ use crate::progress::{self, Event, Progress};
 use crate::s3::{self, Credentials, Endpoint, PayloadHash, ResourceKind, RetryAfter, S3Error};
 use crate::transport::{Body, FailureKind, ResponseBody, Transport, TransportConfig};
 
+pub use fanout::{DEFAULT_LIST_FANOUT, ListedPages, MAX_LIST_FANOUT, list_in_order};
 pub use operations::{BucketInfo, GetObject, ListCursor, ListPager, PutOptions};
 
 /// Largest error body read from a failed response. S3 error documents are a few hundred

@@ -768,6 +768,27 @@ impl<'a> ListPager<'a> {
         }
     }
 
+    /// The same listing continued from `cursor` (a cursor an earlier page of it returned).
+    #[must_use]
+    pub fn resume(
+        client: &'a Client,
+        bucket: &'a BucketName,
+        prefix: &'a str,
+        delimiter: Option<&'a str>,
+        cursor: ListCursor,
+    ) -> Self {
+        Self {
+            cursor: Some(cursor),
+            ..Self::new(client, bucket, prefix, delimiter)
+        }
+    }
+
+    /// The cursor of the next page, `None` after the last.
+    #[must_use]
+    pub fn cursor(&self) -> Option<&ListCursor> {
+        self.cursor.as_ref()
+    }
+
     /// The next page, `None` after the last.
     ///
     /// # Errors

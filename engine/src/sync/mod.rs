@@ -25,7 +25,7 @@ pub use diff::{Compare, Decision, Entry};
 pub use filter::{Filter, FilterError, RuleKind};
 pub use shard::{Shard, ShardError};
 
-use crate::client::{Client, ListPager, PutOptions};
+use crate::client::{Client, PutOptions};
 use crate::error::Error;
 use crate::local::{PARTIAL_MARKER, SafeRelPath, SyncedFrom, WalkItem, WalkOptions};
 use crate::progress::{Event, Progress};
@@ -103,6 +103,9 @@ pub struct SyncOptions {
     /// is copied from it into the destination server-side, and only what differs moves from
     /// the source. `base` and the destination must be on one gateway; not with `delete`.
     pub base: Option<Location>,
+    /// Bucket listings by up to this many streams at once over the key space's prefixes
+    /// ([`crate::client::list_in_order`]); 1 lists with one stream.
+    pub list_fanout: usize,
 }
 
 /// What one decision led to, for `--dry-run` and `--json`.
@@ -184,13 +187,20 @@ pub async fn sync(
         .as_ref()
         .map(|b| check_base(b, dst, opts))
         .transpose()?;
-    let mut src_rx = list(src, &opts.filter, false, opts.follow_symlinks);
+    let mut src_rx = list(
+        src,
+        &opts.filter,
+        false,
+        opts.follow_symlinks,
+        opts.list_fanout,
+    );
     // A local destination is cleaned of what an interrupted run (kill -9) left behind.
     let mut dst_rx = list(
         base.unwrap_or(dst),
         &opts.filter,
         !opts.dry_run,
         opts.follow_symlinks,
+        opts.list_fanout,
     );
     let budget = MemoryBudget::new(opts.memory_bytes);
     // Downloads sync the destination's filesystem once at the end, not each small file.
@@ -681,6 +691,7 @@ fn list(
     filter: &Filter,
     clean_partials: bool,
     follow_symlinks: bool,
+    fanout: usize,
 ) -> mpsc::Receiver<Result<Listed, Error>> {
     let (tx, rx) = mpsc::channel(LISTING_CHANNEL_BOUND);
     match loc {
@@ -702,7 +713,7 @@ fn list(
                 filter.clone(),
             );
             tokio::spawn(async move {
-                if let Err(e) = list_s3(&client, &bucket, &prefix, &filter, &tx).await {
+                if let Err(e) = list_s3(&client, &bucket, &prefix, &filter, fanout, &tx).await {
                     let _ = tx.send(Err(e)).await;
                 }
             });
@@ -824,12 +835,13 @@ async fn list_s3(
     bucket: &BucketName,
     prefix: &str,
     filter: &Filter,
+    fanout: usize,
     tx: &mpsc::Sender<Result<Listed, Error>>,
 ) -> Result<(), Error> {
-    let mut pager = ListPager::new(client, bucket, prefix, None);
+    let mut pages = crate::client::list_in_order(client, bucket, prefix, fanout);
     let mut last: Option<String> = None;
-    while let Some(page) = pager.next_page().await? {
-        for o in page.objects {
+    while let Some(page) = pages.recv().await {
+        for o in page? {
             let key = o.key.into_string();
             let Some(rel) = key.strip_prefix(prefix) else {
                 continue;
