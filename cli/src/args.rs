@@ -830,6 +830,41 @@ pub(crate) enum GatewayCommand {
         after_help = "Examples:\n  haul gateway fault-proxy --upstream http://127.0.0.1:7480\n  haul gateway fault-proxy --upstream http://127.0.0.1:7480 --mode '{\"max_concurrent\": 4}'\n  curl -X PUT -d '{\"error_rate\": 0.1, \"seed\": 7}' http://127.0.0.1:PORT/__fault/mode\n\nMode fields (all optional, all combinable): max_concurrent (503 SlowDown above N requests in flight), error_rate (500 InternalError), reset_rate (connection reset mid-request or mid-response), truncate_rate (response body cut short of its Content-Length), first_byte_delay_ms, max_body (413 EntityTooLarge above this Content-Length), max_body_reset (connection reset after this many bytes of a larger body, no answer), seed."
     )]
     FaultProxy(GatewayFaultProxyArgs),
+    /// Serve a generated, read-only bucket of N objects (none stored) until interrupted;
+    /// prints `endpoint=URL` first.
+    ///
+    /// Keys are computed from their index in S3 byte order, so any listing page costs
+    /// O(page × log N) and memory does not grow with N: for scale tests and listing-speed
+    /// comparisons. Signatures are not checked (loopback only). Every object was last
+    /// modified at 2026-01-01T00:00:00Z; its content is --size bytes derived from its key, its
+    /// ETag their MD5.
+    #[command(
+        after_help = "Examples:\n  haul gateway synthetic --objects 1000000\n  haul gateway synthetic --objects 1000000 --layout flat --list-delay-ms 20\n\nLayouts: registry (docker/registry/v2/blobs/sha256/{pp}/{digest}/data over 256 prefixes pp), flat (objects/{i:012}, no delimiter structure)."
+    )]
+    Synthetic(GatewaySyntheticArgs),
+}
+
+/// `haul gateway synthetic`.
+#[derive(Debug, Args)]
+pub(crate) struct GatewaySyntheticArgs {
+    /// Number of objects in the bucket.
+    #[arg(long, value_name = "N")]
+    pub(crate) objects: u64,
+    /// The bucket's name.
+    #[arg(long, value_name = "NAME", default_value = "registry")]
+    pub(crate) bucket: String,
+    /// How keys look: registry or flat.
+    #[arg(long, default_value = "registry")]
+    pub(crate) layout: haul_gateway::Layout,
+    /// Every object's size in bytes (at most 16384).
+    #[arg(long, value_name = "BYTES", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=16384))]
+    pub(crate) size: u64,
+    /// Address to listen on (loopback only); port 0 takes a free one.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub(crate) listen: SocketAddr,
+    /// Delay added before each listing answer, to emulate a gateway whose listing is slow.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub(crate) list_delay_ms: u64,
 }
 
 /// `haul gateway fault-proxy`.

@@ -15,6 +15,12 @@
 //! gateway fault-proxy`) to test how a client copes with throttling, errors, resets, truncated
 //! bodies, a slow first byte and a body size limit.
 //!
+//! And [`synthetic`], a read-only S3 server of a generated bucket (`haul gateway synthetic
+//! --objects N`): N keys computed from their index in S3 byte order, in a Docker registry's
+//! blob layout or a flat one, none of them stored, so a listing page costs O(page × log N)
+//! and memory does not grow with N. It serves ListObjects V1 and V2, HeadObject and GetObject
+//! for scale tests and listing-speed comparisons between clients.
+//!
 //! # What this crate adds to s3s-fs
 //!
 //! - **Relaxed bucket names** ([`GatewayConfig::relaxed_bucket_names`]). s3s rejects bucket
@@ -86,6 +92,7 @@ mod bucket_name;
 pub mod fault;
 mod server;
 mod store;
+pub mod synthetic;
 mod tls;
 
 use std::fmt;
@@ -102,6 +109,9 @@ use crate::bucket_name::BucketNaming;
 
 pub use crate::fault::{
     FaultMode, FaultProxy, FaultProxyConfig, FaultProxyError, FaultStats, OpStats,
+};
+pub use crate::synthetic::{
+    Layout, SyntheticConfig, SyntheticError, SyntheticGateway, SyntheticStats,
 };
 
 /// How to start a [`Gateway`].

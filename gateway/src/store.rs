@@ -235,7 +235,7 @@ fn unknown_upload(err: S3Error) -> S3Error {
 /// `/`, as RGW does. Everything else is `%XX`, so a space is `%20` and a `+` is `%2B`; a client
 /// decoding either with percent-decoding or with form-decoding (`+` as space, as botocore
 /// does for AWS's answers) gets the key back.
-const LISTING_KEY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
+pub(crate) const LISTING_KEY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')

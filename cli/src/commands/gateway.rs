@@ -1,11 +1,15 @@
 //! `haul gateway serve`: the embedded S3 gateway in the foreground, over HTTP or, with
 //! `--tls-cert` and `--tls-key`, HTTPS. `haul gateway fault-proxy`: the fault-injecting proxy
-//! (`haul_gateway::fault`) in front of a gateway.
+//! (`haul_gateway::fault`) in front of a gateway. `haul gateway synthetic`: the generated,
+//! read-only bucket (`haul_gateway::synthetic`).
 
 use anyhow::Result;
-use haul_gateway::{FaultProxy, FaultProxyConfig, Gateway, GatewayConfig, TlsFiles};
+use haul_gateway::{
+    FaultProxy, FaultProxyConfig, Gateway, GatewayConfig, SyntheticConfig, SyntheticGateway,
+    TlsFiles,
+};
 
-use crate::args::{GatewayFaultProxyArgs, GatewayServeArgs};
+use crate::args::{GatewayFaultProxyArgs, GatewayServeArgs, GatewaySyntheticArgs};
 
 pub(crate) async fn serve(a: &GatewayServeArgs) -> Result<()> {
     let mut cfg = GatewayConfig::new(a.root.clone(), a.access_key.clone(), a.secret_key.clone());
@@ -60,5 +64,33 @@ pub(crate) async fn fault_proxy(a: &GatewayFaultProxyArgs) -> Result<()> {
         "haul gateway fault-proxy: stopped; stats {}",
         stats.to_json()
     );
+    Ok(())
+}
+
+/// `haul gateway synthetic`: the synthetic gateway in the foreground; its counters are
+/// printed to stderr when it stops.
+pub(crate) async fn synthetic(a: &GatewaySyntheticArgs) -> Result<()> {
+    let mut cfg = SyntheticConfig::new(a.objects);
+    cfg.bucket.clone_from(&a.bucket);
+    cfg.layout = a.layout;
+    cfg.size = a.size;
+    cfg.listen = a.listen;
+    cfg.list_delay = std::time::Duration::from_millis(a.list_delay_ms);
+    let gw = SyntheticGateway::start(cfg).await?;
+    // The first stdout line is the contract with scripts and tests.
+    println!("endpoint={}", gw.endpoint_url());
+    eprintln!(
+        "haul gateway synthetic: bucket {} of {} {}-byte objects ({} layout) at {}, read-only, any credentials; Ctrl-C stops",
+        gw.bucket(),
+        gw.objects(),
+        a.size,
+        a.layout,
+        gw.endpoint_url(),
+    );
+    // main cancels the token on SIGINT or SIGTERM.
+    engine::cancel::token().cancelled().await;
+    let stats = gw.stats();
+    gw.shutdown().await;
+    eprintln!("haul gateway synthetic: stopped; {stats}");
     Ok(())
 }

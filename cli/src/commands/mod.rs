@@ -53,6 +53,7 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
         }
         Command::Gateway(GatewayCommand::Serve(a)) => gateway::serve(&a).await,
         Command::Gateway(GatewayCommand::FaultProxy(a)) => gateway::fault_proxy(&a).await,
+        Command::Gateway(GatewayCommand::Synthetic(a)) => gateway::synthetic(&a).await,
         Command::Demo(a) => demo::run(g, &a).await,
         Command::Manifest(m) => manifest::run(g, m).await,
         Command::Tar(t) => tar::run(g, &t).await,

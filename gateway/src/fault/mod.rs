@@ -64,7 +64,7 @@
 //! `body.rs` for cut bodies and `conn.rs` for how a connection is reset or lingers.
 
 mod body;
-mod conn;
+pub(crate) mod conn;
 mod control;
 mod mode;
 mod ops;

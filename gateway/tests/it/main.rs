@@ -10,6 +10,7 @@ mod fault;
 mod multipart;
 mod objects;
 mod server;
+mod synthetic;
 mod tls;
 
 use std::net::SocketAddr;
