@@ -11,6 +11,7 @@ mod cases;
 mod faults;
 mod gateway;
 mod haul;
+mod listing;
 mod manifest;
 mod progress;
 mod shard;
@@ -60,7 +61,11 @@ fn main() -> ExitCode {
 
 fn trials_for(gateways: &[Arc<gateway::Gateway>]) -> Vec<Trial> {
     let mut trials = Vec::new();
-    for (name, run) in cases::STANDALONE.iter().chain(tar::STANDALONE) {
+    for (name, run) in cases::STANDALONE
+        .iter()
+        .chain(tar::STANDALONE)
+        .chain(listing::STANDALONE)
+    {
         trials.push(Trial::test(format!("local::{name}"), move || {
             run().map_err(|e| Failed::from(format!("{e:#}")))
         }));
@@ -96,6 +101,7 @@ fn trials_for(gateways: &[Arc<gateway::Gateway>]) -> Vec<Trial> {
             .chain(bench::ALL)
             .chain(backup::ALL)
             .chain(shard::ALL)
+            .chain(listing::ALL)
         {
             let gw = Arc::clone(gw);
             let name = format!("{}::{}", gw.name, case.name);

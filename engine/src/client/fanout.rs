@@ -124,6 +124,12 @@ impl Item {
     }
 }
 
+/// A window entry: objects the plan holds, or a segment being listed.
+enum Ahead {
+    Objects(Vec<ObjectEntry>),
+    Listing(ListedPages),
+}
+
 /// Lists the plan's segments, up to `fanout` at once, forwarding their pages in order.
 async fn drive(
     client: &Client,
@@ -143,11 +149,6 @@ async fn drive(
         fanout,
         "listing plan"
     );
-    /// A window entry: objects the plan holds, or a segment being listed.
-    enum Ahead {
-        Objects(Vec<ObjectEntry>),
-        Listing(ListedPages),
-    }
     let mut plan = plan.into_iter();
     let mut window: VecDeque<Ahead> = VecDeque::new();
     let mut streams = 0;
@@ -205,14 +206,14 @@ async fn discover(
             .count();
         let wide = prefixes >= fanout * SEGMENTS_PER_STREAM;
         // Every expansion reads at least one page: only as many as that page fits.
-        let mut room = MAX_PLAN.saturating_sub(plan.len());
+        let mut space = MAX_PLAN.saturating_sub(plan.len());
         let mut expand = vec![false; plan.len()];
         for (chosen, segment) in expand.iter_mut().zip(&plan) {
             if let Segment::Prefix { sole, .. } = segment
                 && (*sole || !wide)
-                && room >= PAGE
+                && space >= PAGE
             {
-                room -= PAGE;
+                space -= PAGE;
                 *chosen = true;
             }
         }
@@ -220,7 +221,7 @@ async fn discover(
             break;
         }
         // Further pages of prefix-heavy listings share what is left.
-        let extra = AtomicUsize::new(room);
+        let extra = AtomicUsize::new(space);
         let mut expansions = Vec::new();
         for (segment, &chosen) in plan.iter().zip(&expand) {
             if let Segment::Prefix { prefix, .. } = segment
@@ -258,16 +259,16 @@ async fn expand_prefix(
     let mut pager = ListPager::new(client, bucket, prefix, Some(DELIMITER));
     let mut items = Vec::new();
     let mut rest = None;
-    let mut pages = 0;
+    let mut read = 0;
     while let Some(page) = pager.next_page().await? {
-        pages += 1;
+        read += 1;
         let prefix_heavy = page.common_prefixes.len() * 2 >= page.objects.len().max(1);
         merge_page(bucket, prefix, page, &mut items)?;
         let Some(cursor) = pager.cursor() else {
             break;
         };
         let more = prefix_heavy
-            && pages < MAX_DISCOVERY_PAGES
+            && read < MAX_DISCOVERY_PAGES
             && extra
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| {
                     r.checked_sub(PAGE)

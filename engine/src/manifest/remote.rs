@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::{Entry, ManifestError};
-use crate::client::{Client, ListPager};
+use crate::client::{Client, DEFAULT_LIST_FANOUT, list_in_order};
 use crate::error::Error;
 use crate::s3::{BLAKE3_META, BucketName, ObjectEntry};
 
@@ -97,17 +97,18 @@ pub async fn stream(src: RemoteSource, tx: mpsc::Sender<Result<Entry, ManifestEr
     let lister = {
         let src = src.clone();
         tokio::spawn(async move {
-            let mut pager = ListPager::new(&src.client, &src.bucket, &src.prefix, None);
-            loop {
-                match pager.next_page().await {
-                    Ok(Some(page)) => {
-                        for obj in page.objects {
+            // By several streams over the bucket's prefixes, merged back into key order.
+            let mut pages =
+                list_in_order(&src.client, &src.bucket, &src.prefix, DEFAULT_LIST_FANOUT);
+            while let Some(page) = pages.recv().await {
+                match page {
+                    Ok(objects) => {
+                        for obj in objects {
                             if list_tx.send(Ok(obj)).await.is_err() {
                                 return;
                             }
                         }
                     }
-                    Ok(None) => return,
                     Err(e) => {
                         let _ = list_tx.send(Err(e)).await;
                         return;
