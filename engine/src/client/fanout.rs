@@ -89,11 +89,30 @@ pub fn list_in_order(
     let (client, bucket, prefix) = (client.clone(), bucket.clone(), prefix.to_owned());
     let fanout = fanout.clamp(1, MAX_LIST_FANOUT);
     tokio::spawn(async move {
-        if let Err(e) = drive(&client, &bucket, prefix, fanout, &tx).await {
+        // The listing runs in a task of its own so that a panic in it reaches the reader as
+        // an error: a channel that merely closed would read as a complete listing (and a
+        // `sync --delete` would delete what it never saw).
+        let inner = {
+            let tx = tx.clone();
+            tokio::spawn(async move { drive(&client, &bucket, prefix, fanout, &tx).await })
+        };
+        let failed = match inner.await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e),
+            Err(e) => Some(task_failed(&e)),
+        };
+        if let Some(e) = failed {
             let _ = tx.send(Err(e)).await;
         }
     });
     rx
+}
+
+/// A listing task that panicked or was cancelled.
+fn task_failed(e: &tokio::task::JoinError) -> Error {
+    Error::Integrity {
+        what: format!("a listing task ended abnormally ({e}); the listing is incomplete"),
+    }
 }
 
 /// One part of a listing, in key order with the others.
@@ -127,7 +146,7 @@ impl Item {
 /// A window entry: objects the plan holds, or a segment being listed.
 enum Ahead {
     Objects(Vec<ObjectEntry>),
-    Listing(ListedPages),
+    Listing(ListedPages, tokio::task::JoinHandle<()>),
 }
 
 /// Lists the plan's segments, up to `fanout` at once, forwarding their pages in order.
@@ -152,6 +171,8 @@ async fn drive(
     let mut plan = plan.into_iter();
     let mut window: VecDeque<Ahead> = VecDeque::new();
     let mut streams = 0;
+    // Every key forwarded follows the one before, whatever the segments did.
+    let mut last: Option<String> = None;
     loop {
         while streams < fanout {
             match plan.next() {
@@ -161,7 +182,8 @@ async fn drive(
                     _ => window.push_back(Ahead::Objects(vec![o])),
                 },
                 Some(segment) => {
-                    window.push_back(Ahead::Listing(spawn_segment(client, bucket, segment)));
+                    let (pages, task) = spawn_segment(client, bucket, segment);
+                    window.push_back(Ahead::Listing(pages, task));
                     streams += 1;
                 }
             }
@@ -171,21 +193,52 @@ async fn drive(
         };
         match next {
             Ahead::Objects(objects) => {
+                in_order(bucket, &mut last, &objects)?;
                 if tx.send(Ok(objects)).await.is_err() {
                     return Ok(());
                 }
             }
-            Ahead::Listing(mut pages) => {
+            Ahead::Listing(mut pages, task) => {
                 while let Some(page) = pages.recv().await {
                     let page = page?;
+                    in_order(bucket, &mut last, &page)?;
                     if !page.is_empty() && tx.send(Ok(page)).await.is_err() {
                         return Ok(());
                     }
                 }
+                // A closed channel is a finished segment only if its task ended normally.
+                task.await.map_err(|e| task_failed(&e))?;
                 streams -= 1;
             }
         }
     }
+}
+
+/// Checks that `page` continues the listing in strictly increasing key order.
+fn in_order(
+    bucket: &BucketName,
+    last: &mut Option<String>,
+    page: &[ObjectEntry],
+) -> Result<(), Error> {
+    let mut prev = last.as_deref();
+    for o in page {
+        let key = o.key.as_str();
+        if let Some(prev) = prev
+            && prev.as_bytes() >= key.as_bytes()
+        {
+            return Err(Error::Integrity {
+                what: format!(
+                    "listing s3://{}: keys out of order or repeated ({prev:?} then {key:?})",
+                    bucket.as_str()
+                ),
+            });
+        }
+        prev = Some(key);
+    }
+    if let Some(o) = page.last() {
+        *last = Some(o.key.as_str().to_owned());
+    }
+    Ok(())
 }
 
 /// Turns the listing of `root` into segments by delimiter listings, level by level.
@@ -237,10 +290,16 @@ async fn discover(
         let mut expanded = expanded.into_iter();
         let mut next = Vec::with_capacity(plan.len());
         for (segment, chosen) in plan.into_iter().zip(expand) {
-            if chosen && let Some(parts) = expanded.next() {
-                next.extend(parts?);
-            } else {
-                next.push(segment);
+            match (chosen, chosen.then(|| expanded.next()).flatten()) {
+                (true, Some(Ok(parts))) => next.extend(parts),
+                // Discovery only speeds the listing up: a delimiter listing that makes no
+                // sense leaves its prefix to be listed plainly.
+                (true, Some(Err(Error::Integrity { what }))) => {
+                    tracing::warn!("{what}; listing it with one stream");
+                    next.push(segment);
+                }
+                (true, Some(Err(e))) => return Err(e),
+                _ => next.push(segment),
             }
         }
         plan = next;
@@ -309,11 +368,13 @@ fn merge_page(
             bucket.as_str()
         ),
     };
-    if let Some(p) = page
-        .common_prefixes
-        .iter()
-        .find(|p| !(p.len() > prefix.len() && p.starts_with(prefix) && p.ends_with(DELIMITER)))
-    {
+    if let Some(p) = page.common_prefixes.iter().find(|p| {
+        // One level: `p/a/`, never `p/a/b/` (that would leave `p/a/x` unlisted).
+        !(p.len() > prefix.len()
+            && p.starts_with(prefix)
+            && p.ends_with(DELIMITER)
+            && !p[prefix.len()..p.len() - DELIMITER.len()].contains(DELIMITER))
+    }) {
         return Err(bad(format!(
             "the gateway sent common prefix {p:?}, which is not below the prefix listed"
         )));
@@ -357,10 +418,14 @@ fn merge_page(
 }
 
 /// Starts listing one segment in a task of its own.
-fn spawn_segment(client: &Client, bucket: &BucketName, segment: Segment) -> ListedPages {
+fn spawn_segment(
+    client: &Client,
+    bucket: &BucketName,
+    segment: Segment,
+) -> (ListedPages, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(PAGES_AHEAD);
     let (client, bucket) = (client.clone(), bucket.clone());
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let listed = match segment {
             Segment::Prefix { prefix, .. } => list_prefix(&client, &bucket, &prefix, &tx).await,
             Segment::Rest { prefix, cursor } => {
@@ -372,7 +437,7 @@ fn spawn_segment(client: &Client, bucket: &BucketName, segment: Segment) -> List
             tracing::debug!("a listing segment's reader went away");
         }
     });
-    rx
+    (rx, task)
 }
 
 /// The reader of a segment went away (the listing stopped): nothing more to do.
@@ -518,6 +583,7 @@ mod tests {
             (&[], &["p/"], "common prefix \"p/\""),
             (&[], &["q/a/"], "common prefix \"q/a/\""),
             (&[], &["p/a"], "common prefix \"p/a\""),
+            (&[], &["p/a/b/"], "common prefix \"p/a/b/\""),
         ] {
             let err =
                 merge_page(&bucket(), "p/", page(objects, prefixes), &mut Vec::new()).unwrap_err();

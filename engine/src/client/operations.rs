@@ -169,8 +169,13 @@ impl Client {
         cursor: &ListCursor,
     ) -> Result<(ListPage, Option<ListCursor>), Error> {
         use std::sync::atomic::Ordering;
-        let use_v1 =
-            self.inner.list_v1.load(Ordering::Relaxed) || matches!(cursor, ListCursor::Marker(_));
+        // A V2 token continues with V2 even when another listing of this client has fallen
+        // back to V1 meanwhile (V1 has no use for it and would start over).
+        let use_v1 = match cursor {
+            ListCursor::Marker(_) => true,
+            ListCursor::Token(_) => false,
+            ListCursor::Start => self.inner.list_v1.load(Ordering::Relaxed),
+        };
         if !use_v1 {
             let token = match cursor {
                 ListCursor::Token(t) => Some(t.as_str()),
