@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
@@ -133,6 +134,59 @@ impl Haul {
         Ok(out)
     }
 
+    /// Runs under a time limit and measures the child's peak RSS: for hostile input, where the
+    /// question is whether haul ends with a clear error within bounded memory and time. A run
+    /// over `limit` is killed (SIGKILL, by its id) and reported as such, never waited on for
+    /// ever.
+    pub(crate) fn bounded(mut self, limit: Duration) -> Result<Bounded> {
+        self.cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let started = Instant::now();
+        let mut child = self.cmd.spawn().context("spawning haul")?;
+        let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                if let Some(mut p) = pipe {
+                    let _ = p.read_to_end(&mut buf);
+                }
+                buf
+            })
+        };
+        let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+        let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
+        let pid = libc::pid_t::try_from(child.id()).context("child pid")?;
+        let mut killed = false;
+        let (status, peak_rss_kib) = loop {
+            if let Some(done) = wait4(pid, false)? {
+                break done;
+            }
+            if started.elapsed() > limit {
+                // Our own child, by its id; then reap it.
+                let _ = child.kill();
+                killed = true;
+                match wait4(pid, true)? {
+                    Some(done) => break done,
+                    None => bail!("haul (pid {pid}) did not end after SIGKILL"),
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let elapsed = started.elapsed();
+        // The child is reaped by wait4: std must not wait on it again.
+        std::mem::forget(child);
+        let join = |h: std::thread::JoinHandle<Vec<u8>>| h.join().unwrap_or_default();
+        Ok(Bounded {
+            exit_code: if killed { None } else { status },
+            killed,
+            stdout: String::from_utf8_lossy(&join(stdout)).into_owned(),
+            stderr: String::from_utf8_lossy(&join(stderr)).into_owned(),
+            peak_rss_bytes: peak_rss_kib.saturating_mul(1024),
+            elapsed,
+        })
+    }
+
     /// Runs and requires success; returns stdout.
     pub(crate) fn ok(self) -> Result<Vec<u8>> {
         let desc = format!("{:?}", self.cmd.get_args().collect::<Vec<_>>());
@@ -162,6 +216,80 @@ impl Haul {
         }
         Ok(stderr)
     }
+}
+
+/// What [`Haul::bounded`] saw of one run.
+#[derive(Debug)]
+pub(crate) struct Bounded {
+    /// The exit code; `None` when it was killed (by the limit or a signal).
+    pub(crate) exit_code: Option<i32>,
+    /// Killed for running over the time limit.
+    pub(crate) killed: bool,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+    /// The child's peak resident set size (`ru_maxrss` of wait4).
+    pub(crate) peak_rss_bytes: u64,
+    pub(crate) elapsed: Duration,
+}
+
+impl Bounded {
+    /// Requires that haul ended by itself with `code`, within `max_rss_mib` of peak RSS, and
+    /// that its stderr names the problem (`needle`, case-insensitive). Returns stderr.
+    pub(crate) fn failed_clearly(&self, code: i32, max_rss_mib: u64, needle: &str) -> Result<&str> {
+        if self.killed {
+            bail!(
+                "haul ran past its time limit ({:.1?}) and was killed\nstderr: {}",
+                self.elapsed,
+                tail(&self.stderr)
+            );
+        }
+        if self.exit_code != Some(code) {
+            bail!(
+                "expected exit code {code}, got {:?}\nstdout: {}\nstderr: {}",
+                self.exit_code,
+                tail(&self.stdout),
+                tail(&self.stderr)
+            );
+        }
+        let mib = self.peak_rss_bytes / (1024 * 1024);
+        if mib > max_rss_mib {
+            bail!("peak RSS {mib} MiB, over the bound of {max_rss_mib} MiB");
+        }
+        if !self.stderr.to_lowercase().contains(&needle.to_lowercase()) {
+            bail!("stderr does not name the problem ({needle:?}):\n{}", tail(&self.stderr));
+        }
+        Ok(&self.stderr)
+    }
+}
+
+/// The last few KiB of a child's output, for an error message.
+fn tail(s: &str) -> &str {
+    let mut start = s.len().saturating_sub(4096);
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    &s[start..]
+}
+
+/// wait4(2) on one child: `Some((exit code, peak RSS in KiB))` once it has ended (the code is
+/// `None` for a signal), `None` while it runs (unless `block`).
+#[allow(unsafe_code)]
+fn wait4(pid: libc::pid_t, block: bool) -> Result<Option<(Option<i32>, u64)>> {
+    let mut status: libc::c_int = 0;
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let flags = if block { 0 } else { libc::WNOHANG };
+    // SAFETY: both pointers are to live, writable locals of the right types; `pid` is our own
+    // unreaped child.
+    let got = unsafe { libc::wait4(pid, &raw mut status, flags, &raw mut usage) };
+    if got < 0 {
+        return Err(std::io::Error::last_os_error()).context("wait4 on haul");
+    }
+    if got == 0 {
+        return Ok(None);
+    }
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    Ok(Some((code, u64::try_from(usage.ru_maxrss).unwrap_or(0))))
 }
 
 /// A bucket name unique to this run and test.
