@@ -110,6 +110,11 @@ pub(crate) const ALL: &[Case] = &[
         only: None,
     },
     Case {
+        name: "issue_9_sync_never_writes_through_a_symlink_in_the_destination",
+        run: sync_refuses_symlinked_dirs,
+        only: None,
+    },
+    Case {
         name: "issue_3_sigint_aborts_multipart_uploads",
         run: sigint_aborts_multipart_uploads,
         only: Some("rgw"),
@@ -1000,6 +1005,69 @@ fn sync_refuses_hostile_keys(gw: &Gateway) -> Result<()> {
     ensure!(
         outside.is_empty(),
         "written outside the destination: {outside:?}"
+    );
+    Haul::new(gw, &["rb", "--force", &format!("s3://{b}")])?.ok()?;
+    Ok(())
+}
+
+/// A symlink inside the destination pointing elsewhere (planted, or left by an operator): a
+/// download below it is refused with the symlink named, the other objects still sync, the
+/// run says it is incomplete, and nothing appears where the symlink points. `cp -r` too; with
+/// `--follow-symlinks` the sync goes through it, as asked.
+fn sync_refuses_symlinked_dirs(gw: &Gateway) -> Result<()> {
+    let b = unique_bucket("symlinked");
+    mb(gw, &b)?;
+    for k in ["logs/app.log", "logs/deep/x.log", "good/one"] {
+        Haul::new(gw, &["cp", "-", &format!("s3://{b}/{k}")])?
+            .stdin(k.as_bytes().to_vec())
+            .ok()?;
+    }
+    let root = tempfile::tempdir()?;
+    let outside = root.path().join("outside");
+    fs_err::create_dir(&outside)?;
+    for verb in ["sync", "cp"] {
+        let dest = root.path().join(format!("dest-{verb}"));
+        fs_err::create_dir(&dest)?;
+        std::os::unix::fs::symlink(&outside, dest.join("logs"))?;
+        let d = dest.to_str().context("path")?;
+        let src = format!("s3://{b}");
+        let args: &[&str] = if verb == "sync" {
+            &["sync", &src, d]
+        } else {
+            &["cp", "-r", &src, d]
+        };
+        let err = Haul::new(gw, args)?.fails_with(1)?;
+        ensure!(
+            err.contains("logs is a symlink"),
+            "{verb}: the symlink is not named in: {err}"
+        );
+        ensure!(
+            fs_err::read(dest.join("good/one"))? == b"good/one",
+            "{verb}: good/one not synced"
+        );
+        let leaked: Vec<_> = fs_err::read_dir(&outside)?
+            .filter_map(Result::ok)
+            .map(|e| e.file_name())
+            .collect();
+        ensure!(
+            leaked.is_empty(),
+            "{verb}: written through the symlink: {leaked:?}"
+        );
+    }
+    let dest = root.path().join("dest-sync");
+    Haul::new(
+        gw,
+        &[
+            "sync",
+            "--follow-symlinks",
+            &format!("s3://{b}"),
+            dest.to_str().context("path")?,
+        ],
+    )?
+    .ok()?;
+    ensure!(
+        fs_err::read(outside.join("deep/x.log"))? == b"logs/deep/x.log",
+        "--follow-symlinks did not go through the symlink"
     );
     Haul::new(gw, &["rb", "--force", &format!("s3://{b}")])?.ok()?;
     Ok(())

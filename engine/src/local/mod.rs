@@ -14,7 +14,7 @@ mod walk;
 
 pub use compare::{Difference, compare_trees};
 pub use partial::{PARTIAL_MARKER, PartialFile, anonymous_file};
-pub use path::{NAME_MAX_BYTES, PathError, SafeRelPath};
+pub use path::{NAME_MAX_BYTES, PathError, SafeRelPath, create_dirs_beneath};
 pub use synced::{SYNCED_XATTR, SyncedFrom};
 pub use walk::{
     LocalEntry, PREFETCH_DIRS, PREFETCH_ENTRIES, SkipReason, Walk, WalkError, WalkItem,

@@ -26,8 +26,20 @@ impl PartialFile {
     /// # Errors
     /// IO errors, naming the path.
     pub fn create(dest: &Path, len: Option<u64>) -> io::Result<Self> {
+        Self::create_beneath(None, dest, len)
+    }
+
+    /// As [`PartialFile::create`]; with a `root`, `dest`'s directories are made with
+    /// [`create_dirs_beneath`](super::create_dirs_beneath): never through a symlink below
+    /// `root`.
+    ///
+    /// # Errors
+    /// IO errors, naming the path; a symlink or non-directory between `root` and `dest`.
+    pub fn create_beneath(root: Option<&Path>, dest: &Path, len: Option<u64>) -> io::Result<Self> {
         let dir = dest.parent().unwrap_or_else(|| Path::new("."));
-        if !dir.as_os_str().is_empty() {
+        if let Some(root) = root {
+            super::create_dirs_beneath(root, dir)?;
+        } else if !dir.as_os_str().is_empty() {
             fs_err::create_dir_all(dir)?;
         }
         let name = dest

@@ -1,6 +1,8 @@
-//! Mapping object keys to local paths that cannot leave the destination directory.
+//! Mapping object keys to local paths that cannot leave the destination directory, and
+//! creating their directories without going through a symlink.
 
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::{Component, Path, PathBuf};
 
 /// Longest file name component most Linux filesystems hold (`NAME_MAX`).
 pub const NAME_MAX_BYTES: usize = 255;
@@ -80,11 +82,74 @@ impl SafeRelPath {
     }
 }
 
+/// Creates `dir` and every missing directory between `root` and it, refusing to go through a
+/// symlink or anything that is not a directory on the way (CWE-59): a download under `root`
+/// cannot land outside it through a symlink that sits in the destination, whoever put it
+/// there. `root` itself may be a symlink (the user named it) and is created when missing.
+///
+/// One `lstat` per directory level (the dentries are cached), no state kept: it costs
+/// microseconds per file and nothing per directory count, whatever the tree's shape.
+///
+/// This checks, then creates: it does not defend against a local user who can write in the
+/// destination and swaps a directory for a symlink while haul runs (SECURITY.md).
+///
+/// # Errors
+/// `dir` not under `root` or with a `..` component (`InvalidInput`), a symlink or a
+/// non-directory on the way (`NotADirectory`, naming it), and IO errors, each naming the path.
+pub fn create_dirs_beneath(root: &Path, dir: &Path) -> io::Result<()> {
+    let rel = dir.strip_prefix(root).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not under {}", dir.display(), root.display()),
+        )
+    })?;
+    fs_err::create_dir_all(root)?;
+    let mut at = root.to_path_buf();
+    for component in rel.components() {
+        let Component::Normal(name) = component else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{}: not a plain relative path", dir.display()),
+            ));
+        };
+        at.push(name);
+        match fs_err::symlink_metadata(&at) {
+            Ok(meta) => real_dir(&at, &meta)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => match fs_err::create_dir(&at) {
+                Ok(()) => {}
+                // Another download made it first: it must still be a real directory.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    real_dir(&at, &fs_err::symlink_metadata(&at)?)?;
+                }
+                Err(e) => return Err(e),
+            },
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// `Ok` when `meta` (from `lstat`) is a directory, else an error naming `path` and what it is.
+fn real_dir(path: &Path, meta: &std::fs::Metadata) -> io::Result<()> {
+    if meta.is_dir() {
+        return Ok(());
+    }
+    let what = if meta.file_type().is_symlink() {
+        "is a symlink: haul does not write through a symlink in the destination \
+         (--follow-symlinks allows it)"
+    } else {
+        "is not a directory"
+    };
+    Err(io::Error::new(
+        io::ErrorKind::NotADirectory,
+        format!("{} {what}", path.display()),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use std::path::Component;
 
     #[test]
     fn accepts_ordinary_keys() {
@@ -145,5 +210,38 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn dirs_beneath_are_made_and_symlinks_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let root = t.path().join("dest");
+        create_dirs_beneath(&root, &root.join("a/b/c")).unwrap();
+        assert!(root.join("a/b/c").is_dir());
+        // Again: everything already there is fine.
+        create_dirs_beneath(&root, &root.join("a/b/c")).unwrap();
+        create_dirs_beneath(&root, &root).unwrap();
+
+        std::os::unix::fs::symlink(outside.path(), root.join("a/link")).unwrap();
+        let e = create_dirs_beneath(&root, &root.join("a/link/x")).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotADirectory);
+        assert!(e.to_string().contains("a/link is a symlink"), "{e}");
+        assert!(!outside.path().join("x").exists(), "nothing made outside");
+
+        fs_err::write(root.join("a/file"), b"x").unwrap();
+        let e = create_dirs_beneath(&root, &root.join("a/file/x")).unwrap_err();
+        assert!(e.to_string().contains("is not a directory"), "{e}");
+
+        let e = create_dirs_beneath(&root, outside.path()).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        let e = create_dirs_beneath(&root, &root.join("a/../..")).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+
+        // The root itself may be a symlink: the user named it.
+        let linked = t.path().join("linked-root");
+        std::os::unix::fs::symlink(&root, &linked).unwrap();
+        create_dirs_beneath(&linked, &linked.join("a/b/d")).unwrap();
+        assert!(root.join("a/b/d").is_dir());
     }
 }

@@ -204,8 +204,16 @@ pub async fn sync(
     );
     let budget = MemoryBudget::new(opts.memory_bytes);
     // Downloads sync the destination's filesystem once at the end, not each small file.
+    // ...and write nothing through a symlink inside it, which the walk skipped too.
+    let beneath = match dst {
+        Location::Local(root) if !opts.follow_symlinks => {
+            Some(std::sync::Arc::from(root.as_path()))
+        }
+        _ => None,
+    };
     let transfer = TransferOptions {
         defer_fsync: verb == Verb::Download,
+        beneath,
         ..opts.transfer.clone()
     };
     let mut report = SyncReport::default();

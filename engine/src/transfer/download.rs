@@ -88,9 +88,11 @@ pub async fn download_file(
         };
         if whole {
             let dest_owned = dest.to_path_buf();
+            let beneath = opts.beneath.clone();
             let buf = blocking(move || {
                 let local = |e| Error::local(&dest_owned, e);
-                let file = PartialFile::create(&dest_owned, None).map_err(local)?;
+                let file = PartialFile::create_beneath(beneath.as_deref(), &dest_owned, None)
+                    .map_err(local)?;
                 file.write_at(&buf, 0).map_err(local)?;
                 finish.apply(file, &dest_owned, durable)?;
                 Ok(buf)
@@ -103,9 +105,11 @@ pub async fn download_file(
         budget.give_back(buf);
     }
     let dest_owned = dest.to_path_buf();
+    let beneath = opts.beneath.clone();
     let file = Arc::new(
         blocking(move || {
-            PartialFile::create(&dest_owned, Some(len)).map_err(|e| Error::local(&dest_owned, e))
+            PartialFile::create_beneath(beneath.as_deref(), &dest_owned, Some(len))
+                .map_err(|e| Error::local(&dest_owned, e))
         })
         .await?,
     );

@@ -54,6 +54,11 @@ pub struct TransferOptions {
     /// on the destination before reporting success (`sync`, tree downloads). On a tree of
     /// small files the fsyncs cost more than the transfers. False by default.
     pub defer_fsync: bool,
+    /// Downloads make their directories only beneath this root, never through a symlink
+    /// below it ([`create_dirs_beneath`](crate::local::create_dirs_beneath)): set by tree
+    /// downloads and `sync` into a directory (unless `--follow-symlinks`). `None` (the
+    /// default): a download's directories are made as its path says.
+    pub beneath: Option<Arc<std::path::Path>>,
 }
 
 impl Default for TransferOptions {
@@ -64,6 +69,7 @@ impl Default for TransferOptions {
             max_body: BodyLimit::default(),
             progress: progress::silent(),
             defer_fsync: false,
+            beneath: None,
         }
     }
 }

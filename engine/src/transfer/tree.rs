@@ -123,6 +123,7 @@ pub async fn download_tree(
 ) -> Result<TreeReport, Error> {
     let opts = &TransferOptions {
         defer_fsync: true,
+        beneath: Some(std::sync::Arc::from(dest)),
         ..opts.clone()
     };
     let mut report = TreeReport::default();
