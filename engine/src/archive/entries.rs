@@ -5,7 +5,7 @@
 //! Left alone, it reads a PAX extended header (`x`) and a GNU long name or long link name
 //! (`L`, `K`) whole into memory (`EntryFields::read_all`), however large the header says the
 //! record is: a 512-byte header declaring a record of some GB, followed by a gzip bomb, makes
-//! it allocate that much. So the crate reads through a [`Guard`], which sees every header
+//! it allocate that much. So the crate reads through a guard, which sees every header
 //! before the crate does and refuses, before a byte of it is read:
 //!
 //! - an extended-header record (`x`, `g`, `L`, `K`) over [`MAX_RECORD_BYTES`];
@@ -24,7 +24,9 @@
 //!
 //! Each refusal is an [`ArchiveError::RefusedAt`] (or [`ArchiveError::Refused`], naming the
 //! entry, for content on a non-file) with the rule `record-too-large`
-//! ([`ExtractRule::RecordTooLarge`]). Read [`mod@super::unpack`] next.
+//! ([`ExtractRule::RecordTooLarge`]). It neither extracts nor compares anything, and the
+//! size a file declares is the extractor's to weigh against the disk (rule `no-space`):
+//! read [`mod@super::unpack`] next.
 
 use std::cell::{Cell, RefCell};
 use std::io::{self, Read, Seek, SeekFrom};
@@ -166,7 +168,11 @@ pub(crate) fn is_file(kind: EntryType) -> bool {
 
 impl<R: Read> Read for Guard<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if self.block_at >= self.block_len && self.shared.phase.get() == Phase::HeaderDue {
+        // A read before any seek of the search is a header too (a crate that did not seek
+        // when nothing was left to skip).
+        if self.block_at >= self.block_len
+            && matches!(self.shared.phase.get(), Phase::HeaderDue | Phase::Entering)
+        {
             self.read_header()?;
         }
         if self.block_at < self.block_len {
@@ -438,10 +444,12 @@ mod tests {
                 .unwrap();
             assert!(first.is_some());
             drop(first);
-            let Err(ArchiveError::Refused { entry, rule }) =
-                entries.next_entry(|| "the entry after first".into())
-            else {
-                panic!("{kind:?}: not refused");
+            let got = entries.next_entry(|| "the entry after first".into());
+            let Err(ArchiveError::RefusedAt { at: entry, rule }) = got else {
+                panic!(
+                    "{kind:?}: not refused: {:?}",
+                    got.map(|e| e.map(|e| e.size()))
+                );
             };
             assert_eq!(entry, "the entry after first");
             assert_eq!(
@@ -547,7 +555,7 @@ mod tests {
             .chain(RepeatBlock(ext_block, 0));
         let mut reader = TarReader::new(endless_map);
         let mut entries = reader.entries().unwrap();
-        let Err(ArchiveError::Refused { rule, .. }) = entries.next_entry(|| "the start".into())
+        let Err(ArchiveError::RefusedAt { rule, .. }) = entries.next_entry(|| "the start".into())
         else {
             panic!("not refused");
         };

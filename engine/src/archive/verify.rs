@@ -250,3 +250,64 @@ fn compare(listed: &IndexEntry, seen: &Seen, start: u64, report: &mut VerifyRepo
         report.differ(format!("{name}: {}", diffs.join("; ")));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::PackOptions;
+    use crate::archive::index::{IndexHeader, IndexWriter, Totals};
+
+    /// A plain archive of `a` and `b` and its index.
+    fn archive_and_index() -> (Vec<u8>, Vec<u8>) {
+        let src = tempfile::tempdir().unwrap();
+        fs_err::write(src.path().join("a"), b"first").unwrap();
+        fs_err::write(src.path().join("b"), b"second").unwrap();
+        let mut index =
+            IndexWriter::new(Vec::new(), &IndexHeader::new("t", Compression::None)).unwrap();
+        let (_, raw, bytes) =
+            crate::archive::pack(src.path(), Vec::new(), PackOptions::default(), &mut |e| {
+                index.push(e)
+            })
+            .unwrap();
+        let totals = Totals {
+            raw,
+            stored: raw,
+            etag: None,
+        };
+        (bytes, index.finish(&[], &totals).unwrap())
+    }
+
+    fn check(archive: &[u8], index: &[u8]) -> Result<VerifyReport, ArchiveError> {
+        let mut reader = IndexReader::new(index, "t.index")?;
+        verify(archive, &mut reader)
+    }
+
+    #[test]
+    fn a_size_that_differs_from_the_index_ends_the_reading() {
+        let (mut bytes, index) = archive_and_index();
+        let report = check(&bytes, &index).unwrap();
+        assert_eq!(report.difference_count, 0, "{:?}", report.differences);
+        // `a` now declares 1 TiB, and the archive holds its few bytes only: read on, the
+        // content would be a truncated archive; the size is the difference, the rest unread.
+        let at = (0..bytes.len() / 512)
+            .map(|i| i * 512)
+            .find(|&at| bytes[at..].starts_with(b"a\0"))
+            .unwrap();
+        let mut h = tar::Header::new_old();
+        h.as_mut_bytes().copy_from_slice(&bytes[at..at + 512]);
+        h.set_size(1 << 40);
+        h.set_cksum();
+        bytes[at..at + 512].copy_from_slice(h.as_bytes());
+        let report = check(&bytes, &index).unwrap();
+        assert_eq!(report.entries, 1);
+        assert_eq!(
+            report.differences,
+            [
+                "a: size 1099511627776, index 5".to_owned(),
+                "the rest of the archive was not read: after a, no entry can be where the index says"
+                    .to_owned()
+            ]
+        );
+        assert_eq!(report.content_bytes, 0);
+    }
+}
