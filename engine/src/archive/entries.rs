@@ -335,7 +335,8 @@ impl<'a, R: Read> Entries<'a, R> {
     ///
     /// # Errors
     /// [`ArchiveError::RefusedAt`] (`record-too-large`) for a record or sparse map over its
-    /// limit, [`ArchiveError::Refused`] for content on a non-file over it; [`ArchiveError::Corrupt`] for an archive that cannot be read.
+    /// limit, [`ArchiveError::Refused`] for content on a non-file over it,
+    /// [`ArchiveError::Corrupt`] for an archive that cannot be read.
     pub(crate) fn next_entry(
         &mut self,
         at: impl Fn() -> String,
@@ -343,15 +344,14 @@ impl<'a, R: Read> Entries<'a, R> {
         self.shared.phase.set(Phase::Entering);
         let next = self.inner.next();
         self.shared.phase.set(Phase::Outside);
-        let after = at;
         let entry = match next {
             None => return Ok(None),
             Some(Ok(entry)) => entry,
             Some(Err(source)) => {
                 return Err(match self.shared.refusal.borrow_mut().take() {
-                    Some(rule) => ArchiveError::RefusedAt { at: after(), rule },
+                    Some(rule) => ArchiveError::RefusedAt { at: at(), rule },
                     None => ArchiveError::Corrupt {
-                        entry: after(),
+                        entry: at(),
                         source,
                     },
                 });
