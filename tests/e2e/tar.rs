@@ -10,7 +10,9 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 
@@ -33,13 +35,35 @@ pub(crate) const STANDALONE: &[Standalone] = &[
         "issue_6_tar_xattrs_both_ways_with_gnu_tar",
         xattrs_both_ways,
     ),
+    (
+        "issue_9_hostile_tar_100gb_base256_header",
+        hostile_base256_size,
+    ),
+    (
+        "issue_9_hostile_tar_100gb_pax_size_header",
+        hostile_pax_size,
+    ),
+    ("issue_9_hostile_tar_gzip_bomb", hostile_gzip_bomb),
+    ("issue_9_hostile_tar_gzip_zeros_only", hostile_zeros_only),
+    (
+        "issue_9_hostile_tar_pax_record_too_large",
+        hostile_pax_record,
+    ),
+    ("issue_9_hostile_tar_long_name_too_large", hostile_long_name),
 ];
 
-pub(crate) const ALL: &[Case] = &[Case {
-    name: "issue_6_tar_push_pull_round_trip",
-    run: push_pull_round_trip,
-    only: None,
-}];
+pub(crate) const ALL: &[Case] = &[
+    Case {
+        name: "issue_6_tar_push_pull_round_trip",
+        run: push_pull_round_trip,
+        only: None,
+    },
+    Case {
+        name: "issue_9_hostile_tar_gzip_bomb_from_s3",
+        run: hostile_gzip_bomb_from_s3,
+        only: None,
+    },
+];
 
 /// A tree with every kind of entry the issue lists.
 fn make_tree(root: &Path) -> Result<()> {
@@ -702,5 +726,352 @@ fn xattrs_both_ways() -> Result<()> {
         "no warning: {err}"
     );
     ensure!(fs_err::read(haul_nl.join("plain"))? == b"no attributes");
+    Ok(())
+}
+
+// Issue 9, hostile input: archives whose headers declare 100 GB, gzip bombs, and records of
+// some GB, each made here at run time. Each run must end by itself with a clear error, in
+// bounded memory and time, and leave nothing of the bad entry in the directory.
+
+/// The hang guard of a hostile run: each ends in about a second; one that decompressed the
+/// bomb or wrote the 100 GB would run for minutes.
+const HOSTILE_LIMIT: Duration = Duration::from_secs(60);
+
+/// Peak RSS of a hostile run from a file, MiB. Measured at 10-13 MiB for every case here
+/// (haul itself and the two 4 MiB pipes of the decoder and the extractor); before the
+/// record limit, the PAX-record bomb took 4.2 GB (the record read whole into memory). The
+/// bound leaves room for allocator noise and stays far below anything that grows with what
+/// the archive declares.
+const HOSTILE_RSS_MIB: u64 = 64;
+
+/// What a hostile header declares: 100 GiB, or four times the free space of `dir`'s
+/// filesystem when that is more, so that the file never fits whatever disk this runs on.
+fn declared_huge(dir: &Path) -> Result<u64> {
+    let s = rustix::fs::statvfs(dir)?;
+    let free = s.f_bavail.saturating_mul(s.f_frsize);
+    Ok((100u64 << 30).max(free.saturating_mul(4)))
+}
+
+/// A tree of `first.txt` and a small `huge.bin`, archived by haul, plain and gzip, each
+/// with its index beside it: the archives a hostile one replaces, the index kept.
+fn hostile_base(t: &Path) -> Result<(PathBuf, PathBuf)> {
+    let src = t.join("src");
+    fs_err::create_dir_all(&src)?;
+    fs_err::write(src.join("first.txt"), b"the entry before\n")?;
+    fs_err::write(src.join("huge.bin"), b"small\n")?;
+    let plain = t.join("a.tar");
+    Haul::bare(&["tar", "push", "--compress", "none", s(&src), s(&plain)])?.ok()?;
+    let gz = t.join("a.tar.gz");
+    Haul::bare(&["tar", "push", s(&src), s(&gz)])?.ok()?;
+    Ok((plain, gz))
+}
+
+/// The offset of the header of `name` in the tar stream `tar`.
+fn header_at(tar: &[u8], name: &str) -> Result<usize> {
+    let mut want = name.as_bytes().to_vec();
+    want.push(0);
+    (0..tar.len() / 512)
+        .map(|i| i * 512)
+        .find(|&at| tar[at..].starts_with(&want))
+        .with_context(|| format!("no header of {name}"))
+}
+
+/// `tar` with the header at `at` declaring `size` bytes (a GNU base-256 size field: too
+/// large for octal), re-checksummed.
+fn declare_size(tar: &mut [u8], at: usize, size: u64) -> Result<()> {
+    let mut h = tar::Header::new_old();
+    h.as_mut_bytes().copy_from_slice(&tar[at..at + 512]);
+    h.set_size(size);
+    ensure!(h.as_bytes()[124] == 0x80, "not a base-256 size field");
+    h.set_cksum();
+    tar[at..at + 512].copy_from_slice(h.as_bytes());
+    Ok(())
+}
+
+/// A record header (PAX `x`, GNU `L`) declaring `size` bytes, as a 512-byte block.
+fn record_header(kind: tar::EntryType, size: u64) -> Vec<u8> {
+    let mut h = tar::Header::new_gnu();
+    h.as_old_mut().name[..13].copy_from_slice(b"././@LongLink");
+    h.set_entry_type(kind);
+    h.set_size(size);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_cksum();
+    h.as_bytes().to_vec()
+}
+
+fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(bytes)?;
+    Ok(enc.finish()?)
+}
+
+/// One gzip member of 1 GiB of zeros, about 1 MiB, compressed once per run: concatenated,
+/// members are one gzip stream that decompresses to as many GiB.
+fn zeros_member() -> Result<&'static [u8]> {
+    static MEMBER: OnceLock<Vec<u8>> = OnceLock::new();
+    if let Some(m) = MEMBER.get() {
+        return Ok(m);
+    }
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..1024 {
+        enc.write_all(&zeros)?;
+    }
+    let member = enc.finish()?;
+    Ok(MEMBER.get_or_init(|| member))
+}
+
+/// `head` gzip-compressed, then `gib` GiB of compressed zeros: a small file that
+/// decompresses to `gib` GiB more.
+fn gzip_bomb(path: &Path, head: &[u8], gib: usize) -> Result<()> {
+    let member = zeros_member()?;
+    let mut f = std::io::BufWriter::new(fs_err::File::create(path)?);
+    if !head.is_empty() {
+        f.write_all(&gzip(head)?)?;
+    }
+    for _ in 0..gib {
+        f.write_all(member)?;
+    }
+    f.into_inner()
+        .map_err(|e| anyhow::anyhow!("{}", e.error()))?
+        .sync_all()?;
+    Ok(())
+}
+
+/// Everything under `dir`, relative, sorted: what a refused entry must not have left.
+fn left_in(dir: &Path) -> Result<Vec<String>> {
+    let mut got = Vec::new();
+    if dir.exists() {
+        collect(dir, dir, &mut got)?;
+    }
+    Ok(got.iter().map(|p| p.display().to_string()).collect())
+}
+
+/// `haul tar pull ARCHIVE DST` (and `ARGS…`) under the bounds: exit 2, the rule named, and
+/// nothing in DST but `keep`.
+fn pull_refused(
+    archive: &Path,
+    dst: &Path,
+    args: &[&str],
+    needle: &str,
+    keep: &[&str],
+) -> Result<String> {
+    let mut all = vec!["tar", "pull", s(archive), s(dst)];
+    all.extend_from_slice(args);
+    let run = Haul::bare(&all)?.bounded(HOSTILE_LIMIT)?;
+    let stderr = run
+        .failed_clearly(2, HOSTILE_RSS_MIB, needle)
+        .with_context(|| format!("tar pull {} {args:?}", archive.display()))?
+        .to_owned();
+    eprintln!(
+        "  pull {} {args:?}: {:.2} s, peak RSS {} MiB",
+        archive.file_name().unwrap_or_default().to_string_lossy(),
+        run.elapsed.as_secs_f64(),
+        run.peak_rss_bytes >> 20
+    );
+    let left = left_in(dst)?;
+    ensure!(
+        left == keep,
+        "{}: left {left:?} in the directory, wanted only {keep:?}",
+        archive.display()
+    );
+    Ok(stderr)
+}
+
+/// `haul tar verify ARCHIVE` (its index beside it) under the bounds: exit `code`, `needle`
+/// on stderr; returns stdout.
+fn verify_bounded(archive: &Path, code: i32, needle: &str) -> Result<String> {
+    let run = Haul::bare(&["tar", "verify", s(archive)])?.bounded(HOSTILE_LIMIT)?;
+    run.failed_clearly(code, HOSTILE_RSS_MIB, needle)
+        .with_context(|| format!("tar verify {}", archive.display()))?;
+    eprintln!(
+        "  verify {}: {:.2} s, peak RSS {} MiB",
+        archive.file_name().unwrap_or_default().to_string_lossy(),
+        run.elapsed.as_secs_f64(),
+        run.peak_rss_bytes >> 20
+    );
+    Ok(run.stdout)
+}
+
+/// The refusal names the entry, what it declares and the free space.
+fn names_no_space(stderr: &str, declared: u64) -> Result<()> {
+    ensure!(
+        stderr.contains("refused entry huge.bin: rule no-space")
+            && stderr.contains(&format!("declares {declared} bytes"))
+            && stderr.contains("has free"),
+        "the error does not name the entry, its size and the free space: {stderr}"
+    );
+    Ok(())
+}
+
+/// (a) haul's own archive with `huge.bin`'s header declaring 100 GB in a GNU base-256 size
+/// field, followed by the few bytes that were there: refused before anything of it is
+/// written (no file, no temporary file, not even a parent), plain and gzip, also through
+/// `--only` with the index; `tar verify` reports the size and stops reading.
+fn hostile_base256_size() -> Result<()> {
+    let t = tempfile::tempdir()?;
+    let (plain, gz) = hostile_base(t.path())?;
+    let declared = declared_huge(t.path())?;
+    let mut tar = fs_err::read(&plain)?;
+    let at = header_at(&tar, "huge.bin")?;
+    declare_size(&mut tar, at, declared)?;
+    fs_err::write(&plain, &tar)?;
+    fs_err::write(&gz, gzip(&tar)?)?;
+    for archive in [&plain, &gz] {
+        let dst = t.path().join("dst");
+        let err = pull_refused(archive, &dst, &[], "no-space", &["first.txt"])?;
+        names_no_space(&err, declared)?;
+        fs_err::remove_dir_all(&dst)?;
+        let out = verify_bounded(archive, 1, "differs from its index")?;
+        ensure!(
+            out.contains(&format!("huge.bin: size {declared}, index 6"))
+                && out.contains("the rest of the archive was not read"),
+            "verify: {out}"
+        );
+    }
+    let dst = t.path().join("dst-only");
+    let err = pull_refused(&plain, &dst, &["--only", "huge.bin"], "no-space", &[])?;
+    names_no_space(&err, declared)?;
+    Ok(())
+}
+
+/// (a) the same 100 GB declared by a PAX `size` record before a small ustar-sized header.
+fn hostile_pax_size() -> Result<()> {
+    let t = tempfile::tempdir()?;
+    let (plain, gz) = hostile_base(t.path())?;
+    let declared = declared_huge(t.path())?;
+    let mut tar = fs_err::read(&plain)?;
+    let at = header_at(&tar, "huge.bin")?;
+    let mut b = tar::Builder::new(Vec::new());
+    b.append_pax_extensions([("size", declared.to_string().as_bytes())])?;
+    let mut pax = b.into_inner()?;
+    pax.truncate(pax.len() - 1024);
+    tar.splice(at..at, pax);
+    fs_err::write(&plain, &tar)?;
+    fs_err::write(&gz, gzip(&tar)?)?;
+    for archive in [&plain, &gz] {
+        let dst = t.path().join("dst");
+        let err = pull_refused(archive, &dst, &[], "no-space", &["first.txt"])?;
+        names_no_space(&err, declared)?;
+        fs_err::remove_dir_all(&dst)?;
+        let out = verify_bounded(archive, 1, "differs from its index")?;
+        ensure!(
+            out.contains(&format!("huge.bin: size {declared}")),
+            "verify: {out}"
+        );
+    }
+    Ok(())
+}
+
+/// (b) a gzip bomb: a 100 MB `.tar.gz` whose `huge.bin` declares 100 GB and whose stream
+/// holds them (100 members of 1 GiB of zeros): refused at once, nothing decompressed past
+/// the header; `tar verify` against the index stops at the size; `--only` without an index
+/// (reading the whole archive) refuses it the same way.
+fn hostile_gzip_bomb() -> Result<()> {
+    let t = tempfile::tempdir()?;
+    let (plain, gz) = hostile_base(t.path())?;
+    let declared = declared_huge(t.path())?;
+    let mut tar = fs_err::read(&plain)?;
+    let at = header_at(&tar, "huge.bin")?;
+    declare_size(&mut tar, at, declared)?;
+    tar.truncate(at + 512);
+    gzip_bomb(&gz, &tar, 100)?;
+    let dst = t.path().join("dst");
+    let err = pull_refused(&gz, &dst, &[], "no-space", &["first.txt"])?;
+    names_no_space(&err, declared)?;
+    let out = verify_bounded(&gz, 1, "differs from its index")?;
+    ensure!(
+        out.contains(&format!("huge.bin: size {declared}, index 6")),
+        "verify: {out}"
+    );
+    fs_err::remove_file(t.path().join("a.tar.gz.index"))?;
+    let dst = t.path().join("dst-only");
+    let err = pull_refused(&gz, &dst, &["--only", "huge.bin"], "no-space", &[])?;
+    names_no_space(&err, declared)?;
+    Ok(())
+}
+
+/// (b) compressed zeros alone, 100 GiB of them: the first block ends the archive, and what
+/// follows is read up to 16 MiB, not decompressed to the end; `tar verify` the same.
+fn hostile_zeros_only() -> Result<()> {
+    let t = tempfile::tempdir()?;
+    let (_, gz) = hostile_base(t.path())?;
+    gzip_bomb(&gz, &[], 100)?;
+    let dst = t.path().join("dst");
+    pull_refused(&gz, &dst, &[], "follow the end-of-archive marker", &[])?;
+    verify_bounded(&gz, 2, "follow the end-of-archive marker")?;
+    Ok(())
+}
+
+/// (c) a record header (`kind`) declaring 4 GiB before `huge.bin`: followed by a few bytes
+/// (plain) and by 5 GiB of compressed zeros (a bomb that would supply the record): refused
+/// unread, within the RSS bound (read whole, it would take 4 GiB); `tar verify` the same.
+fn hostile_record(kind: tar::EntryType) -> Result<()> {
+    let t = tempfile::tempdir()?;
+    let (plain, gz) = hostile_base(t.path())?;
+    let mut tar = fs_err::read(&plain)?;
+    let at = header_at(&tar, "huge.bin")?;
+    tar.truncate(at);
+    tar.extend_from_slice(&record_header(kind, 4 << 30));
+    gzip_bomb(&gz, &tar, 5)?;
+    tar.extend_from_slice(&[b'a'; 4096]);
+    fs_err::write(&plain, &tar)?;
+    for archive in [&plain, &gz] {
+        let dst = t.path().join("dst");
+        let err = pull_refused(archive, &dst, &[], "record-too-large", &["first.txt"])?;
+        ensure!(
+            err.contains("refused the entry after first.txt")
+                && err.contains("declares 4294967296 bytes"),
+            "the error does not name where and what: {err}"
+        );
+        fs_err::remove_dir_all(&dst)?;
+        verify_bounded(archive, 2, "record-too-large")?;
+    }
+    Ok(())
+}
+
+fn hostile_pax_record() -> Result<()> {
+    hostile_record(tar::EntryType::XHeader)
+}
+
+fn hostile_long_name() -> Result<()> {
+    hostile_record(tar::EntryType::GNULongName)
+}
+
+/// Peak RSS of a hostile pull from a gateway, MiB. Measured at 14 MiB (the refusal comes
+/// with the first bytes); the bound also covers the download's read-ahead, four 16 MiB
+/// ranges within `--memory`, had more of them arrived before it.
+const HOSTILE_S3_RSS_MIB: u64 = 200;
+
+/// (b) the gzip bomb pulled from the gateway (20 GiB of zeros behind a 100 GB header): the
+/// download stops with the refusal, nothing written.
+fn hostile_gzip_bomb_from_s3(gw: &Gateway) -> Result<()> {
+    let t = tempfile::tempdir()?;
+    let (plain, gz) = hostile_base(t.path())?;
+    let declared = declared_huge(t.path())?;
+    let mut tar = fs_err::read(&plain)?;
+    let at = header_at(&tar, "huge.bin")?;
+    declare_size(&mut tar, at, declared)?;
+    tar.truncate(at + 512);
+    gzip_bomb(&gz, &tar, 20)?;
+    let b = unique_bucket("hostile-tar");
+    Haul::new(gw, &["mb", &format!("s3://{b}")])?.ok()?;
+    let url = format!("s3://{b}/bomb.tar.gz");
+    Haul::new(gw, &["cp", s(&gz), &url])?.ok()?;
+    let dst = t.path().join("dst");
+    let run = Haul::new(gw, &["tar", "pull", &url, s(&dst)])?.bounded(HOSTILE_LIMIT)?;
+    let err = run.failed_clearly(2, HOSTILE_S3_RSS_MIB, "no-space")?;
+    names_no_space(err, declared)?;
+    eprintln!(
+        "  pull {url}: {:.2} s, peak RSS {} MiB",
+        run.elapsed.as_secs_f64(),
+        run.peak_rss_bytes >> 20
+    );
+    let left = left_in(&dst)?;
+    ensure!(left == ["first.txt"], "left {left:?}");
+    Haul::new(gw, &["rb", "--force", &format!("s3://{b}")])?.ok()?;
     Ok(())
 }

@@ -913,4 +913,43 @@ mod tests {
             "{err}"
         );
     }
+
+    #[test]
+    fn declared_counts_and_sizes_are_not_allocated_by() {
+        // A 1 EiB file and a trailer counting u64::MAX entries: read line by line, nothing
+        // sized by them, each refused or returned as declared.
+        let huge = entry(b"huge", 0, 1 << 60, EntryKind::File);
+        let totals = Totals {
+            raw: huge.end() + 1024,
+            stored: 100,
+            etag: None,
+        };
+        let bytes = write(std::slice::from_ref(&huge), &[], &totals);
+        let (e, _, _) = read(&bytes).unwrap();
+        assert_eq!(e, vec![huge.clone()]);
+        let mut text = Vec::new();
+        zstd::stream::read::Decoder::new(&bytes[..])
+            .unwrap()
+            .read_to_end(&mut text)
+            .unwrap();
+        let at = text.windows(4).position(|w| w == b"end\t").unwrap();
+        let mut counted = text[..at].to_vec();
+        let sum = blake3::hash(&counted);
+        counted.extend_from_slice(format!("end\t{}\t{}\n", u64::MAX, sum.to_hex()).as_bytes());
+        let err = read(&zstd::bulk::compress(&counted, 3).unwrap()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("counts 18446744073709551615 entries"),
+            "{err}"
+        );
+        // A size whose end overflows u64 is damage, not a wrap-around.
+        let mut line = text.clone();
+        let from = line
+            .windows(19)
+            .position(|w| w == b"1152921504606846976")
+            .unwrap();
+        line.splice(from..from + 19, b"18446744073709551615".iter().copied());
+        let err = read(&zstd::bulk::compress(&line, 3).unwrap()).unwrap_err();
+        assert!(err.to_string().contains("bad size"), "{err}");
+    }
 }

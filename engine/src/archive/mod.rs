@@ -21,6 +21,7 @@
 //! frames, one standard stream, each block a seek point). Read [`mod@pack`] next.
 
 mod blocks;
+pub mod entries;
 pub mod index;
 pub mod only;
 pub mod pack;
@@ -88,6 +89,15 @@ pub enum ArchiveError {
         /// The rule it breaks.
         rule: ExtractRule,
     },
+    /// The headers read at a place in the archive declare a record over its limit
+    /// ([`mod@entries`]); the entry they belong to is not known yet.
+    #[error("refused {at}: {rule}")]
+    RefusedAt {
+        /// Where (`the entry after PATH`).
+        at: String,
+        /// The rule (`record-too-large`).
+        rule: ExtractRule,
+    },
     /// The index cannot be read.
     #[error(transparent)]
     Index(#[from] index::IndexError),
@@ -100,6 +110,7 @@ impl From<ArchiveError> for Error {
     fn from(e: ArchiveError) -> Self {
         match e {
             ArchiveError::Refused { .. }
+            | ArchiveError::RefusedAt { .. }
             | ArchiveError::Corrupt { .. }
             | ArchiveError::Index(_) => Error::Integrity {
                 what: e.to_string(),

@@ -13,6 +13,7 @@ use std::collections::HashSet;
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 
+use super::entries::TarReader;
 use super::index::{IndexEntry, IndexReader, SeekPoint, Totals};
 use super::unpack::{Extractor, Selection, UnpackOptions, UnpackReport};
 use super::{ArchiveError, Compression};
@@ -197,12 +198,11 @@ fn extract_one<R: Read>(x: &mut Extractor, input: R, e: &IndexEntry) -> Result<(
         entry: name.clone(),
         source,
     };
-    let mut archive = tar::Archive::new(input);
-    let mut entries = archive.entries().map_err(corrupt)?;
+    let mut reader = TarReader::new(input);
+    let mut entries = reader.entries()?;
     let mut entry = entries
-        .next()
-        .ok_or_else(|| index_mismatch(e, "no entry at its offset"))?
-        .map_err(corrupt)?;
+        .next_entry(|| name.clone())?
+        .ok_or_else(|| index_mismatch(e, "no entry at its offset"))?;
     if entry.path_bytes().as_ref() != e.path.as_slice() {
         return Err(index_mismatch(
             e,

@@ -45,6 +45,9 @@ pub enum PackWarning {
     /// Extended attributes with names that are not UTF-8 (PAX keys are): archived without
     /// them.
     XattrName(PathBuf, Vec<String>),
+    /// Extended attributes whose PAX header would be larger than `tar pull` reads
+    /// ([`super::entries::MAX_RECORD_BYTES`]): archived without them. The bytes they need.
+    XattrsTooLarge(PathBuf, u64),
 }
 
 /// What to put in the archive beyond what tar always holds, and what to leave out.
@@ -70,6 +73,12 @@ impl std::fmt::Display for PackWarning {
                 "{}: extended attributes with names that are not UTF-8 not archived: {}",
                 p.display(),
                 names.join(", ")
+            ),
+            Self::XattrsTooLarge(p, bytes) => write!(
+                f,
+                "{}: extended attributes not archived: their PAX header would take {bytes} bytes, over the {} a tar reader accepts",
+                p.display(),
+                super::entries::MAX_RECORD_BYTES
             ),
         }
     }
@@ -253,6 +262,13 @@ impl<W: Write> Packer<'_, W> {
         }
         if !attrs.is_empty() {
             let records = xattrs::pax_records(&attrs);
+            let bytes = xattrs::pax_len(&records);
+            if bytes > super::entries::MAX_RECORD_BYTES {
+                // haul's reader, and libarchive's, refuse such a header: the archive would
+                // not come back.
+                self.warn(PackWarning::XattrsTooLarge(path.to_path_buf(), bytes));
+                return Ok(true);
+            }
             self.builder
                 .append_pax_extensions(records.iter().map(|(k, v)| (k.as_str(), *v)))
                 .map_err(|e| io_at(path, e))?;

@@ -15,6 +15,8 @@
 //! | `device` | a character or block device without `allow_devices` |
 //! | `setid` | a mode with the setuid or setgid bit without `allow_setid` |
 //! | `unsupported-type` | an entry type haul does not extract (e.g. a GNU volume header) |
+//! | `record-too-large` | a PAX or GNU long-name record over 1 MiB, a GNU sparse map over 16 MiB, content on an entry that is not a file over 1 MiB (memory exhaustion: the record would be read whole into memory; see [`mod@super::entries`]) |
+//! | `no-space` | a file larger than the free space of DIR's filesystem, less a margin, checked before anything of it is written (a decompression bomb filling the disk) |
 //!
 //! Files are written to a temporary name (`.haul-tar.PID.N`) beside their final name and
 //! renamed when complete, so a truncated or corrupt archive leaves no half-written file under
@@ -31,9 +33,10 @@ use fs_err::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use tar::{Archive, EntryType};
+use tar::EntryType;
 
 use super::ArchiveError;
+use super::entries::{self, TarReader};
 use super::xattrs::{self, XattrRestore};
 
 /// An extraction rule (see the module documentation).
@@ -55,6 +58,57 @@ pub enum ExtractRule {
     SetId,
     /// An entry type haul does not extract (its type byte).
     UnsupportedType(u8),
+    /// A record over its limit ([`super::entries::MAX_RECORD_BYTES`]): a PAX or GNU
+    /// long-name record, a GNU sparse map (`kind` `S`), or the content of an entry that is
+    /// not a file.
+    RecordTooLarge {
+        /// The type byte of the header that declares it.
+        kind: u8,
+        /// The bytes it declares (a sparse map: the bytes read when it was refused).
+        declared: u64,
+    },
+    /// A file larger than the destination has room for.
+    NoSpace {
+        /// The file's size, as its header declares it.
+        declared: u64,
+        /// The bytes free to unprivileged users on the destination's filesystem.
+        free: u64,
+        /// What haul leaves free of them.
+        kept: u64,
+    },
+}
+
+/// `bytes` for people: `5.0 GiB`.
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    #[allow(clippy::cast_precision_loss, reason = "an approximation for a message")]
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} bytes")
+    } else {
+        format!("{value:.1} {}", UNITS.get(unit).unwrap_or(&"?"))
+    }
+}
+
+/// The name of the record a type byte declares, for [`ExtractRule::RecordTooLarge`].
+fn record_name(kind: u8) -> &'static str {
+    match kind {
+        b'x' => "a PAX extended header",
+        b'g' => "a PAX global header",
+        b'L' => "a GNU long name",
+        b'K' => "a GNU long link name",
+        b'5' => "a directory",
+        b'2' => "a symlink",
+        b'1' => "a hard link",
+        b'3' | b'4' => "a device",
+        b'6' => "a fifo",
+        _ => "an entry that is not a file",
+    }
 }
 
 impl std::fmt::Display for ExtractRule {
@@ -85,6 +139,45 @@ impl std::fmt::Display for ExtractRule {
                 f,
                 "rule unsupported-type: entry type {:?} is not extracted",
                 char::from(*t)
+            ),
+            Self::RecordTooLarge {
+                kind: b'S',
+                declared,
+            } => write!(
+                f,
+                "rule record-too-large: a GNU sparse map longer than {declared} bytes ({}), over haul's limit of {} bytes",
+                human(*declared),
+                super::entries::MAX_SPARSE_MAP_BYTES
+            ),
+            Self::RecordTooLarge {
+                kind: kind @ (b'x' | b'g' | b'L' | b'K'),
+                declared,
+            } => write!(
+                f,
+                "rule record-too-large: {} (type {:?}) declares {declared} bytes ({}), over haul's limit of {} bytes for such a record; not read",
+                record_name(*kind),
+                char::from(*kind),
+                human(*declared),
+                super::entries::MAX_RECORD_BYTES
+            ),
+            Self::RecordTooLarge { kind, declared } => write!(
+                f,
+                "rule record-too-large: {} (type {:?}) declares {declared} bytes ({}) of content, over haul's limit of {} bytes for an entry that is not a file; not read",
+                record_name(*kind),
+                char::from(*kind),
+                human(*declared),
+                super::entries::MAX_RECORD_BYTES
+            ),
+            Self::NoSpace {
+                declared,
+                free,
+                kept,
+            } => write!(
+                f,
+                "rule no-space: the file declares {declared} bytes ({}), more than the destination's filesystem has free: {free} bytes ({}), of which haul keeps {} free; nothing of it written",
+                human(*declared),
+                human(*free),
+                human(*kept)
             ),
         }
     }
@@ -152,18 +245,11 @@ pub fn unpack_selected<R: Read>(
     mut only: Option<&mut Selection>,
 ) -> Result<UnpackReport, ArchiveError> {
     let mut x = Extractor::new(dir, opts)?;
-    let mut archive = Archive::new(input);
+    let mut reader = TarReader::new(input);
     let mut last = String::from("the start of the archive");
     {
-        let entries = archive.entries().map_err(|source| ArchiveError::Corrupt {
-            entry: last.clone(),
-            source,
-        })?;
-        for entry in entries {
-            let mut entry = entry.map_err(|source| ArchiveError::Corrupt {
-                entry: format!("the entry after {last}"),
-                source,
-            })?;
+        let mut entries = reader.entries()?;
+        while let Some(mut entry) = entries.next_entry(|| format!("the entry after {last}"))? {
             let raw = entry
                 .path()
                 .map_err(|source| ArchiveError::Corrupt {
@@ -180,14 +266,7 @@ pub fn unpack_selected<R: Read>(
             x.entry(&mut entry, &raw, &last)?;
         }
     }
-    // Read the rest of the stream: a compressor checks its trailer only at its end, so a
-    // truncated .tar.gz fails here rather than passing as a shorter archive.
-    io::copy(&mut archive.into_inner(), &mut io::sink()).map_err(|source| {
-        ArchiveError::Corrupt {
-            entry: format!("the end of the archive, after {last}"),
-            source,
-        }
-    })?;
+    reader.finish(&last)?;
     let mut report = x.finish()?;
     report.unmatched = only.map(|s| s.unmatched()).unwrap_or_default();
     Ok(report)
@@ -288,6 +367,95 @@ impl Selection {
     }
 }
 
+/// The free space of a filesystem, from `statvfs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FreeSpace {
+    /// Bytes free to unprivileged users (`f_bavail`).
+    pub(crate) available: u64,
+    /// Bytes of the whole filesystem (`f_blocks`).
+    pub(crate) total: u64,
+}
+
+/// The free space of the filesystem holding `dir`; `None` for a filesystem that reports no
+/// size (`f_blocks` 0: pseudo and some FUSE filesystems), or when it cannot be asked (the
+/// write itself then reports a full disk).
+fn free_space(dir: &Path) -> Option<FreeSpace> {
+    match rustix::fs::statvfs(dir) {
+        Ok(s) if s.f_blocks > 0 => Some(FreeSpace {
+            available: s.f_bavail.saturating_mul(s.f_frsize),
+            total: s.f_blocks.saturating_mul(s.f_frsize),
+        }),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::debug!("statvfs {}: {e}: free space not checked", dir.display());
+            None
+        }
+    }
+}
+
+/// What haul leaves free on the destination's filesystem: 1% of it, at most
+/// [`KEEP_FREE_MAX_BYTES`], for the filesystem's own metadata and the rest of the system.
+fn kept_free(total: u64) -> u64 {
+    (total / 100).min(KEEP_FREE_MAX_BYTES)
+}
+
+/// The most haul leaves free (chosen: 64 MiB, a margin for directory blocks and the other
+/// processes writing there, small next to any disk that holds a backup).
+const KEEP_FREE_MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The disk a file of `size` bytes takes: its content and, for the filesystems that map
+/// blocks one by one (ext2/3: 4 bytes per 4 KiB block), 1/512 more for the map (twice the
+/// need); extent-based filesystems need far less.
+fn disk_bytes(size: u64) -> u64 {
+    size.saturating_add(size / 512)
+}
+
+/// The running total of an extraction against the destination's free space: a file is
+/// admitted when it fits in what was left at the last measure less what was admitted
+/// since, else the free space is measured again (files replaced or deleted may have freed
+/// some), so many files that each fit alone are refused once together they do not, without
+/// a `statvfs` per file.
+#[derive(Debug, Default)]
+pub(crate) struct Room {
+    /// Bytes that may still be written before measuring again.
+    left: Option<u64>,
+}
+
+impl Room {
+    /// Admits a file of `size` bytes, measuring with `measure` when needed; `Err` with the
+    /// rule to refuse it by.
+    pub(crate) fn admit(
+        &mut self,
+        size: u64,
+        measure: impl FnOnce() -> Option<FreeSpace>,
+    ) -> Result<(), ExtractRule> {
+        let needed = disk_bytes(size);
+        if let Some(left) = self.left
+            && needed <= left
+        {
+            self.left = Some(left - needed);
+            return Ok(());
+        }
+        let Some(space) = measure() else {
+            // Nothing to check against: the write reports a full disk.
+            self.left = None;
+            return Ok(());
+        };
+        let kept = kept_free(space.total);
+        let usable = space.available.saturating_sub(kept);
+        if needed > usable {
+            self.left = Some(usable);
+            return Err(ExtractRule::NoSpace {
+                declared: size,
+                free: space.available,
+                kept,
+            });
+        }
+        self.left = Some(usable - needed);
+        Ok(())
+    }
+}
+
 /// Extracts entries one at a time under a root (see the module documentation).
 pub(crate) struct Extractor {
     root: PathBuf,
@@ -298,6 +466,8 @@ pub(crate) struct Extractor {
     temps: u64,
     /// The BLAKE3 the next file's content must have (from an index).
     expect: Option<blake3::Hash>,
+    /// The destination's free space, as files are admitted.
+    room: Room,
 }
 
 impl Extractor {
@@ -311,6 +481,7 @@ impl Extractor {
             dirs: Vec::new(),
             temps: 0,
             expect: None,
+            room: Room::default(),
         })
     }
 
@@ -405,6 +576,14 @@ impl Extractor {
         if rel.as_os_str().is_empty() {
             // `./`: the directory itself; its attributes are the caller's.
             return Ok(());
+        }
+        if entries::is_file(kind) {
+            // Before anything is made for it, its parents included: a header declaring
+            // 100 GB (a decompression bomb) is refused here, not when the disk is full.
+            let root = &self.root;
+            self.room
+                .admit(entry.size(), || free_space(root))
+                .map_err(|rule| Self::refuse(name, rule))?;
         }
         let path = self.prepare(&rel, name)?;
         match kind {
@@ -881,6 +1060,123 @@ mod tests {
             })
             .and_then(|d| unpack(d, sandbox.path(), UnpackOptions::default()));
         assert!(matches!(r, Err(ArchiveError::Corrupt { .. })), "{r:?}");
+    }
+
+    /// What is under `dir`, relative, sorted (temporary files included).
+    fn listing(dir: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in fs_err::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                out.push(p.strip_prefix(dir).unwrap().display().to_string());
+                if p.is_dir() {
+                    stack.push(p);
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn a_file_larger_than_the_free_space_is_refused_before_anything_is_written() {
+        // 1 EiB: larger than any disk this runs on. A GNU base-256 size field, then a PAX
+        // `size` record over a small ustar one; each followed by a few bytes only.
+        let huge = 1u64 << 60;
+        let mut gnu = header("a/b/huge", EntryType::Regular, huge, 0o644);
+        gnu.set_cksum();
+        let mut base256 = archive(&[(header("first", EntryType::Regular, 2, 0o644), b"ok")]);
+        base256.truncate(base256.len() - 1024);
+        base256.extend_from_slice(gnu.as_bytes());
+        base256.extend_from_slice(&[b'z'; 4096]);
+        let mut b = Builder::new(Vec::new());
+        let mut first = header("first", EntryType::Regular, 2, 0o644);
+        first.set_cksum();
+        b.append(&first, &b"ok"[..]).unwrap();
+        let size = huge.to_string();
+        b.append_pax_extensions([("size", size.as_bytes())])
+            .unwrap();
+        let mut h = Header::new_ustar();
+        h.set_path("a/b/huge").unwrap();
+        h.set_size(3);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(1_600_000_000);
+        h.set_cksum();
+        b.append(&h, &b"abc"[..]).unwrap();
+        let pax = b.into_inner().unwrap();
+        for bytes in [base256, pax] {
+            let (sandbox, r) = extract(&bytes, UnpackOptions::default());
+            match r {
+                Err(ArchiveError::Refused {
+                    entry,
+                    rule: ExtractRule::NoSpace { declared, free, .. },
+                }) => {
+                    assert_eq!(entry, "a/b/huge");
+                    assert_eq!(declared, huge);
+                    assert!(free < huge);
+                }
+                other => panic!("expected no-space, got {other:?}"),
+            }
+            // Nothing of it: not its parents, not a temporary file.
+            assert_eq!(listing(&sandbox.path().join("dir")), ["first"]);
+        }
+    }
+
+    #[test]
+    fn room_counts_the_files_admitted_since_it_last_measured() {
+        use std::cell::Cell;
+        let gib = 1u64 << 30;
+        let measured = Cell::new(0);
+        let disk = |available| {
+            let measured = &measured;
+            move || {
+                measured.set(measured.get() + 1);
+                Some(FreeSpace {
+                    available,
+                    total: 1000 * gib,
+                })
+            }
+        };
+        let mut room = Room::default();
+        // 10 GiB free, 64 MiB kept: nine files of 1 GiB fit, one measure.
+        for _ in 0..9 {
+            room.admit(gib, disk(10 * gib)).unwrap();
+        }
+        assert_eq!(measured.get(), 1);
+        // The tenth does not fit in what is left (the maps' share and the margin): measured
+        // again, and the disk now has the 1 GiB the nine left: each fitted alone, together
+        // they do not, so it is refused.
+        let err = room.admit(gib, disk(gib)).unwrap_err();
+        assert_eq!(measured.get(), 2);
+        assert_eq!(
+            err,
+            ExtractRule::NoSpace {
+                declared: gib,
+                free: gib,
+                kept: 64 << 20
+            }
+        );
+        // Had something freed space meanwhile, the new measure admits it.
+        room.admit(gib, disk(10 * gib)).unwrap();
+        assert_eq!(measured.get(), 3);
+        // Empty files always fit; a filesystem that reports no size is not checked.
+        let mut room = Room::default();
+        room.admit(0, disk(0)).unwrap();
+        room.admit(1 << 50, || None).unwrap();
+        // A small filesystem keeps 1% of itself.
+        let mut room = Room::default();
+        let small = || {
+            Some(FreeSpace {
+                available: 100 << 20,
+                total: 1000 << 20,
+            })
+        };
+        room.admit(89 << 20, small).unwrap();
+        let mut room = Room::default();
+        assert!(room.admit(91 << 20, small).is_err());
     }
 
     #[test]

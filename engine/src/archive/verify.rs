@@ -5,11 +5,17 @@
 //! owner, mtime, link target and, for files, the BLAKE3 of the content. A difference is
 //! reported, not fatal: the report lists them all (the first [`MAX_SHOWN`] in full). A stream
 //! that cannot be decoded or parsed is an error naming the entry, as for extraction.
+//!
+//! An entry whose declared size differs from the index's (or that the index does not list,
+//! with content) ends the reading: every entry after it lies elsewhere than the index says,
+//! and its content, which may be a tampered header's 100 GB of a decompression bomb, is not
+//! read. The report says so.
 
 use std::io::{self, BufReader, Read};
 
 use super::ArchiveError;
 use super::blocks::{self, Tracked};
+use super::entries::TarReader;
 use super::index::{EntryKind, IndexEntry, IndexReader};
 use super::{Compression, GZIP_LEVEL, ZSTD_LEVEL};
 
@@ -57,6 +63,7 @@ struct Seen {
 ///
 /// # Errors
 /// [`ArchiveError::Corrupt`] when the archive cannot be decoded or parsed (naming the entry),
+/// [`ArchiveError::Refused`] for a record over its limit ([`mod@super::entries`]),
 /// [`ArchiveError::Index`] when the index is damaged.
 pub fn verify<R: Read, I: Read>(
     stored: R,
@@ -76,23 +83,39 @@ pub fn verify<R: Read, I: Read>(
     let mut report = VerifyReport::default();
     let mut last = String::from("the start of the archive");
     let mut end = 0u64;
+    let mut reader = TarReader::new(&mut tracked);
     {
-        let mut archive = tar::Archive::new(&mut tracked);
-        let entries = archive
-            .entries()
-            .map_err(|e| corrupt("the start of the archive", e))?;
-        for entry in entries {
-            let mut entry = entry.map_err(|e| corrupt(&format!("the entry after {last}"), e))?;
-            let seen = read_entry(&mut entry)
-                .map_err(|e| corrupt(&format!("the entry after {last}"), e))?;
-            last = String::from_utf8_lossy(&seen.path).into_owned();
+        let mut entries = reader.entries()?;
+        while let Some(mut entry) = entries.next_entry(|| format!("the entry after {last}"))? {
+            last = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            let listed = index.next_entry()?;
+            // Content the index does not account for: the entries after it cannot lie where
+            // the index says, and reading it (100 GB declared by a tampered header) would
+            // only confirm that. Reported, and the rest is not read.
+            let listed_size = listed.as_ref().map_or(0, |l| l.size);
+            if entry.size() != listed_size {
+                let what = match &listed {
+                    None => format!(
+                        "{last}: in the archive ({} bytes), not in the index",
+                        entry.size()
+                    ),
+                    Some(l) => format!("{last}: size {}, index {}", entry.size(), l.size),
+                };
+                report.entries += 1;
+                report.differ(what);
+                report.differ(format!(
+                    "the rest of the archive was not read: after {last}, no entry can be where the index says"
+                ));
+                return Ok(report);
+            }
+            let seen = read_entry(&mut entry).map_err(|e| corrupt(&last, e))?;
             report.entries += 1;
             report.content_bytes += if seen.kind == Some(EntryKind::File) {
                 seen.size
             } else {
                 0
             };
-            match index.next_entry()? {
+            match listed {
                 None => report.differ(format!("{last}: in the archive, not in the index")),
                 Some(listed) => compare(&listed, &seen, end, &mut report),
             }
@@ -101,8 +124,7 @@ pub fn verify<R: Read, I: Read>(
     }
     // The end-of-archive records and, for a compressed stream, its trailer: a truncated
     // archive fails here rather than passing as a shorter one.
-    io::copy(&mut tracked, &mut io::sink())
-        .map_err(|e| corrupt(&format!("the end of the archive, after {last}"), e))?;
+    reader.finish(&last)?;
     while let Some(missing) = index.next_entry()? {
         report.differ(format!(
             "{}: in the index, not in the archive",
@@ -226,5 +248,66 @@ fn compare(listed: &IndexEntry, seen: &Seen, start: u64, report: &mut VerifyRepo
     }
     if !diffs.is_empty() {
         report.differ(format!("{name}: {}", diffs.join("; ")));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::PackOptions;
+    use crate::archive::index::{IndexHeader, IndexWriter, Totals};
+
+    /// A plain archive of `a` and `b` and its index.
+    fn archive_and_index() -> (Vec<u8>, Vec<u8>) {
+        let src = tempfile::tempdir().unwrap();
+        fs_err::write(src.path().join("a"), b"first").unwrap();
+        fs_err::write(src.path().join("b"), b"second").unwrap();
+        let mut index =
+            IndexWriter::new(Vec::new(), &IndexHeader::new("t", Compression::None)).unwrap();
+        let (_, raw, bytes) =
+            crate::archive::pack(src.path(), Vec::new(), PackOptions::default(), &mut |e| {
+                index.push(e)
+            })
+            .unwrap();
+        let totals = Totals {
+            raw,
+            stored: raw,
+            etag: None,
+        };
+        (bytes, index.finish(&[], &totals).unwrap())
+    }
+
+    fn check(archive: &[u8], index: &[u8]) -> Result<VerifyReport, ArchiveError> {
+        let mut reader = IndexReader::new(index, "t.index")?;
+        verify(archive, &mut reader)
+    }
+
+    #[test]
+    fn a_size_that_differs_from_the_index_ends_the_reading() {
+        let (mut bytes, index) = archive_and_index();
+        let report = check(&bytes, &index).unwrap();
+        assert_eq!(report.difference_count, 0, "{:?}", report.differences);
+        // `a` now declares 1 TiB, and the archive holds its few bytes only: read on, the
+        // content would be a truncated archive; the size is the difference, the rest unread.
+        let at = (0..bytes.len() / 512)
+            .map(|i| i * 512)
+            .find(|&at| bytes[at..].starts_with(b"a\0"))
+            .unwrap();
+        let mut h = tar::Header::new_old();
+        h.as_mut_bytes().copy_from_slice(&bytes[at..at + 512]);
+        h.set_size(1 << 40);
+        h.set_cksum();
+        bytes[at..at + 512].copy_from_slice(h.as_bytes());
+        let report = check(&bytes, &index).unwrap();
+        assert_eq!(report.entries, 1);
+        assert_eq!(
+            report.differences,
+            [
+                "a: size 1099511627776, index 5".to_owned(),
+                "the rest of the archive was not read: after a, no entry can be where the index says"
+                    .to_owned()
+            ]
+        );
+        assert_eq!(report.content_bytes, 0);
     }
 }

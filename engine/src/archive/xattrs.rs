@@ -113,6 +113,26 @@ pub fn pax_records(attrs: &[Xattr]) -> Vec<(String, &[u8])> {
         .collect()
 }
 
+/// The bytes `records` take as the content of a PAX extended header: each record is
+/// `LEN KEY=VALUE\n`, `LEN` counting its own digits (as `Builder::append_pax_extensions`
+/// writes them).
+#[must_use]
+pub fn pax_len(records: &[(String, &[u8])]) -> u64 {
+    records
+        .iter()
+        .map(|(key, value)| {
+            let rest = 3 + key.len() + value.len();
+            let mut digits = 1;
+            let mut next = 10;
+            while rest + digits >= next {
+                digits += 1;
+                next = next.saturating_mul(10);
+            }
+            (rest + digits) as u64
+        })
+        .sum()
+}
+
 /// The attributes an entry's PAX records hold that `restore` admits, in archive order, and
 /// whether some record could not be read.
 ///
@@ -188,6 +208,22 @@ mod tests {
         assert!(XattrRestore::All.admits("trusted.a", false));
         assert!(!XattrRestore::All.admits("security.capability", false));
         assert!(XattrRestore::All.admits("security.capability", true));
+    }
+
+    #[test]
+    fn pax_len_is_what_the_builder_writes() {
+        for (n, size) in [(1, 5), (3, 90), (2, 1000), (1, 70_000)] {
+            let attrs: Vec<Xattr> = (0..n)
+                .map(|i| (format!("user.a{i}"), vec![b'v'; size]))
+                .collect();
+            let records = pax_records(&attrs);
+            let mut b = tar::Builder::new(Vec::new());
+            b.append_pax_extensions(records.iter().map(|(k, v)| (k.as_str(), *v)))
+                .unwrap();
+            let bytes = b.into_inner().unwrap();
+            let header = tar::Header::from_byte_slice(&bytes[..512]);
+            assert_eq!(pax_len(&records), header.size().unwrap(), "{n} x {size}");
+        }
     }
 
     #[test]
