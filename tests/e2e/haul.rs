@@ -256,7 +256,10 @@ impl Bounded {
             bail!("peak RSS {mib} MiB, over the bound of {max_rss_mib} MiB");
         }
         if !self.stderr.to_lowercase().contains(&needle.to_lowercase()) {
-            bail!("stderr does not name the problem ({needle:?}):\n{}", tail(&self.stderr));
+            bail!(
+                "stderr does not name the problem ({needle:?}):\n{}",
+                tail(&self.stderr)
+            );
         }
         Ok(&self.stderr)
     }
