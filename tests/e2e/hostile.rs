@@ -153,10 +153,10 @@ const SLOW_DRIP: Hostile = Hostile {
 fn run(gw: &Synthetic, args: &[&str]) -> Result<Bounded> {
     let out = gw.haul(args)?.bounded(TIME_LIMIT)?;
     eprintln!(
-        "haul {}: exit {:?}, peak RSS {:.1} MiB, {:.2?}",
+        "haul {}: exit {:?}, peak RSS {} KiB, {:.2?}",
         args.join(" "),
         out.exit_code,
-        out.peak_rss_bytes as f64 / (1024.0 * 1024.0),
+        out.peak_rss_bytes / 1024,
         out.elapsed
     );
     Ok(out)

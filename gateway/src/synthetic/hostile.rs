@@ -261,7 +261,7 @@ impl Entries {
     fn write(&self, out: &mut String, first: u64, n: u64) {
         for i in first..first + n {
             out.push_str(&self.before);
-            let _ = write!(out, "{i:0width$}", width = INDEX_DIGITS);
+            let _ = write!(out, "{i:0INDEX_DIGITS$}");
             out.push_str(&self.after);
         }
     }
@@ -357,10 +357,10 @@ impl Generated {
                 if *at >= body.len() {
                     return Poll::Ready(None);
                 }
-                if let Some(s) = sleep {
-                    if s.as_mut().poll(cx).is_pending() {
-                        return Poll::Pending;
-                    }
+                if let Some(s) = sleep
+                    && s.as_mut().poll(cx).is_pending()
+                {
+                    return Poll::Pending;
                 }
                 let byte = body.slice(*at..=*at);
                 *at += 1;
