@@ -839,7 +839,7 @@ pub(crate) enum GatewayCommand {
     /// modified at 2026-01-01T00:00:00Z; its content is --size bytes derived from its key, its
     /// ETag their MD5.
     #[command(
-        after_help = "Examples:\n  haul gateway synthetic --objects 1000000\n  haul gateway synthetic --objects 1000000 --layout flat --list-delay-ms 20\n\nLayouts: registry (docker/registry/v2/blobs/sha256/{pp}/{digest}/data over 256 prefixes pp), flat (objects/{i:012}, no delimiter structure)."
+        after_help = "Examples:\n  haul gateway synthetic --objects 1000000\n  haul gateway synthetic --objects 1000000 --layout flat --list-delay-ms 20\n  haul gateway synthetic --objects 10 --hostile token-loop\n\nLayouts: registry (docker/registry/v2/blobs/sha256/{pp}/{digest}/data over 256 prefixes pp), flat (objects/{i:012}, no delimiter structure).\n\nHostile modes (every ListObjects V1/V2 answer; objects stay normal): huge-page (a 100 MiB page with its Content-Length), endless-page (a chunked page that never ends), token-loop (an empty truncated page whose NextContinuationToken/NextMarker is always the same), entity-bomb (a billion-laughs DOCTYPE whose entity is a key), slow-drip (the normal page, one byte a second)."
     )]
     Synthetic(GatewaySyntheticArgs),
 }
@@ -865,6 +865,10 @@ pub(crate) struct GatewaySyntheticArgs {
     /// Delay added before each listing answer, to emulate a gateway whose listing is slow.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub(crate) list_delay_ms: u64,
+    /// Answer every listing as a broken or malicious gateway would, to test how a client ends
+    /// it: huge-page, endless-page, token-loop, entity-bomb or slow-drip.
+    #[arg(long, value_name = "MODE")]
+    pub(crate) hostile: Option<haul_gateway::HostileMode>,
 }
 
 /// `haul gateway fault-proxy`.

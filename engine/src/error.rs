@@ -196,7 +196,9 @@ impl Error {
                 _ => ErrorKind::Other,
             },
             Error::Transport { source, .. } => match source.kind {
-                FailureKind::BodySource => ErrorKind::Other,
+                // Not the network's fault: a local file that failed, or an answer larger than
+                // haul reads (a hostile or broken gateway; the connection itself was fine).
+                FailureKind::BodySource | FailureKind::TooLarge => ErrorKind::Other,
                 _ => ErrorKind::Network,
             },
             Error::BodyCut { .. } => ErrorKind::Network,
@@ -250,6 +252,10 @@ impl Error {
                     "the certificate is not trusted: pass --ca-bundle FILE, or use http:// if \
                      the gateway has no TLS",
                 ),
+                FailureKind::TooLarge => Some(
+                    "no S3 answer is that large: the gateway is broken or is not an S3 gateway \
+                     (check the endpoint)",
+                ),
                 _ => None,
             },
             Error::BodyCut { .. } => Some(
@@ -293,3 +299,38 @@ impl From<crate::manifest::ManifestError> for Error {
 
 /// Shorthand for engine results.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transport(kind: FailureKind) -> Error {
+        Error::Transport {
+            operation: "ListObjectsV2",
+            target: Target::bucket("registry"),
+            source: TransportError::new(kind, "127.0.0.1:9000", "detail"),
+        }
+    }
+
+    #[test]
+    fn an_answer_too_large_is_not_a_network_failure() {
+        let err = transport(FailureKind::TooLarge);
+        assert_eq!(err.kind(), ErrorKind::Other);
+        assert!(!err.is_retryable());
+        assert!(err.hint().is_some_and(|h| h.contains("not an S3 gateway")));
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("ListObjectsV2 s3://registry: response too large"),
+            "{msg}"
+        );
+        for kind in [
+            FailureKind::Connect,
+            FailureKind::Timeout(crate::transport::Phase::ReceiveBody),
+            FailureKind::Reset,
+            FailureKind::Tls,
+        ] {
+            assert_eq!(transport(kind).kind(), ErrorKind::Network, "{kind:?}");
+        }
+        assert_eq!(transport(FailureKind::BodySource).kind(), ErrorKind::Other);
+    }
+}

@@ -19,7 +19,9 @@
 //! --objects N`): N keys computed from their index in S3 byte order, in a Docker registry's
 //! blob layout or a flat one, none of them stored, so a listing page costs O(page × log N)
 //! and memory does not grow with N. It serves ListObjects V1 and V2, HeadObject and GetObject
-//! for scale tests and listing-speed comparisons between clients.
+//! for scale tests and listing-speed comparisons between clients; with `--hostile MODE` its
+//! listings are hostile instead (a 100 MiB page, an endless one, a looping continuation token,
+//! an entity bomb, a slow drip) for testing how a client ends each.
 //!
 //! # What this crate adds to s3s-fs
 //!
@@ -111,7 +113,7 @@ pub use crate::fault::{
     FaultMode, FaultProxy, FaultProxyConfig, FaultProxyError, FaultStats, OpStats,
 };
 pub use crate::synthetic::{
-    Layout, SyntheticConfig, SyntheticError, SyntheticGateway, SyntheticStats,
+    HostileMode, Layout, SyntheticConfig, SyntheticError, SyntheticGateway, SyntheticStats,
 };
 
 /// How to start a [`Gateway`].

@@ -160,10 +160,18 @@ pub(crate) struct Synthetic {
 }
 
 impl Synthetic {
-    pub(crate) fn start(objects: u64, layout: &str) -> Result<Self> {
+    /// `objects` keys in `layout`; with `hostile`, every listing answered in that
+    /// `--hostile` mode.
+    pub(crate) fn start(objects: u64, layout: &str, hostile: Option<&str>) -> Result<Self> {
         let mut child = Command::new(binary()?)
             .args(["gateway", "synthetic", "--objects", &objects.to_string()])
             .args(["--layout", layout])
+            .args(
+                hostile
+                    .map(|mode| ["--hostile", mode])
+                    .into_iter()
+                    .flatten(),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -205,7 +213,7 @@ impl Drop for Synthetic {
 /// and by several, with every key once and in order.
 pub(crate) fn synthetic_fanout() -> Result<()> {
     for (layout, objects) in [("registry", 20_000u64), ("flat", 2_500)] {
-        let gw = Synthetic::start(objects, layout)?;
+        let gw = Synthetic::start(objects, layout, None)?;
         let list = |fanout: &str| -> Result<Vec<u8>> {
             gw.haul(&["ls", "-r", "--list-fanout", fanout, "s3://registry/"])?
                 .ok()

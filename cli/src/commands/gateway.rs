@@ -76,11 +76,16 @@ pub(crate) async fn synthetic(a: &GatewaySyntheticArgs) -> Result<()> {
     cfg.size = a.size;
     cfg.listen = a.listen;
     cfg.list_delay = std::time::Duration::from_millis(a.list_delay_ms);
+    cfg.hostile = a.hostile;
     let gw = SyntheticGateway::start(cfg).await?;
     // The first stdout line is the contract with scripts and tests.
     println!("endpoint={}", gw.endpoint_url());
+    let hostile = a
+        .hostile
+        .map(|mode| format!(", HOSTILE listings ({mode})"))
+        .unwrap_or_default();
     eprintln!(
-        "haul gateway synthetic: bucket {} of {} {}-byte objects ({} layout) at {}, read-only, any credentials; Ctrl-C stops",
+        "haul gateway synthetic: bucket {} of {} {}-byte objects ({} layout) at {}, read-only, any credentials{hostile}; Ctrl-C stops",
         gw.bucket(),
         gw.objects(),
         a.size,

@@ -127,7 +127,7 @@ pub struct TransportError {
 }
 
 impl TransportError {
-    fn new(kind: FailureKind, authority: &str, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(kind: FailureKind, authority: &str, detail: impl Into<String>) -> Self {
         let what = match kind {
             FailureKind::Connect => "cannot connect to",
             FailureKind::Timeout(_) => "timed out talking to",

@@ -35,6 +35,13 @@
 //! wrong bucket is `404 NoSuchBucket`, an unknown key `404 NoSuchKey`, any other method or
 //! sub-resource `501 NotImplemented` (the gateway is read-only).
 //!
+//! # Hostile listings
+//!
+//! With [`SyntheticConfig::hostile`] (`--hostile MODE`) every listing answer is a broken or
+//! malicious one instead — a page of 100 MiB, a page that never ends, a continuation token
+//! that never advances, an XML entity bomb, a page dripped one byte a second — to test how
+//! a client ends each (`hostile.rs`, [`HostileMode`]). Objects stay normal.
+//!
 //! # Limits
 //!
 //! Signatures and `Authorization` headers are ignored: anyone who can connect can read, so the
@@ -43,6 +50,7 @@
 //! 10^12 objects (its index has 12 digits). A listing with `size > 0` computes each object's
 //! MD5 for its ETag (at most 16 MiB hashed per 1000-key page).
 
+mod hostile;
 mod keys;
 mod list;
 mod object;
@@ -60,9 +68,13 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use hostile::{
+    BOMB_LEVELS, DRIP_INTERVAL, HUGE_PAGE_BYTES, HostileMode, LOOP_TOKEN, UnknownHostileMode,
+};
 pub use keys::{Layout, UnknownLayout};
 
 use crate::fault::conn;
+use hostile::HostileCounters;
 use keys::KeySpace;
 use object::Objects;
 
@@ -96,6 +108,9 @@ pub struct SyntheticConfig {
     /// Added before each listing answer, to emulate a gateway whose listing is slow (for
     /// measuring how a client fans listings out); [`SyntheticConfig::new`] uses zero.
     pub list_delay: Duration,
+    /// Answer every listing the way a broken or malicious gateway would (see
+    /// [`HostileMode`]); [`SyntheticConfig::new`] uses `None`, normal answers.
+    pub hostile: Option<HostileMode>,
 }
 
 impl SyntheticConfig {
@@ -109,6 +124,7 @@ impl SyntheticConfig {
             size: 0,
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             list_delay: Duration::ZERO,
+            hostile: None,
         }
     }
 }
@@ -171,6 +187,13 @@ pub struct SyntheticStats {
     pub keys_listed: u64,
     /// Requests answered with an error status (`4xx`, `5xx`).
     pub errors: u64,
+    /// Hostile listing answers started ([`SyntheticConfig::hostile`]).
+    pub hostile: u64,
+    /// Body bytes of hostile answers handed to connections.
+    pub hostile_bytes: u64,
+    /// Hostile answers whose client went away before their end; the gateway stopped
+    /// generating them there.
+    pub hostile_abandoned: u64,
 }
 
 impl fmt::Display for SyntheticStats {
@@ -179,7 +202,15 @@ impl fmt::Display for SyntheticStats {
             f,
             "list_v1={} list_v2={} head={} get={} keys_listed={} errors={}",
             self.list_v1, self.list_v2, self.head, self.get, self.keys_listed, self.errors
-        )
+        )?;
+        if self.hostile > 0 {
+            write!(
+                f,
+                " hostile={} hostile_bytes={} hostile_abandoned={}",
+                self.hostile, self.hostile_bytes, self.hostile_abandoned
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -194,6 +225,8 @@ pub(crate) struct Counters {
     pub(crate) errors: AtomicU64,
     /// Numbers request ids.
     pub(crate) requests: AtomicU64,
+    /// Hostile answers, shared with their bodies while they are generated.
+    pub(crate) hostile: Arc<HostileCounters>,
 }
 
 impl Counters {
@@ -210,6 +243,9 @@ impl Counters {
             get: get(&self.get),
             keys_listed: get(&self.keys_listed),
             errors: get(&self.errors),
+            hostile: get(&self.hostile.answers),
+            hostile_bytes: get(&self.hostile.bytes),
+            hostile_abandoned: get(&self.hostile.abandoned),
         }
     }
 }
@@ -221,6 +257,7 @@ pub(crate) struct Bucket {
     pub(crate) space: KeySpace,
     pub(crate) objects: Objects,
     pub(crate) list_delay: Duration,
+    pub(crate) hostile: Option<HostileMode>,
     pub(crate) counters: Counters,
 }
 
@@ -278,6 +315,7 @@ impl SyntheticGateway {
             space: KeySpace::new(cfg.layout, cfg.objects),
             objects: Objects::new(cfg.size),
             list_delay: cfg.list_delay,
+            hostile: cfg.hostile,
             counters: Counters::default(),
         });
         let (stop, stop_rx) = watch::channel(false);
@@ -288,7 +326,7 @@ impl SyntheticGateway {
             "synthetic",
             move |stream, stop| serve::serve_connection(stream, Arc::clone(&shared), stop),
         ));
-        tracing::info!(%local_addr, bucket = %bucket.name, objects = cfg.objects, layout = %cfg.layout, "synthetic gateway listening");
+        tracing::info!(%local_addr, bucket = %bucket.name, objects = cfg.objects, layout = %cfg.layout, hostile = cfg.hostile.map(HostileMode::as_str), "synthetic gateway listening");
         Ok(SyntheticGateway {
             local_addr,
             bucket,

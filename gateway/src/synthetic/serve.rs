@@ -1,5 +1,6 @@
 //! The synthetic gateway's HTTP side: one hyper HTTP/1.1 connection per accepted socket, and
-//! the routing of each request to a listing, an object or an S3 error.
+//! the routing of each request to a listing, an object or an S3 error. A hostile gateway's
+//! listings are answered by `hostile.rs`.
 
 use std::borrow::Cow;
 use std::convert::Infallible;
@@ -8,7 +9,7 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::Full;
+use http_body_util::{Either, Full};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -16,9 +17,13 @@ use percent_encoding::percent_decode_str;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+use super::hostile::{self, Generated, HostileMode};
 use super::list::{self, Answer, MAX_KEYS, Version, Walk};
 use super::{Bucket, Counters, LAST_MODIFIED, LAST_MODIFIED_HTTP, xml};
 use crate::fault::conn;
+
+/// An answer's body: in memory, or generated as the connection takes it (hostile listings).
+type Body = Either<Full<Bytes>, Generated>;
 
 /// Query parameters that name a sub-resource or an operation other than a listing or a plain
 /// object read: answered `501 NotImplemented` instead of being taken for a listing.
@@ -81,10 +86,7 @@ pub(crate) async fn serve_connection(
     }
 }
 
-async fn handle<B>(
-    bucket: Arc<Bucket>,
-    req: Request<B>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle<B>(bucket: Arc<Bucket>, req: Request<B>) -> Result<Response<Body>, Infallible> {
     let n = bucket.counters.requests.fetch_add(1, Ordering::Relaxed);
     let id = format!("{n:016x}");
     let mut resp = route(&bucket, req.method(), req.uri(), req.headers(), &id).await;
@@ -166,7 +168,7 @@ impl S3Error {
         )
     }
 
-    fn into_response(self, resource: &str, id: &str, head: bool) -> Response<Full<Bytes>> {
+    fn into_response(self, resource: &str, id: &str, head: bool) -> Response<Body> {
         let mut resp = if head {
             reply(self.status, None, Bytes::new())
         } else {
@@ -186,7 +188,7 @@ async fn route(
     uri: &http::Uri,
     headers: &HeaderMap,
     id: &str,
-) -> Response<Full<Bytes>> {
+) -> Response<Body> {
     let head = method == Method::HEAD;
     let resource = uri.path();
     let answer = if method == Method::GET || head {
@@ -203,7 +205,7 @@ async fn read(
     head: bool,
     uri: &http::Uri,
     headers: &HeaderMap,
-) -> Result<Response<Full<Bytes>>, S3Error> {
+) -> Result<Response<Body>, S3Error> {
     let query = Query::parse(uri.query());
     let path = uri.path().strip_prefix('/').unwrap_or(uri.path());
     if path.is_empty() {
@@ -253,7 +255,7 @@ async fn read(
 }
 
 /// ListObjects (V1) or ListObjectsV2.
-async fn listing(bucket: &Bucket, query: &Query) -> Result<Response<Full<Bytes>>, S3Error> {
+async fn listing(bucket: &Bucket, query: &Query) -> Result<Response<Body>, S3Error> {
     let v2 = match query.get("list-type") {
         None => false,
         Some("2") => true,
@@ -281,6 +283,28 @@ async fn listing(bucket: &Bucket, query: &Query) -> Result<Response<Full<Bytes>>
     };
     let prefix = query.get("prefix").unwrap_or_default();
     let delimiter = query.get("delimiter").unwrap_or_default();
+    if let Some(mode) = bucket.hostile {
+        // Before the cursor is read: a hostile answer takes any cursor, even its own.
+        let cursor = if v2 {
+            query.get("continuation-token")
+        } else {
+            query.get("marker")
+        };
+        let req = hostile::Request {
+            bucket: &bucket.name,
+            v2,
+            prefix,
+            delimiter,
+            cursor,
+            max_keys,
+            url,
+            last_modified: LAST_MODIFIED,
+        };
+        if let Some(body) = hostile::listing(mode, &req, &bucket.counters.hostile) {
+            Counters::add(list_counter(&bucket.counters, v2), 1);
+            return Ok(generated(body));
+        }
+    }
     let space = &bucket.space;
     let (start, version) = if v2 {
         let token = query.get("continuation-token").filter(|t| !t.is_empty());
@@ -321,20 +345,43 @@ async fn listing(bucket: &Bucket, query: &Query) -> Result<Response<Full<Bytes>>
     };
     let body = list::render(&answer, &page, &bucket.objects);
     let counters = &bucket.counters;
-    Counters::add(
-        if v2 {
-            &counters.list_v2
-        } else {
-            &counters.list_v1
-        },
-        1,
-    );
+    Counters::add(list_counter(counters, v2), 1);
     Counters::add(&counters.keys_listed, page.entries.len() as u64);
+    if bucket.hostile == Some(HostileMode::SlowDrip) {
+        return Ok(generated(hostile::drip(
+            Bytes::from(body),
+            &counters.hostile,
+        )));
+    }
     Ok(reply(
         StatusCode::OK,
         Some("application/xml"),
         Bytes::from(body),
     ))
+}
+
+/// The counter of listings of this version.
+fn list_counter(counters: &Counters, v2: bool) -> &std::sync::atomic::AtomicU64 {
+    if v2 {
+        &counters.list_v2
+    } else {
+        &counters.list_v1
+    }
+}
+
+/// A `200 OK` listing answer with a generated body, and its `Content-Length` when it has one
+/// (else hyper sends it chunked).
+fn generated(body: Generated) -> Response<Body> {
+    let length = body.length();
+    let mut resp = Response::new(Either::Right(body));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
+    if let Some(length) = length {
+        insert(&mut resp, header::CONTENT_LENGTH, &length.to_string());
+    }
+    resp
 }
 
 /// HeadObject or GetObject.
@@ -343,7 +390,7 @@ fn object(
     head: bool,
     key: &str,
     headers: &HeaderMap,
-) -> Result<Response<Full<Bytes>>, S3Error> {
+) -> Result<Response<Body>, S3Error> {
     if bucket.space.index_of(key).is_none() {
         return Err(S3Error::new(
             StatusCode::NOT_FOUND,
@@ -460,12 +507,8 @@ fn parse_range(value: &str, size: u64) -> Range {
     }
 }
 
-fn reply(
-    status: StatusCode,
-    content_type: Option<&'static str>,
-    body: Bytes,
-) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(body));
+fn reply(status: StatusCode, content_type: Option<&'static str>, body: Bytes) -> Response<Body> {
+    let mut resp = Response::new(Either::Left(Full::new(body)));
     *resp.status_mut() = status;
     if let Some(content_type) = content_type {
         resp.headers_mut()
@@ -474,7 +517,7 @@ fn reply(
     resp
 }
 
-fn insert(resp: &mut Response<Full<Bytes>>, name: header::HeaderName, value: &str) {
+fn insert<B>(resp: &mut Response<B>, name: header::HeaderName, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {
         resp.headers_mut().insert(name, value);
     }

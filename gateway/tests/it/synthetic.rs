@@ -1,11 +1,12 @@
 //! The synthetic gateway over HTTP: whole listings paged through (V1 and V2, with and without
 //! a delimiter, several page sizes), delimiter answers of the registry layout, object reads
-//! with ranges, and its errors. Unsigned requests: the gateway ignores authentication.
+//! with ranges, its errors, and its hostile listings. Unsigned requests: the gateway ignores authentication.
 
 use std::fmt::Write as _;
 
 use bytes::Bytes;
-use haul_gateway::{Layout, SyntheticConfig, SyntheticGateway};
+use haul_gateway::synthetic::{HUGE_PAGE_BYTES, LOOP_TOKEN};
+use haul_gateway::{HostileMode, Layout, SyntheticConfig, SyntheticGateway};
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::Client;
@@ -428,4 +429,118 @@ async fn refuses_other_than_loopback() {
     let mut cfg = SyntheticConfig::new(1);
     cfg.size = 16 * 1024 + 1;
     assert!(SyntheticGateway::start(cfg).await.is_err());
+}
+
+fn hostile(mode: HostileMode) -> SyntheticConfig {
+    let mut cfg = SyntheticConfig::new(10);
+    cfg.hostile = Some(mode);
+    cfg
+}
+
+/// A hostile gateway's token loop over HTTP: whatever cursor a V1 or V2 listing sends (its
+/// own included, which a normal synthetic gateway would refuse), the same one comes back, on
+/// an empty truncated page; objects are still served normally.
+#[tokio::test]
+async fn hostile_token_loop_repeats_its_cursor_over_http() {
+    let synth = Synth::start(hostile(HostileMode::TokenLoop)).await;
+    let b = synth.gw.bucket().to_owned();
+    for (query, next) in [
+        ("list-type=2".to_owned(), "NextContinuationToken"),
+        (
+            format!("list-type=2&continuation-token={LOOP_TOKEN}&delimiter=/"),
+            "NextContinuationToken",
+        ),
+        (String::new(), "NextMarker"),
+        (format!("marker={LOOP_TOKEN}&prefix=docker/"), "NextMarker"),
+    ] {
+        let answer = synth.get(&format!("/{b}?{query}")).await;
+        assert_eq!(answer.status, StatusCode::OK, "{query}: {}", answer.body);
+        assert_eq!(tags(&answer.body, next), [LOOP_TOKEN], "{query}");
+        assert_eq!(tags(&answer.body, "IsTruncated"), ["true"]);
+        assert!(tags(&answer.body, "Key").is_empty());
+    }
+    let key = synth.gw.key(0).unwrap();
+    let answer = synth.get(&format!("/{b}/{key}")).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let stats = synth.gw.stats();
+    assert_eq!(
+        (stats.list_v2, stats.list_v1, stats.hostile),
+        (2, 2, 4),
+        "{stats}"
+    );
+    assert_eq!(stats.get, 1);
+    synth.gw.shutdown().await;
+}
+
+/// The huge page over HTTP: its `Content-Length` is what arrives, at least
+/// [`HUGE_PAGE_BYTES`], and the document ends as it began.
+#[tokio::test]
+async fn hostile_huge_page_arrives_whole_with_its_length() {
+    let synth = Synth::start(hostile(HostileMode::HugePage)).await;
+    let b = synth.gw.bucket().to_owned();
+    let answer = synth.get(&format!("/{b}?list-type=2&prefix=docker/")).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let length: u64 = answer.headers[http::header::CONTENT_LENGTH]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(length >= HUGE_PAGE_BYTES);
+    assert_eq!(answer.bytes.len() as u64, length);
+    assert!(answer.body.starts_with("<?xml"));
+    assert!(answer.body.ends_with("</ListBucketResult>"));
+    let stats = synth.gw.stats();
+    assert_eq!((stats.hostile, stats.hostile_abandoned), (1, 0), "{stats}");
+    assert_eq!(stats.hostile_bytes, length);
+    synth.gw.shutdown().await;
+}
+
+/// The endless page over a raw connection: it is chunked, keeps coming past the huge page's
+/// size, and once the client closes the connection the gateway stops generating it.
+#[tokio::test]
+async fn hostile_endless_page_stops_when_the_client_goes_away() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let synth = Synth::start(hostile(HostileMode::EndlessPage)).await;
+    let mut conn = tokio::net::TcpStream::connect(synth.gw.local_addr())
+        .await
+        .unwrap();
+    let req = format!(
+        "GET /{}?list-type=2 HTTP/1.1\r\nHost: {}\r\n\r\n",
+        synth.gw.bucket(),
+        synth.gw.local_addr()
+    );
+    conn.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut read = 0u64;
+    let mut head = Vec::new();
+    while read <= HUGE_PAGE_BYTES {
+        let n = conn.read(&mut buf).await.unwrap();
+        assert!(n > 0, "the endless page ended after {read} bytes");
+        if head.len() < 4096 {
+            head.extend_from_slice(&buf[..n.min(4096)]);
+        }
+        read += n as u64;
+    }
+    let head = String::from_utf8_lossy(&head).to_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    assert!(!head.contains("content-length"), "{head}");
+    drop(conn);
+    // Wait for the gateway to notice (its next write fails), without a fixed sleep.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while synth.gw.stats().hostile_abandoned == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still generating: {}",
+            synth.gw.stats()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let stats = synth.gw.stats();
+    assert_eq!((stats.hostile, stats.hostile_abandoned), (1, 1), "{stats}");
+    // Stopped: not one more byte is generated.
+    let after = synth.gw.stats().hostile_bytes;
+    tokio::task::yield_now().await;
+    assert_eq!(synth.gw.stats().hostile_bytes, after);
+    synth.gw.shutdown().await;
 }
