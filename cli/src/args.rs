@@ -71,6 +71,11 @@ pub(crate) struct GlobalArgs {
     /// Seconds to wait for a TCP (and TLS) connection.
     #[arg(long, global = true, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=600))]
     pub(crate) connect_timeout: u64,
+    /// Seconds to read a whole answer that haul reads in full (listings, multipart and error
+    /// answers; never object data, which has its idle timeout instead). A gateway that sends
+    /// slower is timed out and the request retried.
+    #[arg(long, global = true, default_value_t = 120, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub(crate) answer_timeout: u64,
     /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
@@ -839,7 +844,7 @@ pub(crate) enum GatewayCommand {
     /// modified at 2026-01-01T00:00:00Z; its content is --size bytes derived from its key, its
     /// ETag their MD5.
     #[command(
-        after_help = "Examples:\n  haul gateway synthetic --objects 1000000\n  haul gateway synthetic --objects 1000000 --layout flat --list-delay-ms 20\n  haul gateway synthetic --objects 10 --hostile token-loop\n\nLayouts: registry (docker/registry/v2/blobs/sha256/{pp}/{digest}/data over 256 prefixes pp), flat (objects/{i:012}, no delimiter structure).\n\nHostile modes (every ListObjects V1/V2 answer; objects stay normal): huge-page (a 100 MiB page with its Content-Length), endless-page (a chunked page that never ends), token-loop (an empty truncated page whose NextContinuationToken/NextMarker is always the same), entity-bomb (a billion-laughs DOCTYPE whose entity is a key), slow-drip (the normal page, one byte a second)."
+        after_help = "Examples:\n  haul gateway synthetic --objects 1000000\n  haul gateway synthetic --objects 1000000 --layout flat --list-delay-ms 20\n  haul gateway synthetic --objects 10 --hostile token-loop\n\nLayouts: registry (docker/registry/v2/blobs/sha256/{pp}/{digest}/data over 256 prefixes pp), flat (objects/{i:012}, no delimiter structure).\n\nHostile modes (every ListObjects V1/V2 answer; objects stay normal): huge-page (a 100 MiB page with its Content-Length), endless-page (a chunked page that never ends), token-loop (an empty truncated page whose NextContinuationToken/NextMarker is always the same), token-cycle (the same, alternating between two cursors), empty-pages (empty truncated pages for ever, each with a new cursor), entity-bomb (a billion-laughs DOCTYPE whose entity is a key), slow-drip (the normal page, one byte a second)."
     )]
     Synthetic(GatewaySyntheticArgs),
 }
@@ -866,7 +871,8 @@ pub(crate) struct GatewaySyntheticArgs {
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub(crate) list_delay_ms: u64,
     /// Answer every listing as a broken or malicious gateway would, to test how a client ends
-    /// it: huge-page, endless-page, token-loop, entity-bomb or slow-drip.
+    /// it: huge-page, endless-page, token-loop, token-cycle, empty-pages, entity-bomb or
+    /// slow-drip.
     #[arg(long, value_name = "MODE")]
     pub(crate) hostile: Option<haul_gateway::HostileMode>,
 }

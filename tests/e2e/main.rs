@@ -68,12 +68,9 @@ fn trials_for(gateways: &[Arc<gateway::Gateway>]) -> Vec<Trial> {
         .chain(listing::STANDALONE)
         .chain(hostile::STANDALONE)
     {
-        trials.push(
-            Trial::test(format!("local::{name}"), move || {
-                run().map_err(|e| Failed::from(format!("{e:#}")))
-            })
-            .with_ignored_flag(hostile::KNOWN_GAPS.contains(name)),
-        );
+        trials.push(Trial::test(format!("local::{name}"), move || {
+            run().map_err(|e| Failed::from(format!("{e:#}")))
+        }));
     }
     for (name, run) in tls::STANDALONE {
         trials.push(Trial::test(format!("tls::{name}"), move || {

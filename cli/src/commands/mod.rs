@@ -149,6 +149,7 @@ fn client_config(g: &GlobalArgs, cfg: &ResolvedConfig) -> Result<ClientConfig> {
     }
     let transport = TransportConfig {
         connect_timeout: Duration::from_secs(g.connect_timeout),
+        answer_timeout: Duration::from_secs(g.answer_timeout),
         tls: TlsOptions {
             ca_bundle: cfg.ca_bundle.as_ref().map(|c| c.value.clone()),
             insecure_skip_verify: insecure,

@@ -742,6 +742,17 @@ impl Client {
 /// 1,000 a page, far beyond any real bucket.
 const MAX_LIST_PAGES: u64 = 10_000_000;
 
+/// Cursors of a listing remembered to spot a gateway that cycles through a few of them (each
+/// page's cursor differing from the last, the listing never ending). Chosen: 64, a few KiB.
+const RECENT_CURSORS: usize = 64;
+
+/// Most truncated pages in a row that carry no key and no prefix before haul decides the
+/// listing does not progress. A real gateway sends such pages when it skips entries it hides
+/// (RGW filters multipart and deleted index entries out of a page after reading them), each
+/// standing for up to 1,000 skipped entries: 10,000 in a row is ten million hidden entries,
+/// and about a minute of requests.
+const MAX_EMPTY_PAGES_IN_A_ROW: u64 = 10_000;
+
 /// Pages through a whole listing in key order, refusing a gateway that repeats a page cursor
 /// or never ends.
 #[derive(Debug)]
@@ -752,6 +763,8 @@ pub struct ListPager<'a> {
     delimiter: Option<&'a str>,
     cursor: Option<ListCursor>,
     pages: u64,
+    recent: std::collections::VecDeque<ListCursor>,
+    empty_in_a_row: u64,
 }
 
 impl<'a> ListPager<'a> {
@@ -770,6 +783,8 @@ impl<'a> ListPager<'a> {
             delimiter,
             cursor: Some(ListCursor::Start),
             pages: 0,
+            recent: std::collections::VecDeque::with_capacity(RECENT_CURSORS),
+            empty_in_a_row: 0,
         }
     }
 
@@ -798,7 +813,8 @@ impl<'a> ListPager<'a> {
     ///
     /// # Errors
     /// As [`Client::list_objects_page`]; an integrity error when the gateway repeats a cursor
-    /// or the listing exceeds ten million pages.
+    /// (the last one, or one of the last 64), sends 10,000 empty truncated pages in a row, or
+    /// the listing exceeds ten million pages.
     pub async fn next_page(&mut self) -> Result<Option<ListPage>, Error> {
         let Some(cursor) = self.cursor.take() else {
             return Ok(None);
@@ -821,6 +837,28 @@ impl<'a> ListPager<'a> {
         if next.as_ref() == Some(&cursor) {
             return Err(looping("the gateway returned the same page cursor twice"));
         }
+        if let Some(n) = &next
+            && self.recent.contains(n)
+        {
+            return Err(looping(
+                "the gateway returned a page cursor it had already returned (a loop)",
+            ));
+        }
+        if page.objects.is_empty() && page.common_prefixes.is_empty() && next.is_some() {
+            self.empty_in_a_row += 1;
+            if self.empty_in_a_row >= MAX_EMPTY_PAGES_IN_A_ROW {
+                return Err(looping(&format!(
+                    "{} pages in a row without a key, the listing does not progress",
+                    self.empty_in_a_row
+                )));
+            }
+        } else {
+            self.empty_in_a_row = 0;
+        }
+        if self.recent.len() == RECENT_CURSORS {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(cursor);
         self.cursor = next;
         Ok(Some(page))
     }

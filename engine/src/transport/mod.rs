@@ -10,7 +10,10 @@
 //! - send idle: while the request body is sent, the longest pause between two chunks handed
 //!   to the connection (a gateway or proxy that stops reading);
 //! - first byte: from the end of the request body to the response head;
-//! - body idle: while the response body is received, the longest pause between two chunks.
+//! - body idle: while the response body is received, the longest pause between two chunks;
+//! - answer: the whole of a body read into memory ([`ResponseBody::collect_limited`]: listings,
+//!   multipart and error answers, never object data), so that a gateway sending a byte now and
+//!   then, which never trips the idle timeout, cannot hold a listing for ever.
 
 mod body;
 mod quickack;
@@ -45,6 +48,10 @@ pub struct TransportConfig {
     pub first_byte_timeout: Duration,
     /// Longest pause between two chunks of a response body. Chosen: 60 s, as for sending.
     pub body_idle_timeout: Duration,
+    /// Longest time to read a whole answer haul reads into memory (at most 16 MiB of XML).
+    /// Chosen: 120 s, as for the first byte; a 16 MiB answer then needs 140 KB/s, a
+    /// 1,000-key page (~300 KB) 2.5 KB/s.
+    pub answer_timeout: Duration,
     /// Idle keep-alive connections kept per host: sized to the concurrency in use, so that
     /// every request in flight finds a warm connection (s5cmd's Go transport keeps two and
     /// reconnects constantly under load).
@@ -63,6 +70,7 @@ impl Default for TransportConfig {
             send_idle_timeout: Duration::from_secs(60),
             first_byte_timeout: Duration::from_secs(120),
             body_idle_timeout: Duration::from_secs(60),
+            answer_timeout: Duration::from_secs(120),
             pool_max_idle_per_host: 64,
             pool_idle_timeout: Duration::from_secs(60),
             tls: TlsOptions::default(),
@@ -170,6 +178,7 @@ pub struct Response {
 pub struct ResponseBody {
     inner: hyper::body::Incoming,
     idle: Duration,
+    whole: Duration,
     authority: Arc<str>,
 }
 
@@ -220,19 +229,32 @@ impl ResponseBody {
     /// # Errors
     /// As [`ResponseBody::chunk`], and [`FailureKind::TooLarge`] past `max_bytes`.
     pub async fn collect_limited(mut self, max_bytes: usize) -> Result<Bytes, TransportError> {
+        let whole = self.whole;
+        let authority = Arc::clone(&self.authority);
         let mut out = Vec::new();
-        while let Some(chunk) = self.chunk().await {
-            let chunk = chunk?;
-            if out.len() + chunk.len() > max_bytes {
-                return Err(TransportError::new(
-                    FailureKind::TooLarge,
-                    &self.authority,
-                    format!("body exceeds {max_bytes} bytes"),
-                ));
+        let read = async {
+            while let Some(chunk) = self.chunk().await {
+                let chunk = chunk?;
+                if out.len() + chunk.len() > max_bytes {
+                    return Err(TransportError::new(
+                        FailureKind::TooLarge,
+                        &self.authority,
+                        format!("body exceeds {max_bytes} bytes"),
+                    ));
+                }
+                out.extend_from_slice(&chunk);
             }
-            out.extend_from_slice(&chunk);
+            Ok(())
+        };
+        match tokio::time::timeout(whole, read).await {
+            Ok(Ok(())) => Ok(Bytes::from(out)),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(TransportError::new(
+                FailureKind::Timeout(Phase::ReceiveBody),
+                &authority,
+                format!("answer not complete after {whole:?} (a gateway sending too slowly)"),
+            )),
         }
-        Ok(Bytes::from(out))
     }
 }
 
@@ -323,6 +345,7 @@ impl Transport {
                                 body: ResponseBody {
                                     inner: incoming,
                                     idle: cfg.body_idle_timeout,
+                                    whole: cfg.answer_timeout,
                                     authority,
                                 },
                             })

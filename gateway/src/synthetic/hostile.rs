@@ -15,6 +15,10 @@
 //!   true, and the same `NextContinuationToken` (V2) or `NextMarker` (V1), [`LOOP_TOKEN`],
 //!   whatever the request asked: a client that follows it pages for ever and receives
 //!   nothing (and a sync has nothing to download before it notices).
+//! - [`HostileMode::TokenCycle`]: as the token loop, but the next cursor alternates between
+//!   two values ([`CYCLE_TOKENS`]), so that no page repeats the cursor it was asked with.
+//! - [`HostileMode::EmptyPages`]: empty truncated pages for ever, each with a new cursor
+//!   (the one asked for, plus one): never a repeat, never an end.
 //! - [`HostileMode::EntityBomb`]: a billion-laughs document: a `<!DOCTYPE>` declaring
 //!   entities nested [`BOMB_LEVELS`] deep, each ten of the one before, and a
 //!   `ListBucketResult` whose one key is the last of them (3 GB once expanded).
@@ -50,6 +54,9 @@ pub const HUGE_PAGE_BYTES: u64 = 100 * 1024 * 1024;
 
 /// The continuation token and marker a [`HostileMode::TokenLoop`] page always gives.
 pub const LOOP_TOKEN: &str = "hostile-token-loop";
+
+/// The two cursors a [`HostileMode::TokenCycle`] page alternates between.
+pub const CYCLE_TOKENS: [&str; 2] = ["hostile-cycle-a", "hostile-cycle-b"];
 
 /// Levels of nested entities in a [`HostileMode::EntityBomb`]: the classic billion laughs,
 /// `lol9` expands to 10^9 copies of `lol`.
@@ -87,6 +94,10 @@ pub enum HostileMode {
     EndlessPage,
     /// An empty truncated page whose next cursor is always [`LOOP_TOKEN`].
     TokenLoop,
+    /// An empty truncated page whose next cursor alternates between [`CYCLE_TOKENS`].
+    TokenCycle,
+    /// Empty truncated pages, each with a new next cursor.
+    EmptyPages,
     /// A billion-laughs document.
     EntityBomb,
     /// The normal answer, one byte per [`DRIP_INTERVAL`].
@@ -95,10 +106,12 @@ pub enum HostileMode {
 
 impl HostileMode {
     /// Every mode, in the order the docs list them.
-    pub const ALL: [HostileMode; 5] = [
+    pub const ALL: [HostileMode; 7] = [
         HostileMode::HugePage,
         HostileMode::EndlessPage,
         HostileMode::TokenLoop,
+        HostileMode::TokenCycle,
+        HostileMode::EmptyPages,
         HostileMode::EntityBomb,
         HostileMode::SlowDrip,
     ];
@@ -110,6 +123,8 @@ impl HostileMode {
             HostileMode::HugePage => "huge-page",
             HostileMode::EndlessPage => "endless-page",
             HostileMode::TokenLoop => "token-loop",
+            HostileMode::TokenCycle => "token-cycle",
+            HostileMode::EmptyPages => "empty-pages",
             HostileMode::EntityBomb => "entity-bomb",
             HostileMode::SlowDrip => "slow-drip",
         }
@@ -125,7 +140,7 @@ impl fmt::Display for HostileMode {
 /// A name that is not a [`HostileMode`].
 #[derive(Debug, Clone, thiserror::Error)]
 #[error(
-    "unknown hostile mode {0:?}: use huge-page, endless-page, token-loop, entity-bomb or slow-drip"
+    "unknown hostile mode {0:?}: use huge-page, endless-page, token-loop, token-cycle, empty-pages, entity-bomb or slow-drip"
 )]
 pub struct UnknownHostileMode(String);
 
@@ -469,6 +484,27 @@ pub(crate) fn listing(
             page.push_str(TAIL);
             once(mode, Bytes::from(page), counters)
         }
+        HostileMode::TokenCycle => {
+            let next = if req.cursor == Some(CYCLE_TOKENS[0]) {
+                CYCLE_TOKENS[1]
+            } else {
+                CYCLE_TOKENS[0]
+            };
+            let mut page = req.head(Some(0), true, Some(next));
+            page.push_str(TAIL);
+            once(mode, Bytes::from(page), counters)
+        }
+        HostileMode::EmptyPages => {
+            let n = req
+                .cursor
+                .and_then(|c| c.strip_prefix("hostile-empty-"))
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0);
+            let next = format!("hostile-empty-{:012}", n + 1);
+            let mut page = req.head(Some(0), true, Some(&next));
+            page.push_str(TAIL);
+            once(mode, Bytes::from(page), counters)
+        }
         HostileMode::EntityBomb => once(mode, Bytes::from(entity_bomb(req)), counters),
         HostileMode::SlowDrip => return None,
     };
@@ -648,6 +684,46 @@ mod tests {
         drop(body);
         assert_eq!(counters.abandoned.load(Ordering::Relaxed), 1);
         assert!(counters.bytes.load(Ordering::Relaxed) > HUGE_PAGE_BYTES);
+    }
+
+    /// The next cursor of an empty hostile page asked for with `cursor`.
+    fn next_cursor(mode: HostileMode, v2: bool, cursor: Option<&str>) -> String {
+        let counters = Arc::default();
+        let req = Request {
+            cursor,
+            ..request(v2, "", "")
+        };
+        let mut body = listing(mode, &req, &counters).unwrap();
+        let page = String::from_utf8(poll(&mut body).unwrap().to_vec()).unwrap();
+        assert!(page.contains("<IsTruncated>true</IsTruncated>"), "{page}");
+        assert!(!page.contains("<Contents>"), "{page}");
+        let tag = if v2 {
+            "NextContinuationToken"
+        } else {
+            "NextMarker"
+        };
+        let start = page.find(&format!("<{tag}>")).unwrap() + tag.len() + 2;
+        let end = page.find(&format!("</{tag}>")).unwrap();
+        page[start..end].to_owned()
+    }
+
+    #[test]
+    fn the_token_cycle_alternates_and_empty_pages_never_repeat() {
+        for v2 in [true, false] {
+            let a = next_cursor(HostileMode::TokenCycle, v2, None);
+            let b = next_cursor(HostileMode::TokenCycle, v2, Some(&a));
+            assert_ne!(a, b);
+            assert_eq!(next_cursor(HostileMode::TokenCycle, v2, Some(&b)), a);
+
+            let mut seen = std::collections::HashSet::new();
+            let mut cursor = None;
+            for _ in 0..100 {
+                let next = next_cursor(HostileMode::EmptyPages, v2, cursor.as_deref());
+                assert!(seen.insert(next.clone()), "{next} repeated");
+                assert!(cursor.as_ref().is_none_or(|c| *c < next), "not increasing");
+                cursor = Some(next);
+            }
+        }
     }
 
     #[test]

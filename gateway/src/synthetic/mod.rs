@@ -69,7 +69,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use hostile::{
-    BOMB_LEVELS, DRIP_INTERVAL, HUGE_PAGE_BYTES, HostileMode, LOOP_TOKEN, UnknownHostileMode,
+    BOMB_LEVELS, CYCLE_TOKENS, DRIP_INTERVAL, HUGE_PAGE_BYTES, HostileMode, LOOP_TOKEN,
+    UnknownHostileMode,
 };
 pub use keys::{Layout, UnknownLayout};
 
