@@ -184,22 +184,32 @@ fn meaning(data: &[u8]) {
         (".aws/config", Dialect::Aws),
         (".aws/credentials", Dialect::Aws),
     ];
-    let home = tempfile::tempdir().expect("a temporary home");
-    fs_create_dir(&home.path().join(".aws"));
-    let secret = with_canary(data);
-    for (name, dialect) in FILES {
-        for bytes in [data, secret.as_slice()] {
-            let path = home.path().join(name);
-            std::fs::write(&path, bytes).expect("writing a config file");
-            let result = resolve(&Overrides::default(), &|_: &str| None, Some(home.path()));
-            std::fs::remove_file(&path).expect("removing a config file");
-            check_resolved(&result, bytes, dialect, &path);
-        }
+    thread_local! {
+        /// One temporary home per thread: its files are written and removed for each input.
+        static HOME: tempfile::TempDir = {
+            let home = tempfile::tempdir().expect("a temporary home");
+            fs_err::create_dir(home.path().join(".aws")).expect("creating ~/.aws");
+            home
+        };
     }
-}
-
-fn fs_create_dir(path: &Path) {
-    std::fs::create_dir(path).expect("creating a directory in the temporary home");
+    let secret = with_canary(data);
+    // The marked copy is the input itself unless it names a secret; the input as is is read
+    // too when it is not UTF-8 (the marked copy is).
+    let mut variants = vec![secret.as_slice()];
+    if std::str::from_utf8(data).is_err() {
+        variants.push(data);
+    }
+    HOME.with(|home| {
+        for (name, dialect) in FILES {
+            for bytes in &variants {
+                let path = home.path().join(name);
+                fs_err::write(&path, bytes).expect("writing a config file");
+                let result = resolve(&Overrides::default(), &|_: &str| None, Some(home.path()));
+                fs_err::remove_file(&path).expect("removing a config file");
+                check_resolved(&result, bytes, dialect, &path);
+            }
+        }
+    });
 }
 
 fn check_resolved(

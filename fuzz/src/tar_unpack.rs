@@ -61,7 +61,7 @@ pub fn tar_unpack(data: &[u8]) {
     }
     if let (Ok(_), Some(files)) = (&result, plain) {
         for (path, content) in files {
-            let got = std::fs::read(sandbox.join(&path))
+            let got = fs_err::read(sandbox.join(&path))
                 .unwrap_or_else(|e| panic!("{} was not extracted: {e}", path.display()));
             assert_eq!(
                 got,
@@ -99,11 +99,11 @@ fn is_tar(data: &[u8]) -> bool {
 /// The entries of a directory, made readable first if an extracted mode forbids it (so that
 /// a run as an ordinary user can check and remove the tree).
 fn read_dir(dir: &Path) -> Vec<PathBuf> {
-    let entries = match std::fs::read_dir(dir) {
+    let entries = match fs_err::read_dir(dir) {
         Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            fs_err::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
                 .expect("making an extracted directory readable");
-            std::fs::read_dir(dir)
+            fs_err::read_dir(dir)
         }
         other => other,
     };
@@ -129,7 +129,7 @@ fn check_tree(root: &Path) {
                 "temporary file left: {}",
                 rel.display()
             );
-            let meta = std::fs::symlink_metadata(&path).expect("metadata of an extracted entry");
+            let meta = fs_err::symlink_metadata(&path).expect("metadata of an extracted entry");
             let kind = meta.file_type();
             assert!(
                 meta.mode() & 0o6000 == 0,
@@ -143,7 +143,7 @@ fn check_tree(root: &Path) {
                 rel.display()
             );
             if kind.is_symlink() {
-                let target = std::fs::read_link(&path).expect("reading an extracted symlink");
+                let target = fs_err::read_link(&path).expect("reading an extracted symlink");
                 let parent = rel.parent().unwrap_or(Path::new(""));
                 assert!(
                     stays_inside(parent, &target),

@@ -12,7 +12,7 @@ use haul_fuzz::TARGETS;
 
 /// The files of `dir`, sorted; none when it does not exist.
 fn files(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
+    let Ok(entries) = fs_err::read_dir(dir) else {
         return Vec::new();
     };
     let mut out: Vec<PathBuf> = entries
@@ -27,7 +27,7 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 fn replay(target: fn(&[u8]), paths: &[PathBuf]) -> Vec<String> {
     let mut failures = Vec::new();
     for path in paths {
-        let data = std::fs::read(path).expect("reading a corpus file");
+        let data = fs_err::read(path).expect("reading a corpus file");
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| target(&data))) {
             let message = panic
                 .downcast_ref::<String>()

@@ -26,12 +26,12 @@ fn corpus(name: &str) -> Vec<Vec<u8>> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("corpus")
         .join(name);
-    let Ok(entries) = std::fs::read_dir(dir) else {
+    let Ok(entries) = fs_err::read_dir(dir) else {
         return Vec::new();
     };
     let mut paths: Vec<_> = entries.map(|e| e.unwrap().path()).collect();
     paths.sort();
-    paths.iter().map(|p| std::fs::read(p).unwrap()).collect()
+    paths.iter().map(|p| fs_err::read(p).unwrap()).collect()
 }
 
 /// A seed changed the way libFuzzer would: bytes flipped, inserted, removed, cut.
@@ -78,7 +78,7 @@ fn targets_hold_on_random_and_mutated_inputs() {
             let result = std::panic::catch_unwind(|| target(&input));
             if result.is_err() {
                 let file = std::env::temp_dir().join(format!("haul-fuzz-smoke-{name}"));
-                std::fs::write(&file, &input).unwrap();
+                fs_err::write(&file, &input).unwrap();
                 panic!("{name} failed on input {i}, saved to {}", file.display());
             }
         }
