@@ -239,7 +239,7 @@ fn check_resolved(
                 assert_eq!((*line, *reason), (syntax.line, syntax.reason), "{err}");
             }
             if let ConfigError::NotUtf8 { line, .. } = err {
-                let count = 1 + bytes.iter().filter(|&&b| b == b'\n').count();
+                let count = bytes.split(|&b| b == b'\n').count();
                 assert!((1..=count).contains(line), "{err}");
             }
             let mut shown = format!("{err}\n{err:?}\n{}", err.hint());

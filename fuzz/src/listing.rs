@@ -227,7 +227,7 @@ impl Spec {
         if raw_values.into_iter().any(|v| !xml::xml_safe(v)) {
             url = true;
         }
-        let styles = (0..objects.len() + prefixes.len() + 1)
+        let styles = (0..=objects.len() + prefixes.len())
             .map(|_| UrlStyle::pick(input))
             .collect();
         let key_count = if v2 {

@@ -106,7 +106,7 @@ pub fn tar_index(data: &[u8]) {
     assert_eq!(
         totals_again,
         &Totals {
-            etag: etag_as_written(&totals.etag),
+            etag: etag_as_written(totals.etag.as_ref()),
             ..totals
         },
         "totals after a round trip"
@@ -117,7 +117,7 @@ pub fn tar_index(data: &[u8]) {
 fn check_entry(e: &IndexEntry, previous: Option<&IndexEntry>) {
     assert!(!e.path.is_empty(), "an entry without a path");
     assert!(
-        e.start % 512 == 0 && e.data % 512 == 0 && e.data > e.start,
+        e.start.is_multiple_of(512) && e.data.is_multiple_of(512) && e.data > e.start,
         "offsets {}/{} are not tar records",
         e.start,
         e.data
@@ -169,9 +169,9 @@ fn check_tail(entries: &[IndexEntry], points: &[SeekPoint], totals: &Totals) {
     }
 }
 
-/// The writer writes an empty ETag, and one that is just `-`, as no ETag (`-`).
-fn etag_as_written(etag: &Option<String>) -> Option<String> {
-    etag.clone().filter(|t| !t.is_empty() && t != "-")
+/// The writer writes an empty tag, and one that is just `-`, as none (`-`).
+fn etag_as_written(etag: Option<&String>) -> Option<String> {
+    etag.filter(|t| !t.is_empty() && *t != "-").cloned()
 }
 
 /// Bytes of `bytes` %-escaped as the writer does: `%`, ASCII controls and bytes that are not

@@ -102,8 +102,8 @@ pub fn only_xml_safe(text: &str) -> String {
 /// How a gateway url-encodes keys, prefixes and markers under `encoding-type=url`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UrlStyle {
-    /// Ceph RGW's `url_encode(.., encode_slash = true)`: bytes `<= 0x20`, `>= 0x7f` and
-    /// `"#%&+,/:;<=>?@[\]^`{}` as `%XX`.
+    /// Ceph RGW's `url_encode(.., encode_slash = true)`: bytes up to 0x20, from 0x7f, and
+    /// each of ``"#%&+,/:;<=>?@[\]^`{}`` as `%XX`.
     Rgw,
     /// AWS S3 as measured: everything but `A-Z a-z 0-9 - . _ ~ /` as `%XX`, a space as `+`.
     Aws,

@@ -37,7 +37,7 @@ fn corpus(name: &str) -> Vec<Vec<u8>> {
 /// A seed changed the way libFuzzer would: bytes flipped, inserted, removed, cut.
 fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
     let mut out = seed.to_vec();
-    for _ in 0..1 + rng.below(4) {
+    for _ in 0..=rng.below(4) {
         let at = rng.below(out.len() + 1);
         match rng.below(5) {
             0 if at < out.len() => out[at] ^= 1 << rng.below(8),
@@ -73,7 +73,9 @@ fn targets_hold_on_random_and_mutated_inputs() {
                     let seed = rng.below(k);
                     mutate(&mut rng, &seeds[seed])
                 }
-                _ => (0..rng.below(600)).map(|_| rng.next() as u8).collect(),
+                _ => (0..rng.below(600))
+                    .map(|_| rng.next().to_le_bytes()[0])
+                    .collect(),
             };
             let result = std::panic::catch_unwind(|| target(&input));
             if result.is_err() {
