@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # record-corpus.sh — record the fuzz targets' seed corpus from real gateways and real tools.
 #
-# Usage: fuzz/record-corpus.sh [--no-rgw]
+# Usage: fuzz/record-corpus.sh [--no-rgw]      (KEEP_WORK=1 keeps every answer in a temp dir)
 #
 # Starts haul's embedded gateway (`haul gateway serve`) and, unless --no-rgw or when it
 # cannot be installed, a throwaway Ceph RGW (`scripts/gateway.sh`), and drives real S3
