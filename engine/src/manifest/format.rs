@@ -547,7 +547,8 @@ impl<R: Read> Reader<R> {
         let hash = blake3::Hash::from_hex(field("blake3")?)
             .map_err(|_| self.damaged("a BLAKE3 that is not 64 hex digits"))?;
         let etag = match field("etag")? {
-            "-" => None,
+            // The writer writes an empty tag as unknown: an empty field reads as one too.
+            "-" | "" => None,
             t => Some(unescape(t).ok_or_else(|| self.damaged("a bad %-escape in an etag"))?),
         };
         if fields.next().is_some() {
@@ -616,6 +617,22 @@ mod tests {
             w.push(e).unwrap();
         }
         w.finish().unwrap()
+    }
+
+    #[test]
+    fn an_empty_etag_field_reads_as_unknown_as_it_is_written() {
+        // Found by the manifest_read fuzz target: an empty ETag field read as `Some("")`,
+        // which the writer writes as `-`, so the manifest did not read back the same.
+        let text = format!(
+            "{MAGIC}\t1\nsource\ts\n\nf\ta\t1\t2\t-\t{}\t\n",
+            blake3::hash(b"x").to_hex()
+        );
+        let trailer = format!("end\t1\t{}\n", blake3::hash(text.as_bytes()).to_hex());
+        let bytes = zstd::encode_all(format!("{text}{trailer}").as_bytes(), 1).unwrap();
+        let (_, entries) = read(&bytes).unwrap();
+        assert_eq!(entries[0].etag, None);
+        let written = write(&entries);
+        assert_eq!(read(&written).unwrap().1, entries);
     }
 
     #[test]

@@ -57,9 +57,7 @@ impl ListObjects<'_> {
 /// A [`ParseError`] for anything but a complete, valid `ListBucketResult`, including a
 /// truncated page with neither `NextMarker` nor entries to continue from.
 pub fn parse_list_objects(body: &[u8]) -> Result<ListPage, ParseError> {
-    let mut page = parse_list_bucket_result(body, OPERATION)?;
-    page.dialect = ListDialect::V1;
-    Ok(page)
+    parse_list_bucket_result(body, OPERATION, ListDialect::V1)
 }
 
 #[cfg(test)]
@@ -103,6 +101,22 @@ mod tests {
         assert_eq!(page.objects[0].key.as_str(), "docker/a b");
         assert_eq!(page.next_marker.as_deref(), Some("docker/a b"));
         assert_eq!(page.resume_marker(), Some("docker/a b"));
+    }
+
+    #[test]
+    fn refuses_a_truncated_answer_with_only_a_v2_token() {
+        // Found by the list_objects fuzz target: a V2 page answering a V1 request, with a
+        // continuation token but no NextMarker and no entries, read as the last page (the
+        // V1 listing has no marker to go on from), which ended the listing early.
+        let body = b"<ListBucketResult><KeyCount>0</KeyCount><IsTruncated>true</IsTruncated>\
+            <NextContinuationToken>t</NextContinuationToken></ListBucketResult>";
+        assert!(crate::s3::parse_list_objects_v2(body).is_ok());
+        let err = parse_list_objects(body).unwrap_err();
+        assert_eq!(
+            err.kind,
+            crate::s3::ParseErrorKind::Missing("NextMarker"),
+            "{err}"
+        );
     }
 
     #[test]

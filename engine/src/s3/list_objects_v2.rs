@@ -5,7 +5,7 @@ use http::{Method, Request};
 
 use super::endpoint::Endpoint;
 use super::error::ParseError;
-use super::list_page::{ListEncoding, ListPage, parse_list_bucket_result};
+use super::list_page::{ListDialect, ListEncoding, ListPage, parse_list_bucket_result};
 use super::names::BucketName;
 use super::request::{RequestBuilder, RequestError};
 
@@ -64,7 +64,7 @@ impl ListObjectsV2<'_> {
 /// A [`ParseError`] with the element path and offset for anything but a complete, valid
 /// `ListBucketResult`, including a truncated page with no way to continue.
 pub fn parse_list_objects_v2(body: &[u8]) -> Result<ListPage, ParseError> {
-    parse_list_bucket_result(body, OPERATION)
+    parse_list_bucket_result(body, OPERATION, ListDialect::V2)
 }
 
 #[cfg(test)]

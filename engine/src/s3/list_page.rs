@@ -116,10 +116,13 @@ struct PendingEntry {
     storage_class: Option<StorageClass>,
 }
 
-/// Parses a `ListBucketResult` answering `operation` (`ListObjectsV2` or `ListObjects`).
+/// Parses a `ListBucketResult` answering `operation` (`ListObjectsV2` or `ListObjects`),
+/// sent as a `request` of that dialect: the answer to a V1 request is a V1 page whatever it
+/// holds (the listing goes on from markers), so it must have one to go on from.
 pub(crate) fn parse_list_bucket_result(
     body: &[u8],
     operation: &'static str,
+    request: ListDialect,
 ) -> Result<ListPage, ParseError> {
     const ROOT: &str = "ListBucketResult";
     let mut xml = XmlReader::new(body, operation);
@@ -216,7 +219,7 @@ pub(crate) fn parse_list_bucket_result(
     }
     let end = xml.offset();
     let is_truncated = is_truncated.ok_or_else(|| missing_at_end(operation, end, "IsTruncated"))?;
-    let dialect = if v2_marks {
+    let dialect = if v2_marks && request == ListDialect::V2 {
         ListDialect::V2
     } else {
         ListDialect::V1
@@ -280,7 +283,9 @@ pub(crate) fn parse_list_bucket_result(
             ListDialect::V2 if page.next_continuation_token.is_none() => {
                 return Err(missing_at_end(operation, end, "NextContinuationToken"));
             }
-            ListDialect::V1 if page.resume_marker().is_none() => {
+            // An empty marker (an empty common prefix, last on the page) would start the
+            // listing over.
+            ListDialect::V1 if page.resume_marker().is_none_or(str::is_empty) => {
                 return Err(missing_at_end(operation, end, "NextMarker"));
             }
             _ => {}
@@ -320,7 +325,7 @@ mod tests {
     use super::*;
 
     fn page(body: &str) -> Result<ListPage, ParseError> {
-        parse_list_bucket_result(body.as_bytes(), "ListObjectsV2")
+        parse_list_bucket_result(body.as_bytes(), "ListObjectsV2", ListDialect::V2)
     }
 
     #[test]
@@ -350,6 +355,14 @@ mod tests {
             "<ListBucketResult><IsTruncated>true</IsTruncated><Marker></Marker></ListBucketResult>";
         assert_eq!(
             page(v1).unwrap_err().kind,
+            ParseErrorKind::Missing("NextMarker")
+        );
+        // Found by the list_objects fuzz target: the only way forward an empty prefix.
+        let empty = "<ListBucketResult><IsTruncated>true</IsTruncated>\
+            <CommonPrefixes><Prefix>p/</Prefix></CommonPrefixes>\
+            <CommonPrefixes><Prefix></Prefix></CommonPrefixes></ListBucketResult>";
+        assert_eq!(
+            page(empty).unwrap_err().kind,
             ParseErrorKind::Missing("NextMarker")
         );
         let none = "<ListBucketResult><KeyCount>0</KeyCount></ListBucketResult>";

@@ -1,0 +1,4 @@
+//! libFuzzer entry for `haul_fuzz::list_multipart_uploads` (the invariants are there).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| haul_fuzz::list_multipart_uploads(data));
