@@ -46,6 +46,11 @@ if (($# > 0)); then
     targets=("$@")
 else
     mapfile -t targets < <(cargo fuzz list)
+    # A failure inside <( ) escapes set -e: no target listed must not pass as a clean run.
+    if ((${#targets[@]} == 0)); then
+        log "cargo fuzz list gave no target"
+        exit 1
+    fi
 fi
 
 # -max_len per target: the largest input worth mutating (a listing page of a dozen long

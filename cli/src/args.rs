@@ -71,8 +71,9 @@ pub(crate) struct GlobalArgs {
     /// Seconds to wait for a TCP (and TLS) connection.
     #[arg(long, global = true, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=600))]
     pub(crate) connect_timeout: u64,
-    /// Seconds to read a whole answer that haul reads in full (listings, multipart and error
-    /// answers; never object data, which has its idle timeout instead). A gateway that sends
+    /// Seconds to read a whole answer that haul reads in full (listings, error answers; not
+    /// object data, nor copies, multipart completions and batch deletes, which gateways keep
+    /// open while they work: those have the 60 s idle timeout only). A gateway that sends
     /// slower is timed out and the request retried.
     #[arg(long, global = true, default_value_t = 120, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub(crate) answer_timeout: u64,
@@ -629,7 +630,8 @@ pub(crate) struct SyncArgs {
     /// if their bytes differ.
     #[arg(long)]
     pub(crate) checksum: bool,
-    /// Follow symlinks in a local source (else they are skipped with a warning).
+    /// Follow symlinks in a local source (else they are skipped with a warning), and write
+    /// through symlinked directories in a local destination (else such a download is refused).
     #[arg(long)]
     pub(crate) follow_symlinks: bool,
     /// List a bucket by up to N streams at once, one per prefix found by delimiter listings

@@ -39,6 +39,12 @@ const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 /// buffer without bound.
 pub(crate) const MAX_XML_BODY_BYTES: usize = 16 * 1024 * 1024;
 
+/// Operations whose `200 OK` a gateway may rightly keep open while it works, sending
+/// whitespace now and then until the answer (AWS for CopyObject and CompleteMultipartUpload,
+/// RGW's `<Progress>` during a copy; a large DeleteObjects can take long too): their answer is
+/// bounded by the idle timeout only, not by `--answer-timeout`.
+const SLOW_ANSWERS: &[&str] = &["CompleteMultipartUpload", "CopyObject", "DeleteObjects"];
+
 /// Everything needed to talk to one gateway.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -377,7 +383,9 @@ impl Client {
             suspect_cut = false;
             let (failure, error, retry_after) = match inner.transport.send(req).await {
                 Ok(resp) if resp.status.is_success() && read_body => {
-                    match resp.body.collect_limited(MAX_XML_BODY_BYTES).await {
+                    let deadline = (!SLOW_ANSWERS.contains(&call.operation))
+                        .then_some(inner.transport.config().answer_timeout);
+                    match resp.body.collect_within(MAX_XML_BODY_BYTES, deadline).await {
                         Ok(body) => {
                             self.body_passed(body_len);
                             inner.budget.deposit();

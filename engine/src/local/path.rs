@@ -136,7 +136,7 @@ fn real_dir(path: &Path, meta: &std::fs::Metadata) -> io::Result<()> {
     }
     let what = if meta.file_type().is_symlink() {
         "is a symlink: haul does not write through a symlink in the destination \
-         (--follow-symlinks allows it)"
+         (sync --follow-symlinks allows it)"
     } else {
         "is not a directory"
     };

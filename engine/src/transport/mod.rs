@@ -11,9 +11,11 @@
 //!   to the connection (a gateway or proxy that stops reading);
 //! - first byte: from the end of the request body to the response head;
 //! - body idle: while the response body is received, the longest pause between two chunks;
-//! - answer: the whole of a body read into memory ([`ResponseBody::collect_limited`]: listings,
-//!   multipart and error answers, never object data), so that a gateway sending a byte now and
-//!   then, which never trips the idle timeout, cannot hold a listing for ever.
+//! - answer: the whole of a body read into memory ([`ResponseBody::collect_limited`]: listings
+//!   and other small answers, error answers; never object data, nor the answers a gateway keeps
+//!   open while it copies or completes, [`ResponseBody::collect_within`]), so that a gateway
+//!   sending a byte now and then, which never trips the idle timeout, cannot hold a listing
+//!   for ever.
 
 mod body;
 mod quickack;
@@ -228,8 +230,25 @@ impl ResponseBody {
     ///
     /// # Errors
     /// As [`ResponseBody::chunk`], and [`FailureKind::TooLarge`] past `max_bytes`.
-    pub async fn collect_limited(mut self, max_bytes: usize) -> Result<Bytes, TransportError> {
+    pub async fn collect_limited(self, max_bytes: usize) -> Result<Bytes, TransportError> {
         let whole = self.whole;
+        self.collect_within(max_bytes, Some(whole)).await
+    }
+
+    /// As [`ResponseBody::collect_limited`], with the whole body's deadline given: `None` for
+    /// answers a gateway may rightly keep open while it works, sending a space now and then
+    /// (CopyObject, CompleteMultipartUpload: AWS and RGW both do), which only the idle
+    /// timeout bounds.
+    ///
+    /// # Errors
+    /// As [`ResponseBody::collect_limited`].
+    pub async fn collect_within(
+        mut self,
+        max_bytes: usize,
+        deadline: Option<Duration>,
+    ) -> Result<Bytes, TransportError> {
+        // Far beyond any run: as good as no deadline, and no overflow on adding to now.
+        let whole = deadline.unwrap_or(Duration::from_secs(365 * 24 * 3600));
         let authority = Arc::clone(&self.authority);
         let mut out = Vec::new();
         let read = async {
