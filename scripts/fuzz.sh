@@ -105,7 +105,11 @@ for t in "${targets[@]}"; do
     if ((status != 0)); then
         artifact=$(sed -nE 's/.*Test unit written to (.*)$/\1/p' "$out" | tail -1)
         artifact=${artifact:-$PWD/artifacts/$t/}
-        tail -40 "$out" >&2
+        # What failed (a panic's message, a sanitizer's report), then libFuzzer's last
+        # words, lines cut short (it prints the whole input as one line).
+        grep -m1 -A12 -E 'panicked at|ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)' "$out" |
+            cut -c1-300 >&2 || true
+        tail -30 "$out" | cut -c1-300 >&2
         log "$t: FAILED (exit $status); input: $artifact"
         failed+=("$t")
         summary+=("$(printf '%-26s %12s %8s %8s %8s  FAILED: %s' "$t" "${runs:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" "$artifact")")

@@ -9,7 +9,8 @@
 //!
 //! Whether the extraction succeeds or is refused, afterwards:
 //! - nothing exists beside the extraction directory (nothing written outside it);
-//! - no temporary file (`.haul-tar.*`) is left under it;
+//! - no temporary file (`.haul-tar.*`, unless the archive has an entry of that name) is left
+//!   under it;
 //! - every symlink under it resolves inside it;
 //! - every hard-linked file has all its links under it (none to a file outside);
 //! - nothing has a setuid or setgid bit, and there is no device node.
@@ -17,7 +18,8 @@
 //! When a described archive holds only files and directories with plain, distinct paths
 //! and extracts without error, every file holds exactly its content.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
@@ -57,7 +59,7 @@ pub fn tar_unpack(data: &[u8]) {
         "extraction wrote outside its directory: {beside:?} ({result:?})"
     );
     if sandbox.exists() {
-        check_tree(&sandbox);
+        check_tree(&sandbox, &entry_names(&archive));
     }
     if let (Ok(_), Some(files)) = (&result, plain) {
         for (path, content) in files {
@@ -113,8 +115,25 @@ fn read_dir(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The checks of the module documentation on everything under `root`.
-fn check_tree(root: &Path) {
+/// The last component of every entry's path the archive lists (up to its first damage).
+fn entry_names(archive: &[u8]) -> HashSet<OsString> {
+    let mut names = HashSet::new();
+    let mut reader = tar::Archive::new(archive);
+    let Ok(entries) = reader.entries() else {
+        return names;
+    };
+    for entry in entries {
+        let Ok(entry) = entry else { break };
+        if let Some(name) = entry.path().ok().as_deref().and_then(Path::file_name) {
+            names.insert(name.to_owned());
+        }
+    }
+    names
+}
+
+/// The checks of the module documentation on everything under `root`; `listed` holds the
+/// names the archive itself has (a file it names `.haul-tar.…` is not a temporary file).
+fn check_tree(root: &Path, listed: &HashSet<OsString>) {
     let mut links: HashMap<(u64, u64), (u64, usize)> = HashMap::new();
     let mut pending = vec![root.to_path_buf()];
     while let Some(dir) = pending.pop() {
@@ -123,9 +142,9 @@ fn check_tree(root: &Path) {
                 .strip_prefix(root)
                 .expect("under the root")
                 .to_path_buf();
-            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            let name = path.file_name().unwrap_or_default();
             assert!(
-                !name.starts_with(".haul-tar."),
+                !name.to_string_lossy().starts_with(".haul-tar.") || listed.contains(name),
                 "temporary file left: {}",
                 rel.display()
             );
