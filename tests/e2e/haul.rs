@@ -158,20 +158,29 @@ impl Haul {
         let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
         let pid = libc::pid_t::try_from(child.id()).context("child pid")?;
         let mut killed = false;
+        // wait4's ru_maxrss is no measure here: Linux carries the high-water mark of the mm a
+        // process had before exec (this test binary's, shared by the spawn) into it, so it
+        // never reads below this process's own size. The child's own mm's high-water mark,
+        // VmHWM, polled while it runs, is; wait4's figure is kept only for a child that ended
+        // before the first poll (an upper bound).
+        let mut polled_kib: Option<u64> = None;
         let (status, peak_rss_kib) = loop {
-            if let Some(done) = wait4(pid, false)? {
-                break done;
+            if let Some(kib) = vm_hwm_kib(pid) {
+                polled_kib = Some(polled_kib.map_or(kib, |p| p.max(kib)));
+            }
+            if let Some((status, maxrss)) = wait4(pid, false)? {
+                break (status, polled_kib.unwrap_or(maxrss));
             }
             if started.elapsed() > limit {
                 // Our own child, by its id; then reap it.
                 let _ = child.kill();
                 killed = true;
                 match wait4(pid, true)? {
-                    Some(done) => break done,
+                    Some((status, maxrss)) => break (status, polled_kib.unwrap_or(maxrss)),
                     None => bail!("haul (pid {pid}) did not end after SIGKILL"),
                 }
             }
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(2));
         };
         let elapsed = started.elapsed();
         // The child is reaped by wait4: std must not wait on it again.
@@ -227,7 +236,7 @@ pub(crate) struct Bounded {
     pub(crate) killed: bool,
     pub(crate) stdout: String,
     pub(crate) stderr: String,
-    /// The child's peak resident set size (`ru_maxrss` of wait4).
+    /// The child's peak resident set size (its `VmHWM`, polled every 2 ms while it ran).
     pub(crate) peak_rss_bytes: u64,
     pub(crate) elapsed: Duration,
 }
@@ -272,6 +281,14 @@ fn tail(s: &str) -> &str {
         start += 1;
     }
     &s[start..]
+}
+
+/// The high-water mark of `pid`'s resident set (`VmHWM` in `/proc/PID/status`), in KiB;
+/// `None` once it has exited (a zombie has no memory map) or when it cannot be read.
+fn vm_hwm_kib(pid: libc::pid_t) -> Option<u64> {
+    let status = fs_err::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// wait4(2) on one child: `Some((exit code, peak RSS in KiB))` once it has ended (the code is

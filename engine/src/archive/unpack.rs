@@ -370,8 +370,9 @@ impl Selection {
 /// The free space of a filesystem, from `statvfs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct FreeSpace {
-    /// Bytes this process may write: free to unprivileged users (`f_bavail`), or all free
-    /// blocks for root (`f_bfree`: ext4 keeps 5% for root, which a restore as root may use).
+    /// Bytes free to unprivileged users (`f_bavail`). Also for root: the blocks only root
+    /// may use (`f_bfree` beyond it) are not always there to write (a host here reports
+    /// 240 GB `f_bfree` against 80 GB `f_bavail`, and writes stop at the latter).
     pub(crate) available: u64,
     /// Bytes of the whole filesystem (`f_blocks`).
     pub(crate) total: u64,
@@ -383,12 +384,7 @@ pub(crate) struct FreeSpace {
 fn free_space(dir: &Path) -> Option<FreeSpace> {
     match rustix::fs::statvfs(dir) {
         Ok(s) if s.f_blocks > 0 => Some(FreeSpace {
-            available: if rustix::process::geteuid().is_root() {
-                s.f_bfree
-            } else {
-                s.f_bavail
-            }
-            .saturating_mul(s.f_frsize),
+            available: s.f_bavail.saturating_mul(s.f_frsize),
             total: s.f_blocks.saturating_mul(s.f_frsize),
         }),
         Ok(_) => None,
