@@ -907,6 +907,29 @@ fn names_no_space(stderr: &str, declared: u64) -> Result<()> {
     Ok(())
 }
 
+/// Writes `tar` as `plain` and gzipped as `gz`; each is refused by `tar pull` (rule
+/// no-space, `huge.bin` declaring `declared` named, only `first.txt` extracted) and reported by
+/// `tar verify` (exit 1); returns verify's two outputs.
+fn refused_plain_and_gzip(
+    dir: &Path,
+    plain: &Path,
+    gz: &Path,
+    tar: &[u8],
+    declared: u64,
+) -> Result<Vec<String>> {
+    fs_err::write(plain, tar)?;
+    fs_err::write(gz, gzip(tar)?)?;
+    let mut outs = Vec::new();
+    for archive in [plain, gz] {
+        let dst = dir.join("dst");
+        let err = pull_refused(archive, &dst, &[], "no-space", &["first.txt"])?;
+        names_no_space(&err, declared)?;
+        fs_err::remove_dir_all(&dst)?;
+        outs.push(verify_bounded(archive, 1, "differs from its index")?);
+    }
+    Ok(outs)
+}
+
 /// (a) haul's own archive with `huge.bin`'s header declaring 100 GB in a GNU base-256 size
 /// field, followed by the few bytes that were there: refused before anything of it is
 /// written (no file, no temporary file, not even a parent), plain and gzip, also through
@@ -918,14 +941,8 @@ fn hostile_base256_size() -> Result<()> {
     let mut tar = fs_err::read(&plain)?;
     let at = header_at(&tar, "huge.bin")?;
     declare_size(&mut tar, at, declared)?;
-    fs_err::write(&plain, &tar)?;
-    fs_err::write(&gz, gzip(&tar)?)?;
-    for archive in [&plain, &gz] {
-        let dst = t.path().join("dst");
-        let err = pull_refused(archive, &dst, &[], "no-space", &["first.txt"])?;
-        names_no_space(&err, declared)?;
-        fs_err::remove_dir_all(&dst)?;
-        let out = verify_bounded(archive, 1, "differs from its index")?;
+    let outs = refused_plain_and_gzip(t.path(), &plain, &gz, &tar, declared)?;
+    for out in outs {
         ensure!(
             out.contains(&format!("huge.bin: size {declared}, index 6"))
                 && out.contains("the rest of the archive was not read"),
@@ -950,14 +967,8 @@ fn hostile_pax_size() -> Result<()> {
     let mut pax = b.into_inner()?;
     pax.truncate(pax.len() - 1024);
     tar.splice(at..at, pax);
-    fs_err::write(&plain, &tar)?;
-    fs_err::write(&gz, gzip(&tar)?)?;
-    for archive in [&plain, &gz] {
-        let dst = t.path().join("dst");
-        let err = pull_refused(archive, &dst, &[], "no-space", &["first.txt"])?;
-        names_no_space(&err, declared)?;
-        fs_err::remove_dir_all(&dst)?;
-        let out = verify_bounded(archive, 1, "differs from its index")?;
+    let outs = refused_plain_and_gzip(t.path(), &plain, &gz, &tar, declared)?;
+    for out in outs {
         ensure!(
             out.contains(&format!("huge.bin: size {declared}")),
             "verify: {out}"
