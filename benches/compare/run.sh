@@ -15,6 +15,7 @@
 #                          [--sweep | --no-sweep] [--sweep-levels "16 64 128"]
 #                          [--sweep-workload small] [--verify quick|full]
 #                          [--haul-bin PATH] [--cache DIR] [--out FILE.md]
+#                          [--download-fs auto|loop|here]
 #   Smoke run (a few minutes):  benches/compare/run.sh --scale 0.02 --runs 1
 #   Full run (quiet machine):   benches/compare/run.sh            (SCALE=1, RUNS=3)
 # Defaults: --runs 3 --scale 1 --gateway rgw --sweep --sweep-levels "16 64 128"
@@ -38,7 +39,17 @@
 #            is called, not its Python launcher).
 # Also recorded: the gateway's CPU seconds during the step (utime+stime of its daemons from
 # /proc/PID/stat, before and after), because on one machine client and server share the cores.
-# Source trees are warm in the page cache for every tool; downloads go to the same filesystem.
+# Source trees are warm in the page cache for every tool.
+#
+# Where downloads land (--download-fs): `here` is a directory beside the script's work files;
+# `loop` is a fresh ext4 filesystem with a journal (mkfs.ext4's defaults) in a sparse image
+# file on the same disk, loop-mounted for the run (needs root). `auto` (the default) picks
+# `loop` when the work directory's filesystem is ext4 *without* a journal and it can, else
+# `here`. Why: on ext4 without a journal the inode allocator skips every inode freed in the
+# last 30 s or so (find_inode_bit -> recently_deleted), reading inode-table blocks to find
+# them, so after the previous step deleted 20,000 files each create scans past them: measured
+# on this project's VMs, the same haul binary's small-file download climbed from 3 to 27 s of
+# system CPU over five runs, whichever tool ran. With a journal the check is skipped.
 #
 # Requirements: python3 (venv), the Debian packages of Ceph for --gateway rgw
 # (scripts/gateway.sh install rgw), cargo (unless --haul-bin). The peers are installed from
@@ -70,6 +81,7 @@ VERIFY=${VERIFY:-quick}
 HAUL_BIN=${HAUL_BIN:-}
 CACHE=${HAUL_BENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/haul-bench}
 OUT=${OUT:-}
+DOWNLOAD_FS=${DOWNLOAD_FS:-auto}
 TOOL_TIMEOUT=${TOOL_TIMEOUT:-3600}
 
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
@@ -98,6 +110,7 @@ while (($#)); do
     --haul-bin) HAUL_BIN=$2 && shift ;;
     --cache) CACHE=$2 && shift ;;
     --out) OUT=$2 && shift ;;
+    --download-fs) DOWNLOAD_FS=$2 && shift ;;
     -h | --help) usage ;;
     *) die "unknown argument: $1 (see --help)" ;;
     esac
@@ -114,6 +127,7 @@ fi
 [[ "$SCALE" =~ ^[0-9]*\.?[0-9]+$ ]] || die "--scale must be a positive number"
 [[ "$GATEWAY" == rgw || "$GATEWAY" == haul ]] || die "--gateway must be rgw or haul"
 [[ "$VERIFY" == quick || "$VERIFY" == full ]] || die "--verify must be quick or full"
+[[ "$DOWNLOAD_FS" =~ ^(auto|loop|here)$ ]] || die "--download-fs must be auto, loop or here"
 [[ "$TOOL_TIMEOUT" =~ ^[0-9]+$ ]] || die "TOOL_TIMEOUT must be a number of seconds"
 for w in $WORKLOADS; do
     case "$w" in registry | wal | small | big) ;; *) die "unknown workload: $w" ;; esac
@@ -147,6 +161,7 @@ readonly HAUL_GW_SECRET_KEY=haulbenchsecret0123456789
 CHILD=""        # the `timeout` of the step in progress (leader of its own process group)
 HAUL_GW_PID=""  # embedded gateway
 RGW_STATE=""    # Ceph state dir (gateway.sh stops the PIDs it recorded there)
+DL_MOUNT=""     # the loop-mounted download filesystem (--download-fs loop)
 
 cleanup() {
     local rc=$?
@@ -164,6 +179,10 @@ cleanup() {
     if [[ -n "$RGW_STATE" ]]; then
         log "stopping Ceph RGW ($RGW_STATE)"
         "$ROOT/scripts/gateway.sh" stop rgw "$RGW_STATE" || true
+    fi
+    if [[ -n "$DL_MOUNT" ]]; then
+        # Mounted with -o loop: the loop device is released with the unmount.
+        umount -- "$DL_MOUNT" || log "warning: could not unmount $DL_MOUNT"
     fi
     rm -rf -- "$WORK"
     exit "$rc"
@@ -511,7 +530,7 @@ cycle() {
     files=$(manifest_field "$wdir/manifest.json" files)
     bytes=$(manifest_field "$wdir/manifest.json" bytes)
     bucket="cmp-$phase-$tool-$wl-$n-r$run"
-    dl=$WORK/download
+    dl=$DL_BASE/download
     rm -rf -- "$dl"
     haul_admin mb "s3://$bucket" >>"$LOGDIR/admin.log" 2>&1 || die "cannot create bucket $bucket (see $LOGDIR/admin.log)"
     CYCLE_WALL=0
@@ -545,6 +564,58 @@ cycle() {
 }
 
 # --------------------------------------------------------------------------------------------
+# Where downloads land
+# --------------------------------------------------------------------------------------------
+
+# fs_of PATH: "TYPE DEVICE-NAME" of the filesystem holding PATH (device as /proc/fs names it).
+fs_of() {
+    local src
+    src=$(findmnt -n -o SOURCE --target "$1" 2>/dev/null || true)
+    printf '%s %s\n' "$(findmnt -n -o FSTYPE --target "$1" 2>/dev/null || echo unknown)" "$(basename -- "${src:-unknown}")"
+}
+
+# journal_less_ext4 PATH: true when PATH is on ext4 that has no jbd2 journal.
+journal_less_ext4() {
+    local type dev
+    read -r type dev < <(fs_of "$1")
+    [[ "$type" == ext4 && -d /proc/fs/ext4/$dev ]] || return 1
+    ! compgen -G "/proc/fs/jbd2/$dev-*" >/dev/null
+}
+
+# setup_download_fs MAX_WORKLOAD_BYTES: sets DL_BASE (downloads go to $DL_BASE/download) and
+# DL_DESC (for the report), making and mounting the loop filesystem when chosen.
+setup_download_fs() {
+    local want=$DOWNLOAD_FS size type dev note=""
+    if [[ "$want" == auto ]]; then
+        want=here
+        if journal_less_ext4 "$WORK" && ((EUID == 0)) && command -v mkfs.ext4 >/dev/null; then
+            want=loop
+        fi
+    fi
+    if [[ "$want" == here ]]; then
+        DL_BASE=$WORK
+        read -r type dev < <(fs_of "$WORK")
+        if journal_less_ext4 "$WORK"; then note=", no journal"; fi
+        DL_DESC="$WORK ($type on $dev$note)"
+        return
+    fi
+    ((EUID == 0)) || die "--download-fs loop needs root (mount)"
+    command -v mkfs.ext4 >/dev/null || die "--download-fs loop needs mkfs.ext4 (Debian: e2fsprogs)"
+    # Room for the largest workload twice over plus 1 GiB; sparse, so only what is written
+    # takes space (the image is deleted with the work directory).
+    size=$(($1 * 2 + (1 << 30)))
+    ((size < (8 << 30))) && size=$((8 << 30))
+    truncate -s "$size" "$WORK/download.img"
+    mkfs.ext4 -q -F "$WORK/download.img" || die "mkfs.ext4 failed on $WORK/download.img"
+    mkdir -p "$WORK/dlfs"
+    mount -o loop -- "$WORK/download.img" "$WORK/dlfs" || die "cannot loop-mount $WORK/download.img"
+    DL_MOUNT=$WORK/dlfs
+    DL_BASE=$WORK/dlfs
+    DL_DESC="a fresh ext4 (mkfs.ext4 defaults, with a journal, $((size >> 30)) GiB sparse image on the same disk, loop-mounted)"
+    log "downloads go to $DL_DESC at $DL_MOUNT"
+}
+
+# --------------------------------------------------------------------------------------------
 # Machine information
 # --------------------------------------------------------------------------------------------
 
@@ -563,6 +634,7 @@ machine_info() {
     echo "- kernel: $(uname -sr); OS: $(sed -n 's/^PRETTY_NAME=//p' /etc/os-release | tr -d '"')"
     echo "- haul source: $git_rev; binary: $HAUL"
     echo "- gateway: $GW_DESC at $ENDPOINT"
+    echo "- downloads to: $DL_DESC"
     echo "- load average at start: $LOAD_START; at end: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "- tools:"
     local t
@@ -598,6 +670,7 @@ for w in $wl_all; do
     ((b > max_bytes)) && max_bytes=$b
 done
 
+setup_download_fs "$max_bytes"
 start_gateway "$max_bytes"
 write_tool_configs
 

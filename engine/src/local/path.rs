@@ -103,7 +103,11 @@ pub fn create_dirs_beneath(root: &Path, dir: &Path) -> io::Result<()> {
             format!("{} is not under {}", dir.display(), root.display()),
         )
     })?;
-    fs_err::create_dir_all(root)?;
+    // One `stat` when the root is there (every file but the first): `create_dir_all` would
+    // try a `mkdir` first and `stat` after its EEXIST, two calls per downloaded file.
+    if !fs_err::metadata(root).is_ok_and(|m| m.is_dir()) {
+        fs_err::create_dir_all(root)?;
+    }
     let mut at = root.to_path_buf();
     for component in rel.components() {
         let Component::Normal(name) = component else {
