@@ -78,6 +78,27 @@ impl PartialFile {
             .map_err(|e| io::Error::new(e.kind(), format!("write {}: {e}", self.temp.display())))
     }
 
+    /// Starts writing `len` bytes at `offset` back to the disk, without waiting for it, and
+    /// lets the page cache drop them once they are clean (`posix_fadvise(POSIX_FADV_DONTNEED)`
+    /// on Linux: asynchronous writeback of the range, then the clean pages released). A large
+    /// download then overlaps its disk writes with the network, and the fsync or `syncfs` that
+    /// ends it waits for what is still in flight, not for the whole file written at once; and
+    /// gigabytes of downloaded data do not push everything else out of the page cache.
+    /// Best effort: when the advice fails, the final sync does all the writing.
+    pub fn start_writeback(&self, offset: u64, len: u64) {
+        let Some(len) = std::num::NonZeroU64::new(len) else {
+            return;
+        };
+        if let Err(e) = rustix::fs::fadvise(
+            self.file.file(),
+            offset,
+            Some(len),
+            rustix::fs::Advice::DontNeed,
+        ) {
+            tracing::debug!(path = %self.temp.display(), %e, "no early writeback");
+        }
+    }
+
     /// The temporary path.
     #[must_use]
     pub fn temp_path(&self) -> &Path {

@@ -383,11 +383,15 @@ async fn fetch_range(
     }
 }
 
+/// Writes one chunk of a range at its offset and starts its writeback at once
+/// ([`PartialFile::start_writeback`]): the disk works while the rest arrives, so the fsync (or
+/// the `syncfs` of a sync) at the end has little left to write.
 async fn write_at(file: &Arc<PartialFile>, mut data: Vec<u8>, at: u64) -> Result<Vec<u8>, Error> {
     let file = file.clone();
     blocking(move || {
         file.write_at(&data, at)
             .map_err(|e| Error::local(file.temp_path(), e))?;
+        file.start_writeback(at, data.len() as u64);
         data.clear();
         Ok(data)
     })
