@@ -185,7 +185,13 @@ cleanup() {
         umount -- "$DL_MOUNT" || log "warning: could not unmount $DL_MOUNT"
     fi
     if [[ -n "$DL_LOOP" ]]; then
-        losetup -d -- "$DL_LOOP" || log "warning: could not detach $DL_LOOP"
+        # The device stays busy for a moment after the unmount.
+        local i
+        for ((i = 0; i < 50; i++)); do
+            losetup -d -- "$DL_LOOP" 2>/dev/null && break
+            sleep 0.2
+        done
+        ((i < 50)) || log "warning: could not detach $DL_LOOP"
     fi
     rm -rf -- "$WORK"
     exit "$rc"
