@@ -185,10 +185,10 @@ cleanup() {
         umount -- "$DL_MOUNT" || log "warning: could not unmount $DL_MOUNT"
     fi
     if [[ -n "$DL_LOOP" ]]; then
-        # The device stays busy for a moment after the unmount.
+        # The device can stay busy for a moment after the unmount.
         local i
         for ((i = 0; i < 50; i++)); do
-            losetup -d -- "$DL_LOOP" 2>/dev/null && break
+            losetup -d "$DL_LOOP" 2>/dev/null && break
             sleep 0.2
         done
         ((i < 50)) || log "warning: could not detach $DL_LOOP"
