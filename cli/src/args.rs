@@ -532,9 +532,10 @@ pub(crate) struct LsArgs {
     #[arg(short, long)]
     pub(crate) recursive: bool,
     /// With --recursive: list by up to N streams at once, one per prefix found by delimiter
-    /// listings (merged back into key order); 1 lists with one stream.
-    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub(crate) list_fanout: u32,
+    /// listings (merged back into key order); 1 lists with one stream. Without it, up to 8
+    /// streams when the first page shows the listing gains from them, else one.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub(crate) list_fanout: Option<u32>,
 }
 
 /// A bucket URL.
@@ -635,9 +636,10 @@ pub(crate) struct SyncArgs {
     #[arg(long)]
     pub(crate) follow_symlinks: bool,
     /// List a bucket by up to N streams at once, one per prefix found by delimiter listings
-    /// (merged back into key order); 1 lists with one stream.
-    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub(crate) list_fanout: u32,
+    /// (merged back into key order); 1 lists with one stream. Without it, up to 8 streams
+    /// when the first page shows the listing gains from them, else one.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub(crate) list_fanout: Option<u32>,
     /// After the sync, write the BLAKE3 manifest of the local side next to the backup, under
     /// `.haul/manifests/<UTC time>.manifest` of the destination (needs a local side; the hash
     /// cache makes a nightly run read only changed files). `.haul/` is never synced.

@@ -747,7 +747,7 @@ fn make_tree(root: &std::path::Path) -> Result<Vec<String>> {
 }
 
 /// The last NDJSON line with `"event":"summary"`.
-fn summary(stdout: &[u8]) -> Result<serde_json::Value> {
+pub(crate) fn summary(stdout: &[u8]) -> Result<serde_json::Value> {
     let text = String::from_utf8(stdout.to_vec())?;
     text.lines()
         .rev()
@@ -803,6 +803,14 @@ fn ops(summary: &serde_json::Value, side: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Listing requests (ListObjectsV2, or V1 where a gateway lacks it) one side of a run sent.
+pub(crate) fn list_requests(summary: &serde_json::Value, side: &str) -> u64 {
+    ["ListObjectsV2", "ListObjects"]
+        .iter()
+        .filter_map(|op| summary["requests"][side][op].as_u64())
+        .sum()
+}
+
 fn sync_round_trip(gw: &Gateway) -> Result<()> {
     let b = unique_bucket("sync");
     mb(gw, &b)?;
@@ -823,6 +831,13 @@ fn sync_round_trip(gw: &Gateway) -> Result<()> {
         dest_ops.iter().all(|o| o.starts_with("ListObjects")),
         "no-change upload sent {dest_ops:?}"
     );
+    // A listing of one page is one request: the listing fan-out does not run discovery on it.
+    ensure!(
+        list_requests(&again, "dest") == 1,
+        "no-change upload of {} keys listed with {} requests",
+        keys.len(),
+        list_requests(&again, "dest")
+    );
     // Down into an empty directory: identical content, modes and mtimes.
     let dst = tempfile::tempdir()?;
     let d = dst.path().join("restore");
@@ -834,8 +849,10 @@ fn sync_round_trip(gw: &Gateway) -> Result<()> {
     ensure!(again["transferred"] == 0, "second download: {again}");
     let src_ops = ops(&again, "source");
     ensure!(
-        src_ops.iter().all(|o| o.starts_with("ListObjects")),
-        "no-change download sent {src_ops:?}"
+        src_ops.iter().all(|o| o.starts_with("ListObjects"))
+            && list_requests(&again, "source") == 1,
+        "no-change download sent {src_ops:?}, {} listing requests",
+        list_requests(&again, "source")
     );
     // One changed file moves alone, both ways.
     let changed = src.path().join("a/b");

@@ -6,9 +6,10 @@
 //! (`Haul::bounded`), and a sync must leave its destination as it found it (empty: no file,
 //! no temporary file), a manifest build no file beside its output.
 //!
-//! `ls -r` and `sync` run with `--list-fanout 1` (one `ListPager` stream) and the default
-//! fan-out (delimiter discovery first, `client::fanout`), whose paths differ; `manifest build`
-//! of a bucket always lists with the default fan-out, through its own consumer.
+//! `ls -r` and `sync` run with `--list-fanout 1` (one `ListPager` stream) and `--list-fanout
+//! 8` (delimiter discovery first, `client::fanout`), whose paths differ; `manifest build` of
+//! a bucket lists with the default (a plain first page, then discovery where the listing is
+//! longer), through its own consumer.
 
 use std::path::Path;
 use std::time::Duration;

@@ -12,10 +12,16 @@ use crate::gateway::Gateway;
 use crate::haul::{Haul, binary, unique_bucket};
 
 /// Cases that start their own (synthetic) gateway.
-pub(crate) const STANDALONE: &[crate::cases::Standalone] = &[(
-    "issue_10_synthetic_listing_fanout_lists_every_key_once_in_order",
-    synthetic_fanout,
-)];
+pub(crate) const STANDALONE: &[crate::cases::Standalone] = &[
+    (
+        "issue_10_synthetic_listing_fanout_lists_every_key_once_in_order",
+        synthetic_fanout,
+    ),
+    (
+        "issue_3_default_listing_fans_out_only_where_it_gains",
+        synthetic_fanout_only_where_it_gains,
+    ),
+];
 
 pub(crate) const ALL: &[Case] = &[Case {
     name: "issue_10_listing_fanout_lists_what_one_stream_lists",
@@ -52,20 +58,15 @@ fn keys() -> Vec<String> {
     keys
 }
 
-/// The keys `haul ls -r --list-fanout N URL` prints, in its order.
-fn listed(gw: &Gateway, url: &str, fanout: u32) -> Result<Vec<String>> {
-    let out = Haul::new(
-        gw,
-        &[
-            "--json",
-            "ls",
-            "-r",
-            "--list-fanout",
-            &fanout.to_string(),
-            url,
-        ],
-    )?
-    .ok()?;
+/// The keys `haul ls -r [--list-fanout N] URL` prints, in its order.
+fn listed(gw: &Gateway, url: &str, fanout: Option<u32>) -> Result<Vec<String>> {
+    let fanout = fanout.map(|n| n.to_string());
+    let mut args = vec!["--json", "ls", "-r"];
+    if let Some(n) = &fanout {
+        args.extend(["--list-fanout", n]);
+    }
+    args.push(url);
+    let out = Haul::new(gw, &args)?.ok()?;
     String::from_utf8(out)?
         .lines()
         .map(|l| {
@@ -95,18 +96,19 @@ fn fanout_lists_what_one_stream_lists(gw: &Gateway) -> Result<()> {
     )?
     .ok()?;
 
-    let one = listed(gw, &url, 1)?;
+    let one = listed(gw, &url, Some(1))?;
     ensure!(
         one == keys,
         "one stream listed {} keys, not the tree's {}",
         one.len(),
         keys.len()
     );
-    for fanout in [2, 8, 64] {
+    // An explicit fan-out always fans out; the default decides by the first page.
+    for fanout in [Some(2), Some(8), Some(64), None] {
         let many = listed(gw, &url, fanout)?;
         ensure!(
             many == one,
-            "--list-fanout {fanout} listed {} keys, {} of them in a different place",
+            "--list-fanout {fanout:?} listed {} keys, {} of them in a different place",
             many.len(),
             many.iter().zip(&one).filter(|(a, b)| a != b).count()
         );
@@ -123,10 +125,10 @@ fn fanout_lists_what_one_stream_lists(gw: &Gateway) -> Result<()> {
             .filter(|k| k.starts_with(prefix))
             .cloned()
             .collect();
-        for fanout in [1, 8] {
+        for fanout in [Some(1), Some(8), None] {
             ensure!(
                 listed(gw, &sub, fanout)? == want,
-                "{sub} with --list-fanout {fanout} differs from the tree"
+                "{sub} with --list-fanout {fanout:?} differs from the tree"
             );
         }
     }
@@ -230,6 +232,70 @@ pub(crate) fn synthetic_fanout() -> Result<()> {
                 "{layout}: --list-fanout {fanout} differs"
             );
         }
+    }
+    Ok(())
+}
+
+/// Without `--list-fanout`, a listing fans out only where that saves round trips: a registry
+/// whose prefixes hold less than a page each is listed by one stream (about one request per
+/// page, after the first page and discovery), one whose prefixes hold more by a stream per
+/// prefix (exactly `--list-fanout 8`'s requests, and the first page). Request counts from the
+/// summary of `sync --dry-run --json`; every plan the same.
+pub(crate) fn synthetic_fanout_only_where_it_gains() -> Result<()> {
+    for (objects, fans_out) in [(20_000u64, false), (300_000, true)] {
+        let gw = Synthetic::start(objects, "registry", None)?;
+        let dst = tempfile::tempdir()?;
+        let d = dst.path().to_str().context("path")?;
+        let run = |fanout: Option<&str>| -> Result<(u64, Vec<String>)> {
+            let mut args = vec!["--json", "sync", "--dry-run"];
+            args.extend(fanout.map(|n| ["--list-fanout", n]).into_iter().flatten());
+            args.extend(["s3://registry/", d]);
+            let out = gw.haul(&args)?.ok()?;
+            let summary = crate::cases::summary(&out)?;
+            let planned = summary["transferred"].as_u64().unwrap_or(0);
+            ensure!(
+                planned == objects,
+                "{objects} objects, --list-fanout {fanout:?}: {planned} planned ({summary})"
+            );
+            let lists = crate::cases::list_requests(&summary, "source");
+            // The plan: the keys of the `planned` events, in order.
+            let plan: Vec<String> = String::from_utf8(out)?
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter(|v| v["event"] == "planned")
+                .filter_map(|v| v["key"].as_str().map(str::to_owned))
+                .collect();
+            Ok((lists, plan))
+        };
+        let (one, one_plan) = run(Some("1"))?;
+        let (eight, eight_plan) = run(Some("8"))?;
+        let (auto, auto_plan) = run(None)?;
+        let pages = objects.div_ceil(1000);
+        ensure!(
+            (pages..=pages + 1).contains(&one) && eight > 256,
+            "{objects} objects: {one} requests by one stream, {eight} by eight"
+        );
+        ensure!(
+            one_plan.len() as u64 == objects && one_plan == eight_plan && one_plan == auto_plan,
+            "{objects} objects: the dry-run plans differ"
+        );
+        if fans_out {
+            ensure!(
+                auto == eight + 1,
+                "{objects} objects in 1,000+ key prefixes: the default sent {auto} listing \
+                 requests, fan-out by eight {eight} (+1 expected)"
+            );
+        } else {
+            ensure!(
+                auto <= one + 10,
+                "{objects} objects in prefixes of under a page: the default sent {auto} \
+                 listing requests, one stream {one}"
+            );
+        }
+        eprintln!(
+            "e2e: {objects} objects: listing requests by one stream {one}, by eight {eight}, \
+             default {auto}"
+        );
     }
     Ok(())
 }

@@ -37,7 +37,7 @@ pub(crate) async fn run(g: &GlobalArgs, a: &LsArgs) -> Result<()> {
     if a.recursive {
         // Every object, by up to --list-fanout streams merged back into key order.
         let mut pages =
-            engine::client::list_in_order(&client, &bucket, &prefix, a.list_fanout as usize);
+            engine::client::list_in_order(&client, &bucket, &prefix, list_fanout(a.list_fanout));
         let mut last: Option<String> = None;
         while let Some(page) = pages.recv().await {
             for o in &page? {
@@ -89,4 +89,11 @@ fn object_line(out: &mut Out, bucket: &BucketName, o: &ObjectEntry) -> Result<()
         "etag": o.etag.as_ref().map(|e| e.unquoted().to_owned()),
     }))?;
     Ok(())
+}
+
+/// `--list-fanout N` as given (always up to N streams), or the adaptive default.
+pub(super) fn list_fanout(given: Option<u32>) -> engine::client::ListFanout {
+    given.map_or_else(engine::client::ListFanout::default, |n| {
+        engine::client::ListFanout::Fixed(n as usize)
+    })
 }

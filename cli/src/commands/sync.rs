@@ -79,7 +79,7 @@ pub(crate) async fn run(g: &GlobalArgs, a: &SyncArgs) -> Result<()> {
         memory_bytes: a.transfer.memory,
         follow_symlinks: a.follow_symlinks,
         base: None,
-        list_fanout: a.list_fanout as usize,
+        list_fanout: super::ls::list_fanout(a.list_fanout),
     };
     if a.manifest {
         sync::manifests::check_sides(&src, &dst)?;

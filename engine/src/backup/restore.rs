@@ -296,7 +296,7 @@ async fn restore_bucket(
             memory_bytes: opts.memory_bytes,
             follow_symlinks: false,
             base: None,
-            list_fanout: crate::client::DEFAULT_LIST_FANOUT,
+            list_fanout: crate::client::ListFanout::default(),
         };
         let dst = Location::S3 {
             client: client.clone(),

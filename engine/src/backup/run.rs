@@ -446,7 +446,7 @@ async fn bucket_part(
             memory_bytes: opts.memory_bytes,
             follow_symlinks: false,
             base: None,
-            list_fanout: crate::client::DEFAULT_LIST_FANOUT,
+            list_fanout: crate::client::ListFanout::default(),
         };
         let src = Location::S3 {
             client: source.clone(),
@@ -633,7 +633,7 @@ async fn bucket_part_s3(
                 bucket: b.bucket.clone(),
                 prefix: b.prefix.clone(),
             }),
-            list_fanout: crate::client::DEFAULT_LIST_FANOUT,
+            list_fanout: crate::client::ListFanout::default(),
         };
         let src = Location::S3 {
             client: source.clone(),

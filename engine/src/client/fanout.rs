@@ -18,6 +18,15 @@
 //!    its own into a channel of [`PAGES_AHEAD`] pages, and their pages are forwarded in plan
 //!    order. Every request goes through the [`Client`], so under its congestion controller.
 //!
+//! 0. **Whether to fan out** ([`ListFanout::Auto`], the default): discovery and one
+//!    request per prefix only pay for themselves on a listing of many pages. The listing
+//!    starts as a plain one; a first page that is not truncated is the whole listing (one
+//!    request). Otherwise discovery runs, and when the first page already held several of the
+//!    plan's prefixes whole, those prefixes are smaller than a page and fan-out would cost
+//!    more requests than it saves round trips ([`fan_out_gains`]): the plain listing goes on
+//!    from its cursor instead. [`ListFanout::Fixed`] (an explicit `--list-fanout N`) always
+//!    fans out.
+//!
 //! Memory: the plan holds at most [`MAX_PLAN`] entries, the listers at most fan-out ×
 //! ([`PAGES_AHEAD`] + 1) pages. A bucket without prefixes (flat keys) is listed by one
 //! stream after one extra delimiter request. Whether the keys come back in order is checked
@@ -75,19 +84,44 @@ const PAGE: usize = 1000;
 /// What a fan-out listing sends: pages of objects in key order.
 pub type ListedPages = mpsc::Receiver<Result<Vec<ObjectEntry>, Error>>;
 
+/// How many streams list a bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListFanout {
+    /// Up to this many streams when the listing is large enough to gain from them, else one
+    /// (the default, with [`DEFAULT_LIST_FANOUT`]).
+    Auto(usize),
+    /// Up to this many streams whenever discovery finds prefixes (`--list-fanout N`); 1 lists
+    /// with one stream and no discovery.
+    Fixed(usize),
+}
+
+impl Default for ListFanout {
+    fn default() -> Self {
+        Self::Auto(DEFAULT_LIST_FANOUT)
+    }
+}
+
+impl ListFanout {
+    /// The most streams, within 1..=[`MAX_LIST_FANOUT`].
+    #[must_use]
+    pub fn streams(self) -> usize {
+        match self {
+            Self::Auto(n) | Self::Fixed(n) => n.clamp(1, MAX_LIST_FANOUT),
+        }
+    }
+}
+
 /// A listing of `prefix` in `bucket` in key order, page by page, by up to `fanout` streams at
-/// once (0 and 1: one stream, no discovery). Pages arrive through a bounded channel; an error
-/// ends the listing.
+/// once. Pages arrive through a bounded channel; an error ends the listing.
 #[must_use]
 pub fn list_in_order(
     client: &Client,
     bucket: &BucketName,
     prefix: &str,
-    fanout: usize,
+    fanout: ListFanout,
 ) -> ListedPages {
     let (tx, rx) = mpsc::channel(PAGES_AHEAD);
     let (client, bucket, prefix) = (client.clone(), bucket.clone(), prefix.to_owned());
-    let fanout = fanout.clamp(1, MAX_LIST_FANOUT);
     tokio::spawn(async move {
         // The listing runs in a task of its own so that a panic in it reaches the reader as
         // an error: a channel that merely closed would read as a complete listing (and a
@@ -125,6 +159,8 @@ enum Segment {
     /// The rest of `prefix`'s delimiter listing from `cursor`: its objects, and the keys
     /// under each of its common prefixes, in turn.
     Rest { prefix: String, cursor: ListCursor },
+    /// The rest of `prefix`'s plain listing from `cursor`.
+    After { prefix: String, cursor: ListCursor },
 }
 
 /// An entry of a delimiter listing page.
@@ -154,14 +190,16 @@ async fn drive(
     client: &Client,
     bucket: &BucketName,
     prefix: String,
-    fanout: usize,
+    fanout: ListFanout,
     tx: &mpsc::Sender<Result<Vec<ObjectEntry>, Error>>,
 ) -> Result<(), Error> {
-    let plan = if fanout > 1 {
-        discover(client, bucket, prefix, fanout).await?
-    } else {
-        vec![Segment::Prefix { prefix, sole: true }]
+    let streams = fanout.streams();
+    let plan = match fanout {
+        _ if streams == 1 => vec![Segment::Prefix { prefix, sole: true }],
+        ListFanout::Fixed(_) => discover(client, bucket, prefix, streams).await?,
+        ListFanout::Auto(_) => plan_if_gains(client, bucket, prefix, streams).await?,
     };
+    let fanout = streams;
     tracing::debug!(
         bucket = bucket.as_str(),
         segments = plan.len(),
@@ -211,6 +249,86 @@ async fn drive(
                 streams -= 1;
             }
         }
+    }
+}
+
+/// A plan for [`ListFanout::Auto`]: the first page of a plain listing; when there is more,
+/// discovery's plan if fan-out gains on it, else the first page and the plain listing's rest.
+async fn plan_if_gains(
+    client: &Client,
+    bucket: &BucketName,
+    prefix: String,
+    fanout: usize,
+) -> Result<Vec<Segment>, Error> {
+    let mut pager = ListPager::new(client, bucket, &prefix, None);
+    let first = pager
+        .next_page()
+        .await?
+        .map(|p| p.objects)
+        .unwrap_or_default();
+    under_prefix(bucket, &prefix, &first)?;
+    let cursor = pager.cursor().cloned();
+    let last = first.last().map(|o| o.key.as_str().to_owned());
+    let mut plan: Vec<Segment> = first.into_iter().map(Segment::Object).collect();
+    let Some(cursor) = cursor else {
+        // Not truncated: the whole listing, in one request.
+        return Ok(plan);
+    };
+    if let Some(last) = last {
+        let planned = discover(client, bucket, prefix.clone(), fanout).await?;
+        if fan_out_gains(&planned, &last, fanout) {
+            // The first page is listed again in its segments: one request more in a
+            // listing of many.
+            return Ok(planned);
+        }
+    }
+    tracing::debug!(
+        bucket = bucket.as_str(),
+        "listing with one stream: its prefixes are smaller than a page"
+    );
+    plan.push(Segment::After { prefix, cursor });
+    Ok(plan)
+}
+
+/// Whether listing `plan`'s segments side by side gains over going on with the plain listing
+/// whose first page (a full one) ended at `last`.
+///
+/// A prefix segment that lies wholly before `last` was on that page. When `c` of them were,
+/// segments average at most a page / `c` keys: the plain listing needs about S / `c` requests
+/// in a row for the S segments, fan-out S requests, `fanout` at a time. Fan-out is chosen
+/// when it at least halves the round trips (`2c < fanout`) and there are two listings or more
+/// to run side by side; else its extra requests would only load the gateway.
+fn fan_out_gains(plan: &[Segment], last: &str, fanout: usize) -> bool {
+    let mut before = 0;
+    let mut listings = 0;
+    for segment in plan {
+        match segment {
+            Segment::Prefix { prefix, .. }
+                if prefix.as_str() < last && !last.starts_with(prefix.as_str()) =>
+            {
+                before += 1;
+            }
+            Segment::Prefix { .. } | Segment::Rest { .. } | Segment::After { .. } => {
+                listings += 1;
+            }
+            Segment::Object(_) => {}
+        }
+    }
+    listings >= 2 && before * 2 < fanout
+}
+
+/// Refuses a plain listing's page with a key outside the prefix listed.
+fn under_prefix(bucket: &BucketName, prefix: &str, page: &[ObjectEntry]) -> Result<(), Error> {
+    match page.iter().find(|o| !o.key.as_str().starts_with(prefix)) {
+        None => Ok(()),
+        Some(o) => Err(Error::Integrity {
+            what: format!(
+                "listing s3://{}/{prefix}: the gateway sent key {:?}, which is not under the \
+                 prefix listed",
+                bucket.as_str(),
+                o.key.as_str()
+            ),
+        }),
     }
 }
 
@@ -427,7 +545,12 @@ fn spawn_segment(
     let (client, bucket) = (client.clone(), bucket.clone());
     let task = tokio::spawn(async move {
         let listed = match segment {
-            Segment::Prefix { prefix, .. } => list_prefix(&client, &bucket, &prefix, &tx).await,
+            Segment::Prefix { prefix, .. } => {
+                list_prefix(&client, &bucket, &prefix, None, &tx).await
+            }
+            Segment::After { prefix, cursor } => {
+                list_prefix(&client, &bucket, &prefix, Some(cursor), &tx).await
+            }
             Segment::Rest { prefix, cursor } => {
                 list_rest(&client, &bucket, &prefix, cursor, &tx).await
             }
@@ -444,33 +567,25 @@ fn spawn_segment(
 #[derive(Debug)]
 struct Stopped;
 
-/// Lists every key under `prefix`; an error goes to the reader.
+/// Lists every key under `prefix`, or those after `from`; an error goes to the reader.
 async fn list_prefix(
     client: &Client,
     bucket: &BucketName,
     prefix: &str,
+    from: Option<ListCursor>,
     tx: &mpsc::Sender<Result<Vec<ObjectEntry>, Error>>,
 ) -> Result<(), Stopped> {
-    let mut pager = ListPager::new(client, bucket, prefix, None);
+    let mut pager = match from {
+        None => ListPager::new(client, bucket, prefix, None),
+        Some(cursor) => ListPager::resume(client, bucket, prefix, None, cursor),
+    };
     loop {
         let page = match pager.next_page().await {
             Ok(Some(page)) => page,
             Ok(None) => return Ok(()),
             Err(e) => return tx.send(Err(e)).await.map_err(|_| Stopped),
         };
-        if let Some(o) = page
-            .objects
-            .iter()
-            .find(|o| !o.key.as_str().starts_with(prefix))
-        {
-            let e = Error::Integrity {
-                what: format!(
-                    "listing s3://{}/{prefix}: the gateway sent key {:?}, which is not under \
-                     the prefix listed",
-                    bucket.as_str(),
-                    o.key.as_str()
-                ),
-            };
+        if let Err(e) = under_prefix(bucket, prefix, &page.objects) {
             return tx.send(Err(e)).await.map_err(|_| Stopped);
         }
         tx.send(Ok(page.objects)).await.map_err(|_| Stopped)?;
@@ -507,7 +622,7 @@ async fn list_rest(
                             .await
                             .map_err(|_| Stopped)?;
                     }
-                    Box::pin(list_prefix(client, bucket, &p, tx)).await?;
+                    Box::pin(list_prefix(client, bucket, &p, None, tx)).await?;
                 }
             }
         }
@@ -589,5 +704,70 @@ mod tests {
                 merge_page(&bucket(), "p/", page(objects, prefixes), &mut Vec::new()).unwrap_err();
             assert!(err.to_string().contains(what), "{what}: {err}");
         }
+    }
+
+    /// Segments for the prefixes `p/00/` … of `n` two-digit hex names.
+    fn prefixes(n: usize) -> Vec<Segment> {
+        (0..n)
+            .map(|i| Segment::Prefix {
+                prefix: format!("p/{i:02x}/"),
+                sole: false,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fan_out_where_prefixes_hold_a_page_or_more() {
+        // The first page ended inside the first prefix, or after one or three whole ones:
+        // prefixes of a page and more (or a third of one), fan-out cuts the round trips.
+        for last in ["p/00/zz", "p/01/00", "p/03/ff"] {
+            assert!(fan_out_gains(&prefixes(256), last, 8), "{last}");
+        }
+    }
+
+    #[test]
+    fn one_stream_where_prefixes_are_small() {
+        // Four whole prefixes on the first page: fan-out by 8 would not halve the requests
+        // in a row; 160 of them (a small registry): it would multiply the requests by 160.
+        for last in ["p/04/00", "p/a0/00", "q"] {
+            assert!(!fan_out_gains(&prefixes(256), last, 8), "{last}");
+        }
+        // With more streams, more whole prefixes on the page still gain.
+        assert!(fan_out_gains(&prefixes(256), "p/04/00", 64));
+        // A prefix is wholly before a key only if the key is not under it: `a/` before `a0`.
+        let plan = vec![
+            Segment::Prefix {
+                prefix: "a/".into(),
+                sole: false,
+            },
+            Segment::Prefix {
+                prefix: "b/".into(),
+                sole: false,
+            },
+        ];
+        assert!(!fan_out_gains(&plan, "a0", 2));
+        assert!(fan_out_gains(&plan, "a/zz", 2));
+    }
+
+    #[test]
+    fn one_stream_where_there_is_one_listing_to_run() {
+        // A flat prefix: its objects and the rest of its delimiter listing.
+        let mut plan: Vec<Segment> = (0..1000)
+            .map(|i| Segment::Object(object(&format!("f/{i:04}"))))
+            .collect();
+        plan.push(Segment::Rest {
+            prefix: "f/".into(),
+            cursor: ListCursor::Token("t".into()),
+        });
+        assert!(!fan_out_gains(&plan, "f/0999", 8));
+        assert!(!fan_out_gains(&prefixes(1), "p/00/zz", 8));
+        assert!(fan_out_gains(&prefixes(2), "p/00/zz", 8));
+    }
+
+    #[test]
+    fn fanout_streams_are_bounded() {
+        assert_eq!(ListFanout::Auto(0).streams(), 1);
+        assert_eq!(ListFanout::Fixed(1_000).streams(), MAX_LIST_FANOUT);
+        assert_eq!(ListFanout::default(), ListFanout::Auto(DEFAULT_LIST_FANOUT));
     }
 }

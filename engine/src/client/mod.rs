@@ -27,7 +27,7 @@ use crate::progress::{self, Event, Progress};
 use crate::s3::{self, Credentials, Endpoint, PayloadHash, ResourceKind, RetryAfter, S3Error};
 use crate::transport::{Body, FailureKind, ResponseBody, Transport, TransportConfig};
 
-pub use fanout::{DEFAULT_LIST_FANOUT, ListedPages, MAX_LIST_FANOUT, list_in_order};
+pub use fanout::{DEFAULT_LIST_FANOUT, ListFanout, ListedPages, MAX_LIST_FANOUT, list_in_order};
 pub use operations::{BucketInfo, GetObject, ListCursor, ListPager, PutOptions};
 
 /// Largest error body read from a failed response. S3 error documents are a few hundred

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::{Entry, ManifestError};
-use crate::client::{Client, DEFAULT_LIST_FANOUT, list_in_order};
+use crate::client::{Client, ListFanout, list_in_order};
 use crate::error::Error;
 use crate::s3::{BLAKE3_META, BucketName, ObjectEntry};
 
@@ -99,7 +99,7 @@ pub async fn stream(src: RemoteSource, tx: mpsc::Sender<Result<Entry, ManifestEr
         tokio::spawn(async move {
             // By several streams over the bucket's prefixes, merged back into key order.
             let mut pages =
-                list_in_order(&src.client, &src.bucket, &src.prefix, DEFAULT_LIST_FANOUT);
+                list_in_order(&src.client, &src.bucket, &src.prefix, ListFanout::default());
             while let Some(page) = pages.recv().await {
                 match page {
                     Ok(objects) => {

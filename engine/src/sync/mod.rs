@@ -104,8 +104,8 @@ pub struct SyncOptions {
     /// the source. `base` and the destination must be on one gateway; not with `delete`.
     pub base: Option<Location>,
     /// Bucket listings by up to this many streams at once over the key space's prefixes
-    /// ([`crate::client::list_in_order`]); 1 lists with one stream.
-    pub list_fanout: usize,
+    /// ([`crate::client::list_in_order`]).
+    pub list_fanout: crate::client::ListFanout,
 }
 
 /// What one decision led to, for `--dry-run` and `--json`.
@@ -699,7 +699,7 @@ fn list(
     filter: &Filter,
     clean_partials: bool,
     follow_symlinks: bool,
-    fanout: usize,
+    fanout: crate::client::ListFanout,
 ) -> mpsc::Receiver<Result<Listed, Error>> {
     let (tx, rx) = mpsc::channel(LISTING_CHANNEL_BOUND);
     match loc {
@@ -843,7 +843,7 @@ async fn list_s3(
     bucket: &BucketName,
     prefix: &str,
     filter: &Filter,
-    fanout: usize,
+    fanout: crate::client::ListFanout,
     tx: &mpsc::Sender<Result<Listed, Error>>,
 ) -> Result<(), Error> {
     let mut pages = crate::client::list_in_order(client, bucket, prefix, fanout);
