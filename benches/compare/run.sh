@@ -633,15 +633,25 @@ setup_download_fs() {
 # Machine information
 # --------------------------------------------------------------------------------------------
 
+# The commit of the working tree when the run started, and whether haul's sources (the Rust
+# crates and their manifests) differed from it; other changes (docs, scripts) are named apart.
+source_rev() {
+    local rev code=(cli engine gateway Cargo.toml Cargo.lock)
+    rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+    if [[ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no -- "${code[@]}" 2>/dev/null)" ]] ||
+        [[ -n "$(git -C "$ROOT" ls-files --others --exclude-standard -- "${code[@]}" 2>/dev/null)" ]]; then
+        rev="$rev + uncommitted changes to haul's sources"
+    elif [[ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ]]; then
+        rev="$rev (+ uncommitted changes outside haul's sources)"
+    fi
+    echo "$rev"
+}
+
 machine_info() {
     local cpu mem git_rev
     cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
     mem=$(awk '/^MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)
-    git_rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-    if [[ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ]] ||
-        [[ -n "$(git -C "$ROOT" ls-files --others --exclude-standard -- cli engine gateway 2>/dev/null)" ]]; then
-        git_rev="$git_rev + uncommitted changes"
-    fi
+    git_rev=$SOURCE_REV
     echo "- date (UTC): $(date -u '+%Y-%m-%d %H:%M')"
     echo "- CPU: $cpu, nproc $(nproc)"
     echo "- memory: $mem"
@@ -670,6 +680,7 @@ else
 fi
 log "results: $OUT (raw rows: $RAW, tool output: $LOGDIR)"
 
+SOURCE_REV=$(source_rev)
 ensure_time
 ensure_peers
 ensure_haul
