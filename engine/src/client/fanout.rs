@@ -17,21 +17,20 @@
 //! 2. **Listing** ([`drive`]): up to fan-out segments are listed at once, each by a task of
 //!    its own into a channel of [`PAGES_AHEAD`] pages, and their pages are forwarded in plan
 //!    order. Every request goes through the [`Client`], so under its congestion controller.
-//!
-//! 0. **Whether to fan out** ([`ListFanout::Auto`], the default): discovery and one
-//!    request per prefix only pay for themselves on a listing of many pages. The listing
-//!    starts as a plain one; a first page that is not truncated is the whole listing (one
-//!    request). Otherwise discovery runs, and when the first page already held several of the
-//!    plan's prefixes whole, those prefixes are smaller than a page and fan-out would cost
-//!    more requests than it saves round trips ([`fan_out_gains`]): the plain listing goes on
-//!    from its cursor instead. [`ListFanout::Fixed`] (an explicit `--list-fanout N`) always
-//!    fans out.
+//! 3. **Whether to fan out at all**, decided before both ([`ListFanout::Auto`], the
+//!    default): discovery and one request per prefix only pay for themselves on a listing of
+//!    many pages. The listing starts as a plain one; a first page that is not truncated is
+//!    the whole listing (one request). Otherwise discovery runs, and when the first page
+//!    already held several of the plan's prefixes whole, those prefixes are smaller than a
+//!    page and fan-out would cost more requests than it saves round trips
+//!    ([`fan_out_gains`]): the plain listing goes on from its cursor instead.
+//!    [`ListFanout::Fixed`] (an explicit `--list-fanout N`) always fans out.
 //!
 //! Memory: the plan holds at most [`MAX_PLAN`] entries, the listers at most fan-out ×
 //! ([`PAGES_AHEAD`] + 1) pages. A bucket without prefixes (flat keys) is listed by one
-//! stream after one extra delimiter request. Whether the keys come back in order is checked
-//! by the caller, as for a single stream; here a gateway's common prefixes and objects are
-//! checked to lie under the prefix that was listed and in order.
+//! stream after one plain page and one delimiter request. Whether the keys come back in
+//! order is checked by the caller, as for a single stream; here a gateway's common prefixes
+//! and objects are checked to lie under the prefix that was listed and in order.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
