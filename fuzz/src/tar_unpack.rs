@@ -9,8 +9,8 @@
 //!
 //! Whether the extraction succeeds or is refused, afterwards:
 //! - nothing exists beside the extraction directory (nothing written outside it);
-//! - no temporary file (`.haul-tar.*`, unless the archive has an entry of that name) is left
-//!   under it;
+//! - no temporary file of this extraction (`.haul-tar.PID.N`, this process's id, unless the
+//!   archive itself names a file or directory so) is left under it;
 //! - every symlink under it resolves inside it;
 //! - every hard-linked file has all its links under it (none to a file outside);
 //! - nothing has a setuid or setgid bit, and there is no device node.
@@ -19,8 +19,9 @@
 //! and extracts without error, every file holds exactly its content.
 
 use std::collections::{HashMap, HashSet};
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
@@ -115,7 +116,8 @@ fn read_dir(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The last component of every entry's path the archive lists (up to its first damage).
+/// Every component of every entry's path the archive lists (up to its first damage): a
+/// directory an entry's path passes through is created as surely as the entry itself.
 fn entry_names(archive: &[u8]) -> HashSet<OsString> {
     let mut names = HashSet::new();
     let mut reader = tar::Archive::new(archive);
@@ -124,15 +126,29 @@ fn entry_names(archive: &[u8]) -> HashSet<OsString> {
     };
     for entry in entries {
         let Ok(entry) = entry else { break };
-        if let Some(name) = entry.path().ok().as_deref().and_then(Path::file_name) {
-            names.insert(name.to_owned());
+        if let Ok(path) = entry.path() {
+            for c in path.components() {
+                if let Component::Normal(name) = c {
+                    names.insert(name.to_owned());
+                }
+            }
         }
     }
     names
 }
 
+/// Whether `name` is a temporary file name of an extraction run by this process
+/// (`.haul-tar.PID.N`, as `engine::archive::unpack` names them).
+fn is_our_temp(name: &OsStr) -> bool {
+    let prefix = format!(".haul-tar.{}.", std::process::id());
+    name.as_bytes()
+        .strip_prefix(prefix.as_bytes())
+        .is_some_and(|n| !n.is_empty() && n.iter().all(u8::is_ascii_digit))
+}
+
 /// The checks of the module documentation on everything under `root`; `listed` holds the
-/// names the archive itself has (a file it names `.haul-tar.…` is not a temporary file).
+/// names the archive itself has (a file or directory it names `.haul-tar.…` is not a
+/// temporary file).
 fn check_tree(root: &Path, listed: &HashSet<OsString>) {
     let mut links: HashMap<(u64, u64), (u64, usize)> = HashMap::new();
     let mut pending = vec![root.to_path_buf()];
@@ -144,7 +160,7 @@ fn check_tree(root: &Path, listed: &HashSet<OsString>) {
                 .to_path_buf();
             let name = path.file_name().unwrap_or_default();
             assert!(
-                !name.to_string_lossy().starts_with(".haul-tar.") || listed.contains(name),
+                !is_our_temp(name) || listed.contains(name),
                 "temporary file left: {}",
                 rel.display()
             );
@@ -451,6 +467,35 @@ mod tests {
         assert_eq!(r, b"12 path=a/b\n");
         let long = pax_record("path", &[b'x'; 95]);
         assert_eq!(long.len().to_string(), String::from_utf8_lossy(&long[..3]));
+    }
+
+    #[test]
+    fn only_this_process_temporary_names_count() {
+        let pid = std::process::id();
+        assert!(is_our_temp(format!(".haul-tar.{pid}.0").as_ref()));
+        assert!(is_our_temp(format!(".haul-tar.{pid}.17").as_ref()));
+        assert!(!is_our_temp(format!(".haul-tar.{pid}.").as_ref()));
+        assert!(!is_our_temp(format!(".haul-tar.{pid}.1x").as_ref()));
+        assert!(!is_our_temp(".haul-tar.x".as_ref()));
+        assert!(!is_our_temp(format!("a.haul-tar.{pid}.1").as_ref()));
+    }
+
+    #[test]
+    fn every_component_of_an_entry_path_is_listed() {
+        let spec = Spec {
+            entries: vec![SpecEntry {
+                kind: Kind::File,
+                path: b".haul-tar.1.2/a".to_vec(),
+                link: Vec::new(),
+                content: b"x".to_vec(),
+                size_lie: None,
+                mode: 0o644,
+            }],
+            unterminated: false,
+        };
+        let names = entry_names(&spec.build());
+        assert!(names.contains(OsStr::new(".haul-tar.1.2")));
+        assert!(names.contains(OsStr::new("a")));
     }
 
     #[test]
