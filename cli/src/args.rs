@@ -587,6 +587,11 @@ pub(crate) struct TransferArgs {
     /// as multipart uploads with parts that fit); learned from a 413 when not given.
     #[arg(long, value_parser = parse_size, value_name = "SIZE")]
     pub(crate) max_body: Option<u64>,
+    /// Write large downloads through the page cache instead of directly to the disk (direct
+    /// I/O is used where the filesystem has it; keep the data cached when it is read again at
+    /// once).
+    #[arg(long)]
+    pub(crate) no_direct_io: bool,
 }
 
 impl TransferArgs {
@@ -596,6 +601,7 @@ impl TransferArgs {
             multipart_threshold: self.multipart_threshold,
             part_size: self.part_size,
             max_body: engine::transfer::BodyLimit::new(self.max_body),
+            direct_io: !self.no_direct_io,
             ..engine::transfer::TransferOptions::default()
         }
     }

@@ -13,7 +13,7 @@ mod synced;
 mod walk;
 
 pub use compare::{Difference, compare_trees};
-pub use partial::{PARTIAL_MARKER, PartialFile, anonymous_file};
+pub use partial::{DIRECT_ALIGN, PARTIAL_MARKER, PartialFile, anonymous_file};
 pub use path::{NAME_MAX_BYTES, PathError, SafeRelPath, create_dirs_beneath};
 pub use synced::{SYNCED_XATTR, SyncedFrom};
 pub use walk::{

@@ -12,13 +12,17 @@ use super::upload::{blocking, joined};
 use super::{FileAttrs, MemoryBudget, PartPlan, TransferOptions};
 use crate::client::Client;
 use crate::error::Error;
-use crate::local::{PartialFile, SyncedFrom};
+use crate::local::{DIRECT_ALIGN, PartialFile, SyncedFrom};
 use crate::progress::{Event, Progress};
 use crate::s3::{BucketName, ByteRange, ETag, ObjectKey, ObjectMeta};
 
 /// Bytes gathered from the network before one positional write. Chosen: 1 MiB, so a blocking
-/// write costs far less than the data it carries, while a range holds little memory.
+/// write costs far less than the data it carries, while a range holds little memory; a
+/// multiple of [`DIRECT_ALIGN`], so that every direct write but a file's last is aligned.
 const WRITE_CHUNK_BYTES: usize = 1024 * 1024;
+
+/// A range's write buffer: a write chunk, and room to start it at an aligned address.
+const RANGE_BUFFER_BYTES: usize = WRITE_CHUNK_BYTES + DIRECT_ALIGN;
 
 /// How many times one range may be resumed after its body broke off. Chosen: 5; each resume
 /// continues from the byte where the previous attempt stopped.
@@ -28,7 +32,8 @@ const MAX_RESUMES: u32 = 5;
 /// renamed into place only once every byte arrived and was synced, so `dest` is never a partial
 /// file. Objects at least `multipart_threshold` long are fetched as parallel ranged GETs pinned
 /// to the object's ETag (`If-Match`), so a concurrent overwrite fails the download instead of
-/// mixing two versions. The file's mtime and permission bits come from the object's metadata
+/// mixing two versions, and written with direct I/O where the filesystem has it and
+/// [`TransferOptions::direct_io`] allows ([`PartialFile::use_direct_io`]). The file's mtime and permission bits come from the object's metadata
 /// ([`FileAttrs`]), its mtime from `Last-Modified` when the metadata has none.
 /// Returns the bytes written.
 ///
@@ -106,13 +111,17 @@ pub async fn download_file(
     }
     let dest_owned = dest.to_path_buf();
     let beneath = opts.beneath.clone();
-    let file = Arc::new(
-        blocking(move || {
-            PartialFile::create_beneath(beneath.as_deref(), &dest_owned, Some(len))
-                .map_err(|e| Error::local(&dest_owned, e))
-        })
-        .await?,
-    );
+    // Direct writes need every range to start at an aligned offset.
+    let try_direct =
+        opts.direct_io && plan.count() > 1 && plan.part_size().is_multiple_of(DIRECT_ALIGN as u64);
+    let (file, direct) = blocking(move || {
+        let file = PartialFile::create_beneath(beneath.as_deref(), &dest_owned, Some(len))
+            .map_err(|e| Error::local(&dest_owned, e))?;
+        let direct = try_direct && file.use_direct_io();
+        Ok((file, direct))
+    })
+    .await?;
+    let file = Arc::new(file);
     let fetch_all = async {
         let mut tasks = JoinSet::new();
         // At most as many ranges in flight as the gateway's request limit.
@@ -127,7 +136,7 @@ pub async fn download_file(
                     written += joined(res)??;
                 }
             }
-            let mem = budget.reserve(WRITE_CHUNK_BYTES as u64).await;
+            let mem = budget.reserve(RANGE_BUFFER_BYTES as u64).await;
             let (client, bucket, key, etag, file, progress) = (
                 client.clone(),
                 bucket.clone(),
@@ -148,7 +157,7 @@ pub async fn download_file(
                     etag.as_ref(),
                     part.offset,
                     part.len,
-                    whole,
+                    (whole, direct),
                     &file,
                     &progress,
                     &budget,
@@ -286,7 +295,11 @@ fn too_much(bucket: &BucketName, key: &ObjectKey, len: u64) -> Error {
 }
 
 /// Fetches `len` bytes at `offset` into the file, resuming from where a broken body stopped.
-/// Each write is reported to `progress` once it is done.
+/// Each write is reported to `progress` once it is done. With `direct`, the file takes
+/// direct writes ([`PartialFile::write_direct_at`]): `offset` is aligned, every write is a
+/// whole [`WRITE_CHUNK_BYTES`] from an aligned address, but the last of a range (aligned too,
+/// unless it ends the file: then padded, and the padding cut off before the rename), and a
+/// body that breaks off keeps only its aligned prefix, the rest fetched again.
 #[allow(
     clippy::too_many_arguments,
     reason = "private helper with one call site"
@@ -298,7 +311,7 @@ async fn fetch_range(
     etag: Option<&ETag>,
     offset: u64,
     len: u64,
-    whole: bool,
+    (whole, direct): (bool, bool),
     file: &Arc<PartialFile>,
     progress: &Progress,
     budget: &MemoryBudget,
@@ -307,8 +320,15 @@ async fn fetch_range(
     let mut got = 0u64;
     let mut resumes = 0u32;
     // One pooled write buffer per range, moved to the blocking writer and back: no allocation
-    // per chunk, and none per range once the pool is warm.
-    let mut buf = budget.buffer(WRITE_CHUNK_BYTES);
+    // per chunk, and none per range once the pool is warm. It never grows past its capacity,
+    // so its address, and the aligned start of its data after `pad` unused bytes, stay put.
+    let mut buf = budget.buffer(RANGE_BUFFER_BYTES);
+    let pad = if direct {
+        buf.as_ptr().align_offset(DIRECT_ALIGN)
+    } else {
+        0
+    };
+    let chunk_at = Chunk { pad, direct };
     loop {
         let start = offset + got;
         // A whole small object is fetched without a Range header on the first attempt.
@@ -325,31 +345,47 @@ async fn fetch_range(
             None => client.get_object(bucket, key, range, etag).await?,
         };
         buf.clear();
+        buf.resize(pad, 0);
         let mut buf_at = start;
         let broke = loop {
             match resp.response.chunk().await {
                 None => break None,
                 Some(Err(e)) => break Some(e),
                 Some(Ok(chunk)) => {
-                    if got + (buf.len() + chunk.len()) as u64 > len {
+                    if got + (buf.len() - pad + chunk.len()) as u64 > len {
                         return Err(too_much(bucket, key, len));
                     }
-                    buf.extend_from_slice(&chunk);
-                    if buf.len() >= WRITE_CHUNK_BYTES {
-                        let n = buf.len() as u64;
-                        buf = write_at(file, buf, buf_at).await?;
-                        progress.emit(Event::BytesMoved { bytes: n });
-                        got += n;
-                        buf_at += n;
+                    // Filled a whole write chunk at a time, whatever the network's chunks.
+                    let mut unread: &[u8] = &chunk;
+                    while !unread.is_empty() {
+                        let room = WRITE_CHUNK_BYTES - (buf.len() - pad);
+                        let (now, later) = unread.split_at(room.min(unread.len()));
+                        buf.extend_from_slice(now);
+                        unread = later;
+                        if buf.len() - pad == WRITE_CHUNK_BYTES {
+                            buf = chunk_at.write(file, buf, WRITE_CHUNK_BYTES, buf_at).await?;
+                            progress.emit(Event::BytesMoved {
+                                bytes: WRITE_CHUNK_BYTES as u64,
+                            });
+                            got += WRITE_CHUNK_BYTES as u64;
+                            buf_at += WRITE_CHUNK_BYTES as u64;
+                        }
                     }
                 }
             }
         };
-        if !buf.is_empty() {
-            let n = buf.len() as u64;
-            buf = write_at(file, buf, buf_at).await?;
-            progress.emit(Event::BytesMoved { bytes: n });
-            got += n;
+        let held = buf.len() - pad;
+        // A direct write of a range's middle must stay aligned: what follows the last whole
+        // block of a broken body is dropped and fetched again.
+        let n = if direct && got + held as u64 != len {
+            held / DIRECT_ALIGN * DIRECT_ALIGN
+        } else {
+            held
+        };
+        if n > 0 {
+            buf = chunk_at.write(file, buf, n, buf_at).await?;
+            progress.emit(Event::BytesMoved { bytes: n as u64 });
+            got += n as u64;
         }
         match broke {
             None if got == len => {
@@ -383,19 +419,45 @@ async fn fetch_range(
     }
 }
 
-/// Writes one chunk of a range at its offset and starts its writeback at once
-/// ([`PartialFile::start_writeback`]): the disk works while the rest arrives, so the fsync (or
-/// the `syncfs` of a sync) at the end has little left to write.
-async fn write_at(file: &Arc<PartialFile>, mut data: Vec<u8>, at: u64) -> Result<Vec<u8>, Error> {
-    let file = file.clone();
-    blocking(move || {
-        file.write_at(&data, at)
-            .map_err(|e| Error::local(file.temp_path(), e))?;
-        file.start_writeback(at, data.len() as u64);
-        data.clear();
-        Ok(data)
-    })
-    .await
+/// Where a range's data sits in its buffer (after `pad` bytes, at an aligned address when
+/// `direct`), and how it is written.
+#[derive(Clone, Copy)]
+struct Chunk {
+    pad: usize,
+    direct: bool,
+}
+
+impl Chunk {
+    /// Writes the `n` bytes after the pad at `at` on a blocking thread and hands the buffer
+    /// back emptied (to the pad). Direct: a short last block is padded with zeros to
+    /// [`DIRECT_ALIGN`]. Buffered: the chunk's writeback starts at once
+    /// ([`PartialFile::start_writeback`]), so the disk works while the rest arrives and the
+    /// fsync (or the `syncfs` of a sync) at the end has little left to write.
+    async fn write(
+        self,
+        file: &Arc<PartialFile>,
+        mut buf: Vec<u8>,
+        n: usize,
+        at: u64,
+    ) -> Result<Vec<u8>, Error> {
+        let file = file.clone();
+        let pad = self.pad;
+        blocking(move || {
+            let local = |e| Error::local(file.temp_path(), e);
+            if self.direct {
+                buf.resize(pad + n.next_multiple_of(DIRECT_ALIGN), 0);
+                let data = buf.get(pad..).unwrap_or_default();
+                file.write_direct_at(data, at).map_err(local)?;
+            } else {
+                let data = buf.get(pad..pad + n).unwrap_or_default();
+                file.write_at(data, at).map_err(local)?;
+                file.start_writeback(at, n as u64);
+            }
+            buf.truncate(pad);
+            Ok(buf)
+        })
+        .await
+    }
 }
 
 /// Ranged GETs fetched ahead of the writer by [`download_to_writer`]: enough to keep the
