@@ -83,13 +83,13 @@ impl PartialFile {
 
     /// Switches the file's data writes to direct I/O (`O_DIRECT` on Linux): from the network
     /// buffer straight to the disk, with no copy into the page cache. For a large download,
-    /// which is synced before its rename anyway, that copy is pure cost: on the benchmark
-    /// machine writing 2 GiB through the page cache took 1.5 s of system CPU, directly 0.09 s
-    /// (BENCHMARKS.md, "The big download"), and gigabytes restored do not push the rest of
-    /// the machine's working set out of memory. Every write must then be aligned
-    /// ([`DIRECT_ALIGN`]; [`PartialFile::write_direct_at`]). Returns whether the switch was
-    /// made: a filesystem without direct I/O (tmpfs before Linux 6.6, some FUSE mounts)
-    /// keeps the page cache.
+    /// which is synced before its rename anyway, that copy is pure cost, and its price depends
+    /// on the state of the machine's memory (BENCHMARKS.md, "The big download and the page
+    /// cache": 2 GiB written through the page cache cost 0.5–2.9 s of system CPU there,
+    /// directly 0.1–0.2 s); and gigabytes restored do not push the rest of the machine's
+    /// working set out of memory. Every write must then be aligned ([`DIRECT_ALIGN`];
+    /// [`PartialFile::write_direct_at`]). Returns whether the switch was made: a filesystem
+    /// without direct I/O (tmpfs before Linux 6.6, some FUSE mounts) keeps the page cache.
     pub fn use_direct_io(&self) -> bool {
         let fd = self.file.file();
         let on = rustix::fs::fcntl_getfl(fd)
@@ -139,14 +139,17 @@ impl PartialFile {
 
     /// Turns direct I/O off (the writes already made stay on the disk, and the kernel keeps
     /// the page cache coherent with them).
+    /// The flag goes down only after `O_DIRECT` is off: another range that sees it down writes
+    /// through the page cache at once ([`PartialFile::write_at`], which has no fallback).
+    /// Should `fcntl` fail, the flag stays down and the retried write reports its error.
     fn buffered(&self) {
-        self.direct.store(false, Ordering::Relaxed);
         let fd = self.file.file();
         if let Err(e) = rustix::fs::fcntl_getfl(fd)
             .and_then(|flags| rustix::fs::fcntl_setfl(fd, flags - rustix::fs::OFlags::DIRECT))
         {
             tracing::debug!(path = %self.temp.display(), %e, "direct I/O stays on");
         }
+        self.direct.store(false, Ordering::Relaxed);
     }
 
     /// Writes `data` at `offset` (positional: ranges may arrive in any order, from any thread).
@@ -189,11 +192,13 @@ impl PartialFile {
         &self.temp
     }
 
-    /// Sets the modification time the final file will carry.
+    /// Sets the modification time the final file will carry. A padded last block of direct
+    /// writes is cut off first: the truncation would set the mtime to now.
     ///
     /// # Errors
     /// IO errors, naming the path.
     pub fn set_modified(&self, mtime: SystemTime) -> io::Result<()> {
+        self.trim()?;
         self.file.file().set_modified(mtime).map_err(|e| {
             io::Error::new(e.kind(), format!("set mtime {}: {e}", self.temp.display()))
         })
@@ -219,7 +224,9 @@ impl PartialFile {
             .map_err(|e| io::Error::new(e.kind(), format!("chmod {}: {e}", self.temp.display())))
     }
 
-    /// Syncs the data, then renames the file to its destination (replacing an older file).
+    /// Cuts off a padded last block of direct writes ([`PartialFile::write_direct_at`]), syncs
+    /// the data, then renames the file to its destination (replacing an older file). Set the
+    /// mtime last of all writes: [`PartialFile::set_modified`] trims before it sets.
     ///
     /// # Errors
     /// IO errors, naming the path; the temporary file is removed on failure.
@@ -229,7 +236,8 @@ impl PartialFile {
         self.rename_into_place()
     }
 
-    /// Cuts off what a padded direct write left past the length the file was created with.
+    /// Cuts off what a padded direct write left past the length the file was created with
+    /// (nothing to do, and no change to the mtime, when nothing was padded).
     fn trim(&self) -> io::Result<()> {
         match self.len {
             Some(len) if self.file.metadata()?.len() > len => self.file.set_len(len),

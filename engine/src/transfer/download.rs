@@ -25,7 +25,8 @@ const WRITE_CHUNK_BYTES: usize = 1024 * 1024;
 const RANGE_BUFFER_BYTES: usize = WRITE_CHUNK_BYTES + DIRECT_ALIGN;
 
 /// How many times one range may be resumed after its body broke off. Chosen: 5; each resume
-/// continues from the byte where the previous attempt stopped.
+/// continues from the byte where the previous attempt stopped (with direct I/O, from the last
+/// whole 4 KiB block before it).
 const MAX_RESUMES: u32 = 5;
 
 /// Downloads `bucket`/`key` to `dest`. The data goes to a temporary file beside `dest` and is
@@ -33,8 +34,9 @@ const MAX_RESUMES: u32 = 5;
 /// file. Objects at least `multipart_threshold` long are fetched as parallel ranged GETs pinned
 /// to the object's ETag (`If-Match`), so a concurrent overwrite fails the download instead of
 /// mixing two versions, and written with direct I/O where the filesystem has it and
-/// [`TransferOptions::direct_io`] allows ([`PartialFile::use_direct_io`]). The file's mtime and permission bits come from the object's metadata
-/// ([`FileAttrs`]), its mtime from `Last-Modified` when the metadata has none.
+/// [`TransferOptions::direct_io`] allows ([`PartialFile::use_direct_io`]). The file's mtime
+/// and permission bits come from the object's metadata ([`FileAttrs`]), its mtime from
+/// `Last-Modified` when the metadata has none.
 /// Returns the bytes written.
 ///
 /// # Errors
@@ -85,8 +87,9 @@ pub async fn download_file(
     // written, given its attributes and renamed in one blocking call (one thread hop per
     // file, not three). A body that breaks off falls through to the resuming path below.
     if let Some(get) = first.take_if(|_| len <= WRITE_CHUNK_BYTES as u64) {
-        let _mem = budget.reserve(WRITE_CHUNK_BYTES as u64).await;
-        let mut buf = budget.buffer(WRITE_CHUNK_BYTES);
+        // A range's buffer size, so that the pool's buffers serve both kinds of download.
+        let _mem = budget.reserve(RANGE_BUFFER_BYTES as u64).await;
+        let mut buf = budget.buffer(RANGE_BUFFER_BYTES);
         let whole = tokio::select! {
             r = read_whole(get, len, &mut buf, bucket, key) => r?,
             () = crate::cancel::token().cancelled() => return Err(Error::Interrupted),
@@ -111,7 +114,9 @@ pub async fn download_file(
     }
     let dest_owned = dest.to_path_buf();
     let beneath = opts.beneath.clone();
-    // Direct writes need every range to start at an aligned offset.
+    // Direct writes need every range to start at an aligned offset. Objects fetched whole (up
+    // to the threshold: a WAL segment) keep the page cache: measured, direct I/O gained
+    // nothing there (BENCHMARKS.md, "The big download and the page cache").
     let try_direct =
         opts.direct_io && plan.count() > 1 && plan.part_size().is_multiple_of(DIRECT_ALIGN as u64);
     let (file, direct) = blocking(move || {
@@ -299,7 +304,7 @@ fn too_much(bucket: &BucketName, key: &ObjectKey, len: u64) -> Error {
 /// direct writes ([`PartialFile::write_direct_at`]): `offset` is aligned, every write is a
 /// whole [`WRITE_CHUNK_BYTES`] from an aligned address, but the last of a range (aligned too,
 /// unless it ends the file: then padded, and the padding cut off before the rename), and a
-/// body that breaks off keeps only its aligned prefix, the rest fetched again.
+/// body that breaks off writes only the whole blocks it brought, the rest fetched again.
 #[allow(
     clippy::too_many_arguments,
     reason = "private helper with one call site"
@@ -387,11 +392,12 @@ async fn fetch_range(
             progress.emit(Event::BytesMoved { bytes: n as u64 });
             got += n as u64;
         }
+        if got == len {
+            // Every byte is in, whatever happened after the last one.
+            budget.give_back(buf);
+            return Ok(got);
+        }
         match broke {
-            None if got == len => {
-                budget.give_back(buf);
-                return Ok(got);
-            }
             None => {
                 // The body ended early without an error: treat it like a reset and resume.
                 tracing::warn!(key = key.as_str(), got, len, "body ended early; resuming");
