@@ -38,7 +38,11 @@
 #            process, not a sum; every tool here runs as one process (s5cmd's real Go binary
 #            is called, not its Python launcher).
 # Also recorded: the gateway's CPU seconds during the step (utime+stime of its daemons from
-# /proc/PID/stat, before and after), because on one machine client and server share the cores.
+# /proc/PID/stat, before and after), because on one machine client and server share the cores;
+# and, in the raw rows and each tool's log only, the pages the kernel scanned in direct reclaim
+# during the step (system-wide /proc/vmstat pgscan_direct): a tool writing through the page
+# cache while memory is short pays for that reclaim in its own system CPU, whichever tool ran
+# before it.
 # Source trees are warm in the page cache for every tool.
 #
 # Where downloads land (--download-fs): `here` is a directory beside the script's work files;
@@ -469,13 +473,22 @@ haul_admin() {
 # Measuring
 # --------------------------------------------------------------------------------------------
 
-printf 'phase\tworkload\top\ttool\tconcurrency\tsettings\trun\trc\twall_s\tuser_s\tsys_s\tmaxrss_kib\tgateway_cpu_s\tload1\tfiles\tbytes\tverified\n' >"$RAW"
+printf 'phase\tworkload\top\ttool\tconcurrency\tsettings\trun\trc\twall_s\tuser_s\tsys_s\tmaxrss_kib\tgateway_cpu_s\tload1\tdirect_reclaim_pages\tfiles\tbytes\tverified\n' >"$RAW"
+
+# Pages the kernel scanned in direct reclaim since boot (/proc/vmstat pgscan_direct; 0 where
+# the kernel has no such counter). Counted around each step: a step during which allocating
+# memory meant reclaiming it first paid for that in whichever process allocated, and a tool
+# that writes through the page cache allocates gigabytes (BENCHMARKS.md, "The big download
+# and the page cache").
+direct_reclaim() {
+    awk '$1 == "pgscan_direct" { n = $2 } END { print n + 0 }' /proc/vmstat
+}
 
 # measure PHASE WORKLOAD OP TOOL N RUN FILES BYTES: run CMD timed, append a row to RAW.
 # Sets STEP_RC and STEP_WALL.
 measure() {
     local phase=$1 wl=$2 op=$3 tool=$4 n=$5 run=$6 files=$7 bytes=$8
-    local tfile=$WORK/time.out toollog=$LOGDIR/$tool.log g0 g1 load rc line
+    local tfile=$WORK/time.out toollog=$LOGDIR/$tool.log g0 g1 r0 r1 load rc line
     local wall=NA user=NA sys=NA rss=NA
     local shown=${CMD[*]}
     shown=${shown//"$SECRET_KEY"/"<secret>"}
@@ -483,12 +496,14 @@ measure() {
     rm -f -- "$tfile"
     load=$(cut -d' ' -f1 /proc/loadavg)
     g0=$(gateway_ticks)
+    r0=$(direct_reclaim)
     timeout -k 10 "$TOOL_TIMEOUT" /usr/bin/time -f '%e %U %S %M' -o "$tfile" "${CMD[@]}" \
         </dev/null >>"$toollog" 2>&1 &
     CHILD=$!
     if wait "$CHILD"; then rc=0; else rc=$?; fi
     CHILD=""
     g1=$(gateway_ticks)
+    r1=$(direct_reclaim)
     # Untimed: what the tool left for the kernel to write back is written now, not during the
     # next step (a download that does not sync leaves gigabytes dirty, whose writeback would
     # take the next tool's CPU). Its time goes to the tool's log.
@@ -500,16 +515,16 @@ measure() {
         line=$(tail -n1 "$tfile")
         read -r wall user sys rss <<<"$line"
     fi
-    printf 'exit %s; wall %s s, user %s s, sys %s s, max RSS %s KiB; untimed sync after it %s s\n' \
-        "$rc" "$wall" "$user" "$sys" "$rss" "$(awk -v a="$s0" -v b="$s1" 'BEGIN{printf "%.2f", b-a}')" >>"$toollog"
+    printf 'exit %s; wall %s s, user %s s, sys %s s, max RSS %s KiB; pages scanned in direct reclaim during it %s; untimed sync after it %s s\n' \
+        "$rc" "$wall" "$user" "$sys" "$rss" "$((r1 - r0))" "$(awk -v a="$s0" -v b="$s1" 'BEGIN{printf "%.2f", b-a}')" >>"$toollog"
     ((rc == 0)) || log "  $tool $op failed (exit $rc; see $toollog)"
     STEP_RC=$rc
     STEP_WALL=$wall
-    STEP_ROW=$(printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s' \
+    STEP_ROW=$(printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s' \
         "$phase" "$wl" "$op" "$tool" "$n" "$(settings_for "$tool" "$n")" "$run" "$rc" \
         "$wall" "$user" "$sys" "$rss" \
         "$(awk -v d=$((g1 - g0)) -v t="$CLK_TCK" 'BEGIN{printf "%.2f", d/t}')" \
-        "$load" "$files" "$bytes")
+        "$load" "$((r1 - r0))" "$files" "$bytes")
 }
 
 # verify SRC_TREE DST_DIR FILES BYTES: prints ok or what is wrong.
@@ -714,6 +729,21 @@ done
 setup_download_fs "$max_bytes"
 start_gateway "$max_bytes"
 write_tool_configs
+
+# Untimed: the gateway's first object write is slow (Ceph RGW creates its data pool then: the
+# first 16 MiB upload after a start took 2.07 s, the next ones 0.10–0.13 s), and it would
+# otherwise fall on the first step of whichever tool runs first.
+warm_up_gateway() {
+    local f=$WORK/warm-up.bin
+    head -c $((1 << 20)) /dev/zero >"$f"
+    {
+        haul_admin mb s3://cmp-warm-up &&
+            haul_admin cp "$f" s3://cmp-warm-up/warm-up.bin &&
+            haul_admin rb --force s3://cmp-warm-up
+    } >>"$LOGDIR/admin.log" 2>&1 || log "warning: the gateway's warm-up failed (see $LOGDIR/admin.log)"
+    rm -f -- "$f"
+}
+warm_up_gateway
 
 # Concurrency per tool: fixed by the environment, else the sweep's best, else a default.
 declare -A CONC
