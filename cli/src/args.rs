@@ -587,9 +587,9 @@ pub(crate) struct TransferArgs {
     /// as multipart uploads with parts that fit); learned from a 413 when not given.
     #[arg(long, value_parser = parse_size, value_name = "SIZE")]
     pub(crate) max_body: Option<u64>,
-    /// Write large downloads through the page cache instead of directly to the disk (direct
-    /// I/O is used where the filesystem has it; keep the data cached when it is read again at
-    /// once).
+    /// Write downloads through the page cache instead of directly to the disk (direct I/O is
+    /// used for objects over 1 MiB where the filesystem has it; keep the data cached when it
+    /// is read again at once).
     #[arg(long)]
     pub(crate) no_direct_io: bool,
 }

@@ -33,8 +33,9 @@ const MAX_RESUMES: u32 = 5;
 /// renamed into place only once every byte arrived and was synced, so `dest` is never a partial
 /// file. Objects at least `multipart_threshold` long are fetched as parallel ranged GETs pinned
 /// to the object's ETag (`If-Match`), so a concurrent overwrite fails the download instead of
-/// mixing two versions, and written with direct I/O where the filesystem has it and
-/// [`TransferOptions::direct_io`] allows ([`PartialFile::use_direct_io`]). The file's mtime
+/// mixing two versions. Objects longer than 1 MiB are written with direct I/O where the
+/// filesystem has it and [`TransferOptions::direct_io`] allows
+/// ([`PartialFile::use_direct_io`]). The file's mtime
 /// and permission bits come from the object's metadata ([`FileAttrs`]), its mtime from
 /// `Last-Modified` when the metadata has none.
 /// Returns the bytes written.
@@ -114,11 +115,18 @@ pub async fn download_file(
     }
     let dest_owned = dest.to_path_buf();
     let beneath = opts.beneath.clone();
-    // Direct writes need every range to start at an aligned offset. Objects fetched whole (up
-    // to the threshold: a WAL segment) keep the page cache: measured, direct I/O gained
-    // nothing there (BENCHMARKS.md, "The big download and the page cache").
-    let try_direct =
-        opts.direct_io && plan.count() > 1 && plan.part_size().is_multiple_of(DIRECT_ALIGN as u64);
+    // Direct writes need every range to start at an aligned offset. An object fetched whole
+    // (up to the threshold: a WAL segment) starts at 0 and takes them too: under memory
+    // pressure each page-cache page must first be reclaimed by the process that writes it,
+    // which doubled the system CPU and wall time of a WAL download; on a quiet machine the
+    // two are level (BENCHMARKS.md, "Whole-object downloads with direct I/O"). Objects of up
+    // to one write chunk keep the page cache (one short write; a padded block would cost more).
+    let try_direct = opts.direct_io
+        && if plan.count() == 1 {
+            len > WRITE_CHUNK_BYTES as u64
+        } else {
+            plan.part_size().is_multiple_of(DIRECT_ALIGN as u64)
+        };
     let (file, direct) = blocking(move || {
         let file = PartialFile::create_beneath(beneath.as_deref(), &dest_owned, Some(len))
             .map_err(|e| Error::local(&dest_owned, e))?;
