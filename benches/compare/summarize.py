@@ -5,7 +5,8 @@ usage: summarize.py RAW.tsv RUNS WORKLOAD...
 
 Each cell is the median over the successful runs of that tool (statistics.median: the mean of
 the two middle values for an even count), taken per column, so the CPU and RSS medians need
-not come from the same run as the wall-time median. A tool with any failed or unverified run
+not come from the same run as the wall-time median. The pages reclaimed directly (the
+machine's `pgscan_direct` during the step) show the median and the largest. A tool with any failed or unverified run
 says so in its row.
 """
 
@@ -59,12 +60,17 @@ def table(rows, op, nbytes):
         c = med(good, cpu)
         rss = med(good, lambda r: num(r["maxrss_kib"]))
         gw = med(good, lambda r: num(r["gateway_cpu_s"]))
+        # System-wide, so it says which steps ran while memory was being reclaimed, not who
+        # caused it; absent from raw rows written before the column existed.
+        scans = [num(r.get("direct_reclaim_pages")) for r in good]
+        scans = [x for x in scans if x is not None]
+        reclaim = f"{statistics.median(scans):.0f} ({max(scans):.0f})" if scans else "–"
         note = ""
         if bad:
             reasons = sorted({f"exit {r['rc']}" if r["rc"] != "0" else r["verified"] for r in bad})
             note = f" **{len(bad)} failed** ({', '.join(reasons)})"
         data.append((wall if wall is not None else float("inf"), tool, rs[0]["settings"],
-                     len(good), len(rs), wall, walls, c, rss, gw, note))
+                     len(good), len(rs), wall, walls, c, rss, gw, reclaim, note))
     data.sort()
     peers = [(d[5], d[1]) for d in data if d[1] != "haul" and d[5] is not None]
     best_peer, best_name = min(peers) if peers else (None, None)
@@ -75,9 +81,10 @@ def table(rows, op, nbytes):
         lines.append("| --- | --- | --- | --- | --- | --- | --- |")
     else:
         lines.append("| tool | settings | runs ok | wall s median (min–max) | MiB/s | CPU s user+sys "
-                     "| CPU s per GiB | peak RSS MiB | gateway CPU s |")
-        lines.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for _, tool, settings, ngood, nall, wall, walls, c, rss, gw, note in data:
+                     "| CPU s per GiB | peak RSS MiB | gateway CPU s "
+                     "| pages reclaimed directly, median (max) |")
+        lines.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for _, tool, settings, ngood, nall, wall, walls, c, rss, gw, reclaim, note in data:
         spread = f"{fmt(wall)} ({fmt(min(walls))}–{fmt(max(walls))})" if walls else "–"
         name = f"**{tool}**" if tool == "haul" else tool
         rss_mib = None if rss is None else rss / 1024
@@ -88,7 +95,7 @@ def table(rows, op, nbytes):
             rate = None if not wall else nbytes / MIB / wall
             per_gib = None if c is None or not nbytes else c / (nbytes / GIB)
             lines.append(f"| {name} | `{settings}` | {ngood}/{nall}{note} | {spread} | {fmt(rate, 1)} "
-                         f"| {fmt(c)} | {fmt(per_gib)} | {fmt(rss_mib, 0)} | {fmt(gw)} |")
+                         f"| {fmt(c)} | {fmt(per_gib)} | {fmt(rss_mib, 0)} | {fmt(gw)} | {reclaim} |")
     if haul_wall and best_peer:
         lines.append("")
         if haul_wall <= best_peer:
