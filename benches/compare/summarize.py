@@ -6,8 +6,8 @@ usage: summarize.py RAW.tsv RUNS WORKLOAD...
 Each cell is the median over the successful runs of that tool (statistics.median: the mean of
 the two middle values for an even count), taken per column, so the CPU and RSS medians need
 not come from the same run as the wall-time median. The pages reclaimed directly (the
-machine's `pgscan_direct` during the step) show the median and the largest. A tool with any failed or unverified run
-says so in its row.
+machine's `pgscan_direct` during the step) show the median and the largest. A tool with any
+failed or unverified run says so in its row.
 """
 
 import csv
@@ -62,8 +62,7 @@ def table(rows, op, nbytes):
         gw = med(good, lambda r: num(r["gateway_cpu_s"]))
         # System-wide, so it says which steps ran while memory was being reclaimed, not who
         # caused it; absent from raw rows written before the column existed.
-        scans = [num(r.get("direct_reclaim_pages")) for r in good]
-        scans = [x for x in scans if x is not None]
+        scans = [x for x in (num(r.get("direct_reclaim_pages")) for r in good) if x is not None]
         reclaim = f"{statistics.median(scans):.0f} ({max(scans):.0f})" if scans else "–"
         note = ""
         if bad:

@@ -34,10 +34,9 @@ const MAX_RESUMES: u32 = 5;
 /// file. Objects at least `multipart_threshold` long are fetched as parallel ranged GETs pinned
 /// to the object's ETag (`If-Match`), so a concurrent overwrite fails the download instead of
 /// mixing two versions. Objects longer than 1 MiB are written with direct I/O where the
-/// filesystem has it and [`TransferOptions::direct_io`] allows
-/// ([`PartialFile::use_direct_io`]). The file's mtime
-/// and permission bits come from the object's metadata ([`FileAttrs`]), its mtime from
-/// `Last-Modified` when the metadata has none.
+/// filesystem has it and [`TransferOptions::direct_io`] allows ([`PartialFile::use_direct_io`]).
+/// The file's mtime and permission bits come from the object's metadata ([`FileAttrs`]), its
+/// mtime from `Last-Modified` when the metadata has none.
 /// Returns the bytes written.
 ///
 /// # Errors

@@ -60,8 +60,8 @@ pub struct TransferOptions {
     /// default): a download's directories are made as its path says.
     pub beneath: Option<Arc<std::path::Path>>,
     /// Downloads of objects over 1 MiB (ranged, or fetched whole) write with direct I/O where
-    /// the filesystem has it, past the page cache ([`PartialFile::use_direct_io`](crate::local::PartialFile::use_direct_io)).
-    /// True by default; `--no-direct-io` turns it off, for a download that is read again at
+    /// the filesystem has it, past the page cache
+    /// ([`PartialFile::use_direct_io`](crate::local::PartialFile::use_direct_io)). True by default; `--no-direct-io` turns it off, for a download that is read again at
     /// once and should stay cached.
     pub direct_io: bool,
 }
