@@ -200,18 +200,29 @@ fn transport_failure(
     (failure, error, None)
 }
 
-/// The latency class of a request: object reads, object writes (by body size), the rest.
-fn request_class(operation: &str, payload: &Payload) -> RequestClass {
-    let bytes = match payload {
+/// The latency class of a request: object reads (by the bytes expected back), object writes
+/// (by body size), the rest.
+fn request_class(call: &Call, payload: &Payload) -> RequestClass {
+    let sent = match payload {
         Payload::Bytes(b, _) => b.len() as u64,
         Payload::Empty => 0,
     };
-    let kind = match operation {
+    let bytes = sent.max(call.expected_bytes);
+    let kind = match call.operation {
         "GetObject" => RequestKind::Read,
         "PutObject" | "UploadPart" => RequestKind::Write,
         _ => RequestKind::Meta,
     };
     RequestClass::new(kind, bytes)
+}
+
+/// The bytes a `GetObject` is expected to carry: the range's length when bounded, else the
+/// listed length of the object, else 0 (unknown).
+fn expected_read_bytes(range: Option<s3::ByteRange>, listed_len: Option<u64>) -> u64 {
+    range
+        .and_then(|r| r.len_bytes())
+        .or(listed_len)
+        .unwrap_or(0)
 }
 
 /// What one call is about, for errors and retry decisions.
@@ -220,6 +231,9 @@ pub(crate) struct Call {
     pub(crate) target: Target,
     pub(crate) resource: ResourceKind,
     pub(crate) idempotent: bool,
+    /// Bytes the answer is expected to carry (a read's range, or the listed size of an object
+    /// fetched whole); 0 when unknown. Only the latency class uses it.
+    pub(crate) expected_bytes: u64,
 }
 
 impl Client {
@@ -389,10 +403,9 @@ impl Client {
                         Ok(body) => {
                             self.body_passed(body_len);
                             inner.budget.deposit();
-                            inner.limiter.on_success(
-                                request_class(call.operation, &payload),
-                                permit.elapsed(),
-                            );
+                            inner
+                                .limiter
+                                .on_success(request_class(call, &payload), permit.elapsed());
                             return Ok(Answer::Read(resp.headers, body));
                         }
                         Err(source) => transport_failure(call, source),
@@ -403,7 +416,7 @@ impl Client {
                     inner.budget.deposit();
                     inner
                         .limiter
-                        .on_success(request_class(call.operation, &payload), permit.elapsed());
+                        .on_success(request_class(call, &payload), permit.elapsed());
                     return Ok(Answer::Streaming(ClientResponse {
                         headers: resp.headers,
                         status: resp.status,
@@ -501,5 +514,65 @@ impl Client {
             });
             tokio::time::sleep(delay).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::s3::ByteRange;
+
+    fn get(expected_bytes: u64) -> Call {
+        Call {
+            operation: "GetObject",
+            target: Target::default(),
+            resource: ResourceKind::Object,
+            idempotent: true,
+            expected_bytes,
+        }
+    }
+
+    #[test]
+    fn reads_are_classed_by_the_bytes_they_bring_back() {
+        const MIB: u64 = 1024 * 1024;
+        let range = ByteRange::new(16 * MIB, 32 * MIB - 1).unwrap();
+        let ranged = request_class(
+            &get(expected_read_bytes(Some(range), None)),
+            &Payload::Empty,
+        );
+        assert_eq!(ranged, RequestClass::new(RequestKind::Read, 16 * MIB));
+        assert_eq!(ranged.size_log2, 25);
+        // A range wins over the listed size: a resumed range asks for fewer bytes.
+        let tail = ByteRange::new(0, 1023).unwrap();
+        assert_eq!(expected_read_bytes(Some(tail), Some(16 * MIB)), 1024);
+        let small = request_class(&get(expected_read_bytes(None, Some(1024))), &Payload::Empty);
+        assert_eq!(small.size_log2, 11);
+        assert_ne!(
+            small, ranged,
+            "a 1 KiB GET and a 16 MiB range share a latency floor"
+        );
+        // An open range or an unknown length: no size to go on.
+        let open = ByteRange::from_offset(5);
+        assert_eq!(expected_read_bytes(Some(open), None), 0);
+        assert_eq!(expected_read_bytes(None, None), 0);
+    }
+
+    #[test]
+    fn writes_are_classed_by_their_body() {
+        let put = Call {
+            operation: "UploadPart",
+            ..get(0)
+        };
+        let body = Payload::Bytes(Bytes::from(vec![0u8; 5 << 20]), PayloadHash::Unsigned);
+        let class = request_class(&put, &body);
+        assert_eq!(class, RequestClass::new(RequestKind::Write, 5 << 20));
+        let list = Call {
+            operation: "ListObjectsV2",
+            ..get(0)
+        };
+        assert_eq!(
+            request_class(&list, &Payload::Empty).kind,
+            RequestKind::Meta
+        );
     }
 }

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use http::StatusCode;
 
-use super::{Call, Client, ClientResponse, Payload};
+use super::{Call, Client, ClientResponse, Payload, expected_read_bytes};
 use crate::error::{Error, Target};
 use crate::s3::{
     self, AbortMultipartUpload, BucketName, ByteRange, CompleteMultipartUpload, CompletedPart,
@@ -66,6 +66,7 @@ fn call(operation: &'static str, target: Target, resource: ResourceKind) -> Call
         target,
         resource,
         idempotent: true,
+        expected_bytes: 0,
     }
 }
 
@@ -290,11 +291,29 @@ impl Client {
         range: Option<ByteRange>,
         if_match: Option<&ETag>,
     ) -> Result<GetObject, Error> {
-        let c = call(
+        self.get_object_sized(bucket, key, range, if_match, None)
+            .await
+    }
+
+    /// [`Client::get_object`] of an object whose length a listing gave (`listed_len`), so
+    /// that a whole-object GET is judged against the latency of reads of its size.
+    ///
+    /// # Errors
+    /// As [`Client::get_object`].
+    pub async fn get_object_sized(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        range: Option<ByteRange>,
+        if_match: Option<&ETag>,
+        listed_len: Option<u64>,
+    ) -> Result<GetObject, Error> {
+        let mut c = call(
             "GetObject",
             object_target(bucket, key),
             ResourceKind::Object,
         );
+        c.expected_bytes = expected_read_bytes(range, listed_len);
         let op = s3::GetObject {
             bucket,
             key,

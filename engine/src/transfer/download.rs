@@ -61,7 +61,9 @@ pub async fn download_file(
     let mut first = None;
     let meta = match size_hint {
         Some(size) if size <= opts.multipart_threshold => {
-            let get = client.get_object(bucket, key, None, None).await?;
+            let get = client
+                .get_object_sized(bucket, key, None, None, Some(size))
+                .await?;
             let meta = get.meta.clone();
             first = Some(get);
             meta
