@@ -15,7 +15,7 @@
 #                          [--sweep | --no-sweep] [--sweep-levels "16 64 128"]
 #                          [--sweep-workload small] [--verify quick|full]
 #                          [--haul-bin PATH] [--cache DIR] [--out FILE.md]
-#                          [--download-fs auto|loop|here]
+#                          [--download-fs auto|loop|here] [--fresh-gateway workload|run|off]
 #   Smoke run (a few minutes):  benches/compare/run.sh --scale 0.02 --runs 1
 #   Full run (quiet machine):   benches/compare/run.sh            (SCALE=1, RUNS=3)
 # Defaults: --runs 3 --scale 1 --gateway rgw --sweep --sweep-levels "16 64 128"
@@ -44,6 +44,13 @@
 # cache while memory is short pays for that reclaim in its own system CPU, whichever tool ran
 # before it.
 # Source trees are warm in the page cache for every tool.
+#
+# A fresh gateway (--fresh-gateway, rgw only): by default each workload of each run starts on
+# a new Ceph cluster in a new state directory (about 15 s, untimed, with the warm-up write),
+# so that no figure depends on what the steps before it left in the gateway. One RGW grew
+# slower through a run (its CPU for the same 20,000 small PUTs: 30 s on a new cluster, 34-37 s
+# after a dozen such cycles on an old one; BENCHMARKS.md, "A gateway that ages"). `run`
+# starts a new one per run, `off` keeps one for the whole script.
 #
 # Where downloads land (--download-fs): `here` is a directory beside the script's work files;
 # `loop` is a fresh ext4 filesystem with a journal (mkfs.ext4's defaults) in a sparse image
@@ -86,6 +93,7 @@ HAUL_BIN=${HAUL_BIN:-}
 CACHE=${HAUL_BENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/haul-bench}
 OUT=${OUT:-}
 DOWNLOAD_FS=${DOWNLOAD_FS:-auto}
+FRESH_GATEWAY=${FRESH_GATEWAY:-workload}
 TOOL_TIMEOUT=${TOOL_TIMEOUT:-3600}
 
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
@@ -115,6 +123,7 @@ while (($#)); do
     --cache) CACHE=$2 && shift ;;
     --out) OUT=$2 && shift ;;
     --download-fs) DOWNLOAD_FS=$2 && shift ;;
+    --fresh-gateway) FRESH_GATEWAY=$2 && shift ;;
     -h | --help) usage ;;
     *) die "unknown argument: $1 (see --help)" ;;
     esac
@@ -128,6 +137,7 @@ if [[ -z "$TOOLS" ]]; then
     [[ "$GATEWAY" == haul ]] && TOOLS="haul s5cmd rclone aws"
 fi
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "--runs must be a positive integer"
+case "$FRESH_GATEWAY" in workload | run | off) ;; *) die "--fresh-gateway must be workload, run or off" ;; esac
 [[ "$SCALE" =~ ^[0-9]*\.?[0-9]+$ ]] || die "--scale must be a positive number"
 [[ "$GATEWAY" == rgw || "$GATEWAY" == haul ]] || die "--gateway must be rgw or haul"
 [[ "$VERIFY" == quick || "$VERIFY" == full ]] || die "--verify must be quick or full"
@@ -292,7 +302,7 @@ start_gateway() {
         log "starting Ceph RGW (memstore $((memstore >> 20)) MiB)"
         env_out=$(HAUL_RGW_MEMSTORE_BYTES=$memstore \
             HAUL_RGW_EXTRA_CONF=$'rgw gc obj min wait = 0\nrgw gc processor period = 3600' \
-            "$ROOT/scripts/gateway.sh" start rgw "$WORK/rgw" 2>"$LOGDIR/gateway-start.log") ||
+            "$ROOT/scripts/gateway.sh" start rgw "$WORK/rgw" 2>>"$LOGDIR/gateway-start.log") ||
             die "RGW did not start (see $LOGDIR/gateway-start.log)"
         RGW_STATE=$(sed -n 's/^HAUL_TEST_RGW_STATE=//p' <<<"$env_out")
         ENDPOINT=$(sed -n 's/^HAUL_TEST_RGW_ENDPOINT=//p' <<<"$env_out")
@@ -565,6 +575,7 @@ cycle() {
     dl=$DL_BASE/download
     rm -rf -- "$dl"
     haul_admin mb "s3://$bucket" >>"$LOGDIR/admin.log" 2>&1 || die "cannot create bucket $bucket (see $LOGDIR/admin.log)"
+    GATEWAY_USED=1
     CYCLE_WALL=0
 
     tool_cmd "$tool" up "$n" "$wdir/tree" "$bucket"
@@ -688,7 +699,13 @@ machine_info() {
     echo "- memory: $mem"
     echo "- kernel: $(uname -sr); OS: $(sed -n 's/^PRETTY_NAME=//p' /etc/os-release | tr -d '"')"
     echo "- haul source: $git_rev; binary: $HAUL"
-    echo "- gateway: $GW_DESC at $ENDPOINT"
+    case "$FRESH_GATEWAY" in
+    workload) fresh="a fresh one for each workload of each run" ;;
+    run) fresh="a fresh one for each run" ;;
+    off) fresh="one for the whole script" ;;
+    esac
+    [[ "$GATEWAY" == rgw ]] || fresh="one for the whole script"
+    echo "- gateway: $GW_DESC at $ENDPOINT (the last of $GATEWAY_STARTS started; $fresh)"
     echo "- downloads to: $DL_DESC"
     echo "- load average at start: $LOAD_START; at end: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "- tools:"
@@ -703,7 +720,7 @@ machine_info() {
 # --------------------------------------------------------------------------------------------
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-COMMAND_LINE="benches/compare/run.sh --runs $RUNS --scale $SCALE --workloads \"$WORKLOADS\" --tools \"$TOOLS\" --gateway $GATEWAY"
+COMMAND_LINE="benches/compare/run.sh --runs $RUNS --scale $SCALE --workloads \"$WORKLOADS\" --tools \"$TOOLS\" --gateway $GATEWAY --fresh-gateway $FRESH_GATEWAY"
 if ((SWEEP)); then
     COMMAND_LINE+=" --sweep-levels \"$SWEEP_LEVELS\" --sweep-workload $SWEEP_WORKLOAD"
 else
@@ -744,6 +761,23 @@ warm_up_gateway() {
     rm -f -- "$f"
 }
 warm_up_gateway
+GATEWAY_USED=0
+GATEWAY_STARTS=1
+
+# fresh_gateway: for --gateway rgw, replaces a gateway that steps have used by a new cluster in
+# a new state directory (the old one is stopped and its state removed), untimed.
+fresh_gateway() {
+    [[ "$GATEWAY" == rgw && -n "$RGW_STATE" ]] && ((GATEWAY_USED)) || return 0
+    log "replacing the gateway by a fresh one"
+    "$ROOT/scripts/gateway.sh" stop rgw "$RGW_STATE" >>"$LOGDIR/gateway-start.log" 2>&1 ||
+        die "could not stop the gateway (see $LOGDIR/gateway-start.log)"
+    RGW_STATE=""
+    start_gateway "$max_bytes"
+    write_tool_configs
+    warm_up_gateway
+    GATEWAY_USED=0
+    GATEWAY_STARTS=$((GATEWAY_STARTS + 1))
+}
 
 # Concurrency per tool: fixed by the environment, else the sweep's best, else a default.
 declare -A CONC
@@ -800,7 +834,9 @@ done
 
 read -ra tool_list <<<"$TOOLS"
 for ((run = 1; run <= RUNS; run++)); do
+    [[ "$FRESH_GATEWAY" == run ]] && fresh_gateway
     for w in $WORKLOADS; do
+        [[ "$FRESH_GATEWAY" == workload ]] && fresh_gateway
         # Rotate the tool order from run to run so that no tool always goes first.
         for ((i = 0; i < ${#tool_list[@]}; i++)); do
             t=${tool_list[$(((i + run - 1) % ${#tool_list[@]}))]}
