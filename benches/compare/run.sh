@@ -15,8 +15,8 @@
 #                          [--sweep | --no-sweep] [--sweep-levels "16 64 128"]
 #                          [--sweep-workload small] [--verify quick|full]
 #                          [--haul-bin PATH] [--cache DIR] [--out FILE.md]
-#                          [--download-fs auto|loop|here] [--fresh-gateway workload|run|off]
-#   Smoke run (a few minutes):  benches/compare/run.sh --scale 0.02 --runs 1
+#                          [--download-fs auto|loop|here] [--fresh-gateway cycle|workload|run|off]
+#   Smoke run (a few minutes):  benches/compare/run.sh --scale 0.02 --runs 1 --fresh-gateway off
 #   Full run (quiet machine):   benches/compare/run.sh            (SCALE=1, RUNS=3)
 # Defaults: --runs 3 --scale 1 --gateway rgw --sweep --sweep-levels "16 64 128"
 # --sweep-workload small --verify quick, all four workloads, all five tools (s3cmd left out
@@ -45,12 +45,14 @@
 # before it.
 # Source trees are warm in the page cache for every tool.
 #
-# A fresh gateway (--fresh-gateway, rgw only): by default each workload of each run starts on
-# a new Ceph cluster in a new state directory (about 15 s, untimed, with the warm-up write),
-# so that no figure depends on what the steps before it left in the gateway. One RGW grew
-# slower through a run (its CPU for the same 20,000 small PUTs: 30 s on a new cluster, 34-37 s
-# after a dozen such cycles on an old one; BENCHMARKS.md, "A gateway that ages"). `run`
-# starts a new one per run, `off` keeps one for the whole script.
+# A fresh gateway (--fresh-gateway, rgw only): by default every tool's cycle (upload,
+# no-change, download of one workload in one run) starts on a new Ceph cluster in a new state
+# directory (about 20 s, untimed, with the warm-up write), so that no figure depends on what
+# the steps before it left in the gateway. An RGW grows slower with use: its CPU for the same
+# 20,000 small PUTs was 30 s on a new cluster and 34-37 s after a dozen such cycles, and with
+# one cluster per workload the tool that went first still paid least (BENCHMARKS.md, "A
+# gateway that ages"). `workload` and `run` start one per workload or per run, `off` keeps one
+# for the whole script (smoke runs: the restarts would take most of their time).
 #
 # Where downloads land (--download-fs): `here` is a directory beside the script's work files;
 # `loop` is a fresh ext4 filesystem with a journal (mkfs.ext4's defaults) in a sparse image
@@ -93,7 +95,7 @@ HAUL_BIN=${HAUL_BIN:-}
 CACHE=${HAUL_BENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/haul-bench}
 OUT=${OUT:-}
 DOWNLOAD_FS=${DOWNLOAD_FS:-auto}
-FRESH_GATEWAY=${FRESH_GATEWAY:-workload}
+FRESH_GATEWAY=${FRESH_GATEWAY:-cycle}
 TOOL_TIMEOUT=${TOOL_TIMEOUT:-3600}
 
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
@@ -137,7 +139,7 @@ if [[ -z "$TOOLS" ]]; then
     [[ "$GATEWAY" == haul ]] && TOOLS="haul s5cmd rclone aws"
 fi
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "--runs must be a positive integer"
-case "$FRESH_GATEWAY" in workload | run | off) ;; *) die "--fresh-gateway must be workload, run or off" ;; esac
+case "$FRESH_GATEWAY" in cycle | workload | run | off) ;; *) die "--fresh-gateway must be cycle, workload, run or off" ;; esac
 [[ "$SCALE" =~ ^[0-9]*\.?[0-9]+$ ]] || die "--scale must be a positive number"
 [[ "$GATEWAY" == rgw || "$GATEWAY" == haul ]] || die "--gateway must be rgw or haul"
 [[ "$VERIFY" == quick || "$VERIFY" == full ]] || die "--verify must be quick or full"
@@ -572,6 +574,7 @@ cycle() {
     files=$(manifest_field "$wdir/manifest.json" files)
     bytes=$(manifest_field "$wdir/manifest.json" bytes)
     bucket="cmp-$phase-$tool-$wl-$n-r$run"
+    [[ "$FRESH_GATEWAY" == cycle ]] && fresh_gateway
     dl=$DL_BASE/download
     rm -rf -- "$dl"
     haul_admin mb "s3://$bucket" >>"$LOGDIR/admin.log" 2>&1 || die "cannot create bucket $bucket (see $LOGDIR/admin.log)"
@@ -700,6 +703,7 @@ machine_info() {
     echo "- kernel: $(uname -sr); OS: $(sed -n 's/^PRETTY_NAME=//p' /etc/os-release | tr -d '"')"
     echo "- haul source: $git_rev; binary: $HAUL"
     case "$FRESH_GATEWAY" in
+    cycle) fresh="a fresh one for each tool's cycle" ;;
     workload) fresh="a fresh one for each workload of each run" ;;
     run) fresh="a fresh one for each run" ;;
     off) fresh="one for the whole script" ;;
