@@ -300,7 +300,7 @@ impl Client {
     ///
     /// # Errors
     /// As [`Client::get_object`].
-    pub async fn get_object_sized(
+    pub(crate) async fn get_object_sized(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
