@@ -146,6 +146,11 @@ pub(crate) enum Command {
     /// Remove a bucket (refuses a non-empty one unless --force).
     #[command(after_help = "Examples:\n  haul rb s3://scratch\n  haul rb --force s3://scratch")]
     Rb(RbArgs),
+    /// Remove an object, or with --recursive every object under a prefix.
+    #[command(
+        after_help = "Examples:\n  haul rm s3://db_wal/dumps/old.sql\n  haul rm --recursive --dry-run s3://registry/docker/registry/v2/repositories/test/\n  haul rm -r --exclude '*.manifest' s3://scratch/run-7"
+    )]
+    Rm(RmArgs),
     /// Copy one object or file, in either direction; `-` is stdin or stdout.
     #[command(
         after_help = "Examples:\n  haul cp dump_all.sql s3://db_wal/dumps/dump_all.sql\n  haul cp s3://db_wal/dumps/dump_all.sql .\n  pg_dumpall | haul cp - s3://db_wal/dumps/today.sql\n  haul cp --recursive registry s3://registry"
@@ -555,6 +560,35 @@ pub(crate) struct RbArgs {
     pub(crate) force: bool,
 }
 
+/// `haul rm`.
+#[derive(Debug, Args)]
+pub(crate) struct RmArgs {
+    /// s3://bucket/key; with --recursive s3://bucket[/prefix], a prefix taken as a directory
+    /// (s3://b/logs removes logs/…, never logs2 or logs.txt).
+    pub(crate) target: String,
+    /// Remove every object under the prefix (haul's `.haul/` manifests there included), in
+    /// DeleteObjects batches of 1,000.
+    #[arg(short, long)]
+    pub(crate) recursive: bool,
+    /// Print what would be removed; remove nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// With --recursive: leave out keys matching GLOB (relative to the prefix; the last
+    /// matching rule wins).
+    #[arg(long, value_name = "GLOB", requires = "recursive")]
+    pub(crate) exclude: Vec<String>,
+    /// With --recursive: take part keys matching GLOB even if an earlier --exclude matched.
+    #[arg(long, value_name = "GLOB", requires = "recursive")]
+    pub(crate) include: Vec<String>,
+    /// With --recursive: list by up to N streams at once (as `ls -r`); without it, up to 8
+    /// when the first page shows the listing gains from them.
+    #[arg(long, value_name = "N", requires = "recursive", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub(crate) list_fanout: Option<u32>,
+    /// The --exclude/--include rules in command-line order (filled after parsing).
+    #[arg(skip)]
+    pub(crate) rules: Vec<(bool, String)>,
+}
+
 /// `haul cp`.
 #[derive(Debug, Args)]
 pub(crate) struct CpArgs {
@@ -958,17 +992,25 @@ pub(crate) fn parse() -> Cli {
         Ok(c) => c,
         Err(e) => e.exit(),
     };
-    if let (Command::Sync(a), Some(("sync", m))) = (&mut cli.command, matches.subcommand()) {
-        let mut rules: Vec<(usize, bool, String)> = Vec::new();
-        for (id, include) in [("exclude", false), ("include", true)] {
-            if let (Some(idx), Some(vals)) = (m.indices_of(id), m.get_many::<String>(id)) {
-                rules.extend(idx.zip(vals).map(|(i, v)| (i, include, v.clone())));
-            }
-        }
-        rules.sort_by_key(|r| r.0);
-        a.rules = rules.into_iter().map(|(_, inc, v)| (inc, v)).collect();
+    match (&mut cli.command, matches.subcommand()) {
+        (Command::Sync(a), Some(("sync", m))) => a.rules = rules_in_order(m),
+        (Command::Rm(a), Some(("rm", m))) => a.rules = rules_in_order(m),
+        _ => {}
     }
     cli
+}
+
+/// The --exclude and --include values of a subcommand, in command-line order (`true`:
+/// include).
+fn rules_in_order(m: &clap::ArgMatches) -> Vec<(bool, String)> {
+    let mut rules: Vec<(usize, bool, String)> = Vec::new();
+    for (id, include) in [("exclude", false), ("include", true)] {
+        if let (Some(idx), Some(vals)) = (m.indices_of(id), m.get_many::<String>(id)) {
+            rules.extend(idx.zip(vals).map(|(i, v)| (i, include, v.clone())));
+        }
+    }
+    rules.sort_by_key(|r| r.0);
+    rules.into_iter().map(|(_, inc, v)| (inc, v)).collect()
 }
 
 /// Parses sizes like `5MiB`, `16M`, `1GiB`, `4096`, `1.5GiB` (binary units; `KB`/`MB`/`GB`

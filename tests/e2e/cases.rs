@@ -100,6 +100,11 @@ pub(crate) const ALL: &[Case] = &[
         only: None,
     },
     Case {
+        name: "issue_3_rm_object_prefix_filters_and_batches",
+        run: rm_object_prefix_filters_and_batches,
+        only: None,
+    },
+    Case {
         name: "issue_3_sync_s3_to_s3",
         run: sync_s3_to_s3,
         only: None,
@@ -937,6 +942,122 @@ fn sync_filters(gw: &Gateway) -> Result<()> {
     ensure!(
         listed.contains("deis-router.log") && !listed.contains("keep.txt"),
         "{listed}"
+    );
+    Haul::new(gw, &["rb", "--force", &format!("s3://{b}")])?.ok()?;
+    Ok(())
+}
+
+/// Every key in `bucket`, in key order.
+fn keys_in(gw: &Gateway, bucket: &str) -> Result<Vec<String>> {
+    let out = Haul::new(gw, &["--json", "ls", "-r", &format!("s3://{bucket}")])?.ok()?;
+    String::from_utf8(out)?
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l)?;
+            Ok(v["key"].as_str().context("key")?.to_owned())
+        })
+        .collect()
+}
+
+/// `haul rm`: one object; a prefix taken as a directory (`logs` is never `logs2` or
+/// `logs.txt`); a dry run; filters; a mistyped key and a prefix without --recursive refused
+/// with exit codes 3 and 2; 2,500 keys deleted in three DeleteObjects batches.
+fn rm_object_prefix_filters_and_batches(gw: &Gateway) -> Result<()> {
+    let b = unique_bucket("rm");
+    mb(gw, &b)?;
+    let src = tempfile::tempdir()?;
+    let named = [
+        "logs/a.txt",
+        "logs/sub/b.txt",
+        "logs/keep.manifest",
+        "logs2/c.txt",
+        "logs.txt",
+        "top.bin",
+    ];
+    for f in named {
+        let p = src.path().join(f);
+        fs_err::create_dir_all(p.parent().context("parent")?)?;
+        fs_err::write(&p, f)?;
+    }
+    let many = src.path().join("many");
+    fs_err::create_dir_all(&many)?;
+    for i in 0..2500 {
+        fs_err::write(many.join(format!("{i:05}")), i.to_string())?;
+    }
+    let s = src.path().to_str().context("path")?;
+    let r = sync_json(gw, &[s, &format!("s3://{b}/")])?;
+    ensure!(r["transferred"] == 2506, "upload: {r}");
+    let url = |k: &str| format!("s3://{b}/{k}");
+
+    // A prefix without --recursive, and a key that is not there: refused, nothing deleted.
+    let err = Haul::new(gw, &["rm", &url("logs")])?.fails_with(2)?;
+    ensure!(err.contains("--recursive"), "{err}");
+    let err = Haul::new(gw, &["rm", &url("logs/")])?.fails_with(2)?;
+    ensure!(err.contains("--recursive"), "{err}");
+    Haul::new(gw, &["rm", &url("nothing.here")])?.fails_with(3)?;
+    ensure!(
+        keys_in(gw, &b)?.len() == 2506,
+        "a refused rm deleted something"
+    );
+
+    // One object.
+    let out = String::from_utf8(Haul::new(gw, &["rm", &url("top.bin")])?.ok()?)?;
+    ensure!(
+        out.contains(&format!("delete: {}", url("top.bin"))),
+        "{out}"
+    );
+
+    // A dry run names what it would delete and deletes nothing.
+    let out = String::from_utf8(Haul::new(gw, &["rm", "-r", "--dry-run", &url("logs")])?.ok()?)?;
+    let planned = out
+        .lines()
+        .filter(|l| l.starts_with("(dry run) delete:"))
+        .count();
+    ensure!(planned == 3, "dry run planned {planned}:\n{out}");
+    ensure!(
+        keys_in(gw, &b)?.len() == 2505,
+        "the dry run deleted something"
+    );
+
+    // Filters relative to the prefix; `logs` is the directory logs/, not logs2/ or logs.txt.
+    let out = Haul::new(
+        gw,
+        &[
+            "--json",
+            "rm",
+            "-r",
+            "--exclude",
+            "*.manifest",
+            &url("logs"),
+        ],
+    )?
+    .ok()?;
+    let r = summary(&out)?;
+    ensure!(
+        r["deleted"] == 2 && r["filtered"] == 1 && r["failed"] == 0,
+        "{r}"
+    );
+    let left = keys_in(gw, &b)?;
+    let named_left: Vec<&str> = left
+        .iter()
+        .map(String::as_str)
+        .filter(|k| !k.starts_with("many/"))
+        .collect();
+    ensure!(
+        named_left == ["logs.txt", "logs/keep.manifest", "logs2/c.txt"],
+        "after rm -r --exclude: {named_left:?}"
+    );
+
+    // 2,500 keys: three batches of at most 1,000, every key gone, the rest untouched.
+    let r = summary(&Haul::new(gw, &["--json", "rm", "-r", &url("many/")])?.ok()?)?;
+    ensure!(
+        r["deleted"] == 2500 && r["requests"]["DeleteObjects"] == 3,
+        "rm -r of 2,500 keys: {r}"
+    );
+    ensure!(
+        keys_in(gw, &b)? == ["logs.txt", "logs/keep.manifest", "logs2/c.txt"],
+        "after rm -r many/: {:?}",
+        keys_in(gw, &b)?
     );
     Haul::new(gw, &["rb", "--force", &format!("s3://{b}")])?.ok()?;
     Ok(())

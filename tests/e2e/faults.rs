@@ -147,6 +147,12 @@ const ALL: &[FaultCase] = &[
         only: Some("s3s"),
         ignore: None,
     },
+    FaultCase {
+        name: "issue_3_faults_sigterm_during_a_stalled_listing",
+        run: sigterm_during_a_stalled_listing,
+        only: None,
+        ignore: None,
+    },
 ];
 
 /// The cases against `gw`, named `GATEWAY::case`.
@@ -612,6 +618,24 @@ fn max_concurrent(gw: &Gateway) -> Result<()> {
         counter(&stats, "max_forwarded_in_flight") <= 4,
         "the proxy let more than 4 through: {stats}"
     );
+    // The summary tells what the limiter did: the upload's gateway is the destination.
+    let (up, local) = (
+        &trip.up.summary["concurrency"]["dest"],
+        &trip.up.summary["concurrency"]["source"],
+    );
+    eprintln!("faults: {}::max_concurrent_4: upload limiter {up}", gw.name);
+    ensure!(local.is_null(), "a directory has no limiter: {local}");
+    let field = |name: &str| up[name].as_f64().with_context(|| format!("{name} in {up}"));
+    ensure!(up["ceiling"] == 64, "ceiling is --concurrency: {up}");
+    ensure!(field("throttles")? >= 1.0, "the 503s are not counted: {up}");
+    ensure!(
+        field("lowest")? < 16.0 && field("lowest")? <= field("mean")?,
+        "the throttles should have pulled the limit under its start of 16: {up}"
+    );
+    ensure!(
+        field("mean")? <= field("highest")? && field("highest")? <= 64.0,
+        "mean and highest out of order: {up}"
+    );
     Ok(())
 }
 
@@ -1009,5 +1033,45 @@ fn list_objects_answer_truncated(gw: &Gateway) -> Result<()> {
         counter(&stats, "truncations") == 1,
         "expected one truncation: {stats}"
     );
+    Ok(())
+}
+
+/// SIGTERM while the sync waits for a listing page that a stalled gateway holds back (every
+/// answer through the proxy delayed two minutes): the run stops at once with exit 130. It used
+/// to wait out the CLI's 30 s grace, the merge blocked on a page that was never coming.
+fn sigterm_during_a_stalled_listing(gw: &Gateway) -> Result<()> {
+    let bucket = unique_bucket("stall");
+    Haul::new(gw, &["mb", &format!("s3://{bucket}")])?.ok()?;
+    let proxy = Proxy::start(gw, r#"{"first_byte_delay_ms": 120000}"#)?;
+    let dst = tempfile::tempdir()?;
+    let d = dst.path().join("restore");
+    let url = format!("s3://{bucket}/");
+    let (mut child, _home) = proxy
+        .haul(gw, &["sync", &url, d.to_str().context("path")?])?
+        .spawn()?;
+    crate::cases::wait_until(
+        "the listing to reach the proxy",
+        Duration::from_secs(30),
+        || Ok(counter(&proxy.stats()?, "requests") >= 1),
+    )?;
+    let sent = std::time::Instant::now();
+    crate::cases::signal(&child, "-TERM")?;
+    let status = child.wait()?;
+    let took = sent.elapsed();
+    eprintln!(
+        "faults: {}::sigterm_during_a_stalled_listing: exit {status} {took:?} after SIGTERM",
+        gw.name
+    );
+    ensure!(
+        status.code() == Some(130),
+        "exit status after SIGTERM: {status}"
+    );
+    // The grace for a command that does not stop is 30 s; a prompt stop is well under a second
+    // plus the runtime's 2 s for blocking tasks.
+    ensure!(
+        took < Duration::from_secs(15),
+        "{took:?} from SIGTERM to exit: the stalled listing held the run up"
+    );
+    Haul::new(gw, &["rb", "--force", &format!("s3://{bucket}")])?.ok()?;
     Ok(())
 }

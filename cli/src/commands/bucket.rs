@@ -1,8 +1,7 @@
 //! `haul mb` and `haul rb`.
 
 use anyhow::Result;
-use engine::client::ListCursor;
-use engine::s3::{MAX_DELETE_KEYS, ObjectKey};
+use engine::sync::remove::{DELETE_BATCHES_IN_FLIGHT, RemoveOptions, remove_prefix};
 
 use super::{client, parse_bucket_url};
 use crate::args::GlobalArgs;
@@ -37,7 +36,7 @@ pub(crate) async fn remove(g: &GlobalArgs, url: &str, force: bool) -> Result<()>
     Ok(())
 }
 
-/// Aborts every multipart upload and deletes every object, in batches of 1,000.
+/// Aborts every multipart upload and deletes every object, in batches of 1,000, a few at once.
 async fn empty_bucket(
     client: &engine::client::Client,
     bucket: &engine::s3::BucketName,
@@ -51,31 +50,26 @@ async fn empty_bucket(
             .abort_multipart_upload(bucket, &upload.key, &upload.upload_id)
             .await?;
     }
-    let mut deleted = 0u64;
-    // Deleting while listing shifts the listing; list from the start after each batch.
-    loop {
-        let (page, _) = client
-            .list_objects_page(bucket, None, None, &ListCursor::Start)
-            .await?;
-        if page.objects.is_empty() {
-            return Ok(deleted);
-        }
-        let keys: Vec<ObjectKey> = page.objects.into_iter().map(|o| o.key).collect();
-        for batch in keys.chunks(MAX_DELETE_KEYS) {
-            let failed = client.delete_objects(bucket, batch).await?;
-            if let Some(f) = failed.first() {
-                return Err(engine::Error::Integrity {
-                    what: format!(
-                        "could not delete s3://{}/{}: {} {}",
-                        bucket.as_str(),
-                        f.key,
-                        f.code,
-                        f.message.as_deref().unwrap_or("")
-                    ),
-                }
-                .into());
-            }
-            deleted += batch.len() as u64;
-        }
+    // Every object, streamed and deleted in parallel batches (`haul rm -r s3://bucket`).
+    let opts = RemoveOptions {
+        filter: engine::sync::Filter::default(),
+        dry_run: false,
+        list_fanout: engine::client::ListFanout::default(),
+        batches_in_flight: DELETE_BATCHES_IN_FLIGHT,
+    };
+    let report = remove_prefix(client, bucket, "", &opts, &mut |_, _| {}).await;
+    if let Some(e) = report.stopped {
+        return Err(e.into());
     }
+    if let Some((key, why)) = report.failed.first() {
+        return Err(engine::Error::Integrity {
+            what: format!(
+                "could not delete s3://{}/{key}: {why} ({} objects not deleted)",
+                bucket.as_str(),
+                report.failed.len()
+            ),
+        }
+        .into());
+    }
+    Ok(report.deleted)
 }

@@ -11,6 +11,7 @@ mod gateway;
 mod ls;
 mod manifest;
 mod multipart;
+mod rm;
 mod sync;
 mod tar;
 
@@ -41,6 +42,7 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
         Command::Ls(a) => ls::run(g, &a).await,
         Command::Mb(a) => bucket::make(g, &a.bucket).await,
         Command::Rb(a) => bucket::remove(g, &a.bucket, a.force).await,
+        Command::Rm(a) => rm::run(g, &a).await,
         Command::Cp(a) => cp::run(g, &a).await,
         Command::Sync(a) => sync::run(g, &a).await,
         Command::Multipart(m) => multipart::run(g, &m).await,
@@ -153,6 +155,7 @@ fn client_config(g: &GlobalArgs, cfg: &ResolvedConfig) -> Result<ClientConfig> {
         tls: TlsOptions {
             ca_bundle: cfg.ca_bundle.as_ref().map(|c| c.value.clone()),
             insecure_skip_verify: insecure,
+            skip_system_roots: false,
         },
         ..TransportConfig::default()
     };

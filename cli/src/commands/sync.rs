@@ -128,6 +128,7 @@ pub(crate) async fn run(g: &GlobalArgs, a: &SyncArgs) -> Result<()> {
     out.record(&json!({
         "event": "summary", "source": src.to_string(), "dest": dst.to_string(),
         "requests": {"source": requests(&src), "dest": requests(&dst)},
+        "concurrency": {"source": concurrency(&src), "dest": concurrency(&dst)},
         "transferred": report.transferred, "bytes": report.bytes, "unchanged": report.skipped,
         "deleted": report.deleted, "filtered": report.filtered, "failed": report.failed.len(),
         "dry_run": a.dry_run, "seconds": secs, "shard": a.shard.map(|s| s.to_string()),
@@ -178,6 +179,21 @@ fn requests(loc: &SyncLocation) -> serde_json::Value {
         SyncLocation::S3 { client, .. } => json!(client.request_counts()),
         SyncLocation::Local(_) => json!({}),
     }
+}
+
+/// What the request limiter of one side's gateway did: where its limit sat and what moved it.
+/// Null for a directory.
+fn concurrency(loc: &SyncLocation) -> serde_json::Value {
+    let SyncLocation::S3 { client, .. } = loc else {
+        return serde_json::Value::Null;
+    };
+    let l = client.limiter();
+    let s = l.stats();
+    json!({
+        "ceiling": l.ceiling(), "limit": s.limit, "lowest": s.lowest, "highest": s.highest,
+        "mean": (s.mean * 10.0).round() / 10.0, "throttles": s.throttles,
+        "latency_decreases": s.latency_decreases, "retries": l.retries(),
+    })
 }
 
 /// One side: a directory, or a bucket and prefix on the default or a given gateway.

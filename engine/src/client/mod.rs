@@ -244,6 +244,8 @@ impl Client {
     pub fn new(config: ClientConfig, progress: Progress) -> Result<Self, Error> {
         let mut transport_config = config.transport;
         transport_config.pool_max_idle_per_host = config.controller.ceiling.max(1);
+        // Every request goes to the endpoint's scheme: a plain-http gateway needs no roots.
+        transport_config.tls.skip_system_roots |= config.endpoint.scheme() == s3::Scheme::Http;
         let transport = Transport::new(transport_config).map_err(|source| Error::Transport {
             operation: "connect",
             target: Target::default(),

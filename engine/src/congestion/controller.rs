@@ -116,6 +116,26 @@ const RECOVERY_STEPS_PER_ROUND: f64 = 4.0;
 /// follows a lasting slowdown within a few thousand requests.
 const FLOOR_RELAX: f64 = 1.001;
 
+/// What the controller did so far, for a run's summary: where the limit sat and what moved it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ControllerStats {
+    /// Requests allowed in flight now.
+    pub limit: usize,
+    /// The lowest limit held so far (the start value included).
+    pub lowest: usize,
+    /// The highest limit held so far.
+    pub highest: usize,
+    /// The limit each successful request found when it completed, averaged over them; the
+    /// start value before any success.
+    pub mean: f64,
+    /// Requests that succeeded.
+    pub successes: u64,
+    /// Throttling signals seen.
+    pub throttles: u64,
+    /// Decreases made because latency climbed.
+    pub latency_decreases: u64,
+}
+
 /// The controller's state.
 #[derive(Debug, Clone)]
 pub struct Controller {
@@ -132,6 +152,12 @@ pub struct Controller {
     throttled_at: Option<f64>,
     /// Rounds of requests per step while probing around `throttled_at`.
     probe_rounds: f64,
+    /// The lowest and highest limit held, for [`ControllerStats`].
+    lowest: usize,
+    highest: usize,
+    /// Successes, and the sum of the limits they found.
+    successes: u64,
+    limit_sum: f64,
 }
 
 impl Controller {
@@ -159,7 +185,38 @@ impl Controller {
             epoch: 0,
             throttled_at: None,
             probe_rounds: 1.0,
+            lowest: cfg.start,
+            highest: cfg.start,
+            successes: 0,
+            limit_sum: 0.0,
         }
+    }
+
+    /// Where the limit sat and what moved it, so far.
+    #[must_use]
+    pub fn stats(&self) -> ControllerStats {
+        #[allow(clippy::cast_precision_loss, reason = "counts far below 2^52")]
+        let mean = if self.successes == 0 {
+            self.limit() as f64
+        } else {
+            self.limit_sum / self.successes as f64
+        };
+        ControllerStats {
+            limit: self.limit(),
+            lowest: self.lowest,
+            highest: self.highest,
+            mean,
+            successes: self.successes,
+            throttles: self.throttles,
+            latency_decreases: self.latency_decreases,
+        }
+    }
+
+    /// Records the limit now in the lowest and highest held.
+    fn note_limit(&mut self) {
+        let l = self.limit();
+        self.lowest = self.lowest.min(l);
+        self.highest = self.highest.max(l);
     }
 
     /// Requests allowed in flight now.
@@ -188,6 +245,10 @@ impl Controller {
 
     /// A request succeeded after `latency`.
     pub fn on_success(&mut self, class: RequestClass, latency: Duration, now: Instant) {
+        self.successes += 1;
+        #[allow(clippy::cast_precision_loss, reason = "limits are small integers")]
+        let found = self.limit() as f64;
+        self.limit_sum += found;
         let floor = self.floors.entry(class).or_insert(latency);
         *floor = floor.mul_f64(FLOOR_RELAX).min(latency);
         let floor = *floor;
@@ -220,6 +281,7 @@ impl Controller {
         }
         self.slow_start = self.slow_start && self.limit < start * SLOW_START_MULTIPLE;
         self.limit = self.limit.min(ceiling);
+        self.note_limit();
     }
 
     /// The gateway signalled overload (503, 429, 5xx, timeout, reset).
@@ -276,6 +338,7 @@ impl Controller {
         #[allow(clippy::cast_precision_loss, reason = "limits are small integers")]
         let floor = self.cfg.floor as f64;
         self.limit = (self.limit * factor).max(floor);
+        self.note_limit();
         true
     }
 }
@@ -309,6 +372,31 @@ mod tests {
         }
         assert_eq!(c.limit(), grown / 2);
         assert_eq!(c.throttles(), 20);
+    }
+
+    #[test]
+    fn stats_tell_where_the_limit_sat_and_what_moved_it() {
+        let mut c = Controller::new(ControllerConfig::with_ceiling(64));
+        let t0 = Instant::now();
+        let s = c.stats();
+        assert_eq!((s.limit, s.lowest, s.highest, s.successes), (16, 16, 16, 0));
+        assert!((s.mean - 16.0).abs() < f64::EPSILON);
+        // Slow start: the n-th success finds 16 + n - 1, up to the ceiling.
+        for i in 0..48 {
+            c.on_success(class(), 10 * MS, t0 + MS * i);
+        }
+        let s = c.stats();
+        assert_eq!((s.limit, s.highest, s.successes), (64, 64, 48));
+        assert!((s.mean - 39.5).abs() < 1e-9, "mean {}", s.mean);
+        c.on_throttle(t0 + Duration::from_secs(1));
+        c.on_success(class(), 100 * MS, t0 + Duration::from_secs(2));
+        let s = c.stats();
+        assert_eq!((s.limit, s.lowest, s.highest), (28, 16, 64));
+        assert_eq!((s.throttles, s.latency_decreases, s.successes), (1, 1, 49));
+        // After the start, the lowest is what a decrease left.
+        c.on_throttle(t0 + Duration::from_secs(3));
+        c.on_throttle(t0 + Duration::from_secs(4));
+        assert_eq!(c.stats().lowest, 7);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use super::controller::{Controller, ControllerConfig, RequestClass};
+use super::controller::{Controller, ControllerConfig, ControllerStats, RequestClass};
 
 /// Hands out one [`Permit`] per request in flight, shared by every transfer to one gateway, and
 /// adapts the number it allows through a [`Controller`].
@@ -239,6 +239,12 @@ impl Limiter {
     #[must_use]
     pub fn retries(&self) -> u64 {
         self.shared.retries.load(Ordering::Relaxed)
+    }
+
+    /// Where the limit sat over the run and what moved it.
+    #[must_use]
+    pub fn stats(&self) -> ControllerStats {
+        self.state().controller.stats()
     }
 
     /// Limit, in flight, throttles and retries at once.

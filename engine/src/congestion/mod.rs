@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use rand::Rng;
 
-pub use controller::{Controller, ControllerConfig, RequestClass, RequestKind};
+pub use controller::{Controller, ControllerConfig, ControllerStats, RequestClass, RequestKind};
 pub use limiter::{Limiter, LimiterState, Permit};
 
 /// What went wrong with one attempt, in the terms the retry policy needs.

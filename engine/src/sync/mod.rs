@@ -13,6 +13,7 @@ mod checksum;
 pub mod diff;
 pub mod filter;
 pub mod manifests;
+pub mod remove;
 pub mod shard;
 
 use std::path::{Path, PathBuf};
@@ -671,13 +672,23 @@ fn record(
     }
 }
 
-/// Takes the next entry of a listing, counting filtered entries; a listing error ends the run.
+/// Takes the next entry of a listing, counting filtered entries; a listing error ends the run,
+/// and so does cancellation (as the end of the listing: the caller sees the run cancelled).
 async fn next(
     rx: &mut mpsc::Receiver<Result<Listed, Error>>,
     report: &mut SyncReport,
 ) -> Result<Option<Entry>, Error> {
     loop {
-        match rx.recv().await {
+        let got = tokio::select! {
+            // An entry ready is taken without looking at the token.
+            biased;
+            got = rx.recv() => got,
+            // A cancelled run does not wait for a listing page (a stalled gateway may hold it
+            // for minutes): the merge ends here, and the transfers already started finish
+            // their cleanup before the run reports the interruption.
+            () = crate::cancel::token().cancelled() => return Ok(None),
+        };
+        match got {
             None => return Ok(None),
             Some(Err(e)) => return Err(e),
             Some(Ok(Listed::Filtered)) => report.filtered += 1,

@@ -15,6 +15,10 @@ pub struct TlsOptions {
     pub ca_bundle: Option<PathBuf>,
     /// Skip certificate verification (`--no-verify-ssl`); the CLI warns when it is set.
     pub insecure_skip_verify: bool,
+    /// Do not read the system's roots: the endpoint is plain `http://`, where they would never
+    /// be used (reading them opens every file of `/etc/ssl/certs` at each start). A CA bundle,
+    /// when given, is still read and checked; an `https://` URI then trusts only it.
+    pub skip_system_roots: bool,
 }
 
 pub(super) fn client_config(opts: &TlsOptions) -> Result<rustls::ClientConfig, String> {
@@ -30,10 +34,12 @@ pub(super) fn client_config(opts: &TlsOptions) -> Result<rustls::ClientConfig, S
     }
     let mut roots = rustls::RootCertStore::empty();
     // System roots: a host without any (a minimal container) still works with --ca-bundle.
-    let native = rustls_native_certs::load_native_certs();
-    for cert in native.certs {
-        // A malformed system certificate is skipped, as curl and every browser do.
-        let _ = roots.add(cert);
+    if !opts.skip_system_roots {
+        let native = rustls_native_certs::load_native_certs();
+        for cert in native.certs {
+            // A malformed system certificate is skipped, as curl and every browser do.
+            let _ = roots.add(cert);
+        }
     }
     if let Some(path) = &opts.ca_bundle {
         let pem = fs_err::read(path).map_err(|e| e.to_string())?;
@@ -101,5 +107,39 @@ impl ServerCertVerifier for NoVerify {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Skipping the system roots for a plain-http endpoint never skips checking a CA bundle
+    /// the user named: a wrong one is still an error that names it.
+    #[test]
+    fn a_named_bundle_is_checked_without_system_roots() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        fs_err::write(&empty, b"not a certificate\n").unwrap();
+        for skip_system_roots in [false, true] {
+            let opts = |ca: PathBuf| TlsOptions {
+                ca_bundle: Some(ca),
+                insecure_skip_verify: false,
+                skip_system_roots,
+            };
+            let err = client_config(&opts(empty.clone())).unwrap_err();
+            assert!(
+                err.contains("no PEM certificate found") && err.contains("empty.pem"),
+                "{err}"
+            );
+            let missing = dir.path().join("missing.pem");
+            let err = client_config(&opts(missing)).unwrap_err();
+            assert!(err.contains("missing.pem"), "{err}");
+        }
+        let plain = TlsOptions {
+            skip_system_roots: true,
+            ..TlsOptions::default()
+        };
+        assert!(client_config(&plain).is_ok());
     }
 }
