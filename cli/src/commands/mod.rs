@@ -168,6 +168,21 @@ fn client_config(g: &GlobalArgs, cfg: &ResolvedConfig) -> Result<ClientConfig> {
     })
 }
 
+/// The `--exclude`/`--include` rules of `sync` and `rm`, in command-line order (`true`:
+/// include), as a filter; a bad glob is a usage error naming it.
+pub(crate) fn filter_from_rules(rules: &[(bool, String)]) -> Result<engine::sync::Filter> {
+    use engine::sync::RuleKind;
+    let kinds = rules.iter().map(|(include, glob)| {
+        let kind = if *include {
+            RuleKind::Include
+        } else {
+            RuleKind::Exclude
+        };
+        (kind, glob.as_str())
+    });
+    Ok(engine::sync::Filter::new(kinds).map_err(|e| engine::Error::Usage(e.to_string()))?)
+}
+
 /// This process's peak resident set size (`VmHWM`), for the summaries that prove memory
 /// bounds; `None` where /proc is not available.
 pub(crate) fn peak_rss_bytes() -> Option<u64> {

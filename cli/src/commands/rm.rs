@@ -5,7 +5,6 @@ use std::time::Instant;
 use anyhow::Result;
 use engine::s3::{BucketName, ObjectKey};
 use engine::sync::remove::{DELETE_BATCHES_IN_FLIGHT, RemoveOptions, remove_prefix};
-use engine::sync::{Filter, RuleKind};
 use serde_json::json;
 
 use super::{Location, client, parse_location};
@@ -82,15 +81,7 @@ async fn recursive(
     bucket: &BucketName,
     key: &str,
 ) -> Result<()> {
-    let filter = Filter::new(a.rules.iter().map(|(include, glob)| {
-        let kind = if *include {
-            RuleKind::Include
-        } else {
-            RuleKind::Exclude
-        };
-        (kind, glob.as_str())
-    }))
-    .map_err(|e| engine::Error::Usage(e.to_string()))?;
+    let filter = super::filter_from_rules(&a.rules)?;
     let prefix = if key.is_empty() || key.ends_with('/') {
         key.to_owned()
     } else {

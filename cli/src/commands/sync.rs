@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use engine::sync::{self, Compare, Filter, Location as SyncLocation, RuleKind, SyncOptions};
+use engine::sync::{self, Compare, Location as SyncLocation, SyncOptions};
 use engine::transfer::TransferOptions;
 use serde_json::json;
 
@@ -13,16 +13,7 @@ use crate::output::progress::Reporter;
 use crate::output::{Out, human_bytes};
 
 pub(crate) async fn run(g: &GlobalArgs, a: &SyncArgs) -> Result<()> {
-    let filter = Filter::new(a.rules.iter().map(|(include, glob)| {
-        let kind = if *include {
-            RuleKind::Include
-        } else {
-            RuleKind::Exclude
-        };
-        (kind, glob.as_str())
-    }))
-    .map_err(|e| engine::Error::Usage(e.to_string()))?
-    .with_shard(a.shard);
+    let filter = super::filter_from_rules(&a.rules)?.with_shard(a.shard);
     let src = side(
         g,
         &a.source,

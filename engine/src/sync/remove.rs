@@ -73,8 +73,13 @@ pub async fn remove_prefix(
 ) -> RemoveReport {
     let mut report = RemoveReport::default();
     let mut pages = list_in_order(client, bucket, prefix, opts.list_fanout);
-    let mut batch: Vec<(ObjectKey, u64)> = Vec::with_capacity(MAX_DELETE_KEYS);
-    let mut tasks: JoinSet<BatchResult> = JoinSet::new();
+    let mut batches = Batches {
+        client,
+        bucket,
+        in_flight: opts.batches_in_flight.max(1),
+        batch: Vec::with_capacity(MAX_DELETE_KEYS),
+        tasks: JoinSet::new(),
+    };
     let mut stopped: Option<Error> = None;
     let mut last: Option<ObjectKey> = None;
     let cancel = crate::cancel::token();
@@ -135,39 +140,22 @@ pub async fn remove_prefix(
                 deleted(o.key.as_str(), o.size);
                 continue;
             }
-            batch.push((o.key, o.size));
-            if batch.len() == MAX_DELETE_KEYS {
-                let sent = send(
-                    client,
-                    bucket,
-                    &mut batch,
-                    &mut tasks,
-                    opts,
-                    &mut report,
-                    deleted,
-                );
-                if let Err(e) = sent.await {
-                    stopped = Some(e);
-                    break 'listing;
-                }
+            batches.batch.push((o.key, o.size));
+            if batches.batch.len() == MAX_DELETE_KEYS
+                && let Err(e) = batches.send(&mut report, deleted).await
+            {
+                stopped = Some(e);
+                break 'listing;
             }
         }
     }
-    if stopped.is_none() && !batch.is_empty() {
-        let sent = send(
-            client,
-            bucket,
-            &mut batch,
-            &mut tasks,
-            opts,
-            &mut report,
-            deleted,
-        );
-        if let Err(e) = sent.await {
-            stopped = Some(e);
-        }
+    if stopped.is_none()
+        && !batches.batch.is_empty()
+        && let Err(e) = batches.send(&mut report, deleted).await
+    {
+        stopped = Some(e);
     }
-    while let Some(joined) = tasks.join_next().await {
+    while let Some(joined) = batches.tasks.join_next().await {
         if let Err(e) = record(joined, &mut report, deleted) {
             stopped.get_or_insert(e);
         }
@@ -176,38 +164,46 @@ pub async fn remove_prefix(
     report
 }
 
-/// Sends `batch` as one `DeleteObjects` once fewer than the allowed batches are in flight,
-/// recording those that end meanwhile. Errors: a batch that failed, or cancellation (the
-/// batch is then not sent).
-async fn send(
-    client: &Client,
-    bucket: &BucketName,
-    batch: &mut Vec<(ObjectKey, u64)>,
-    tasks: &mut JoinSet<BatchResult>,
-    opts: &RemoveOptions,
-    report: &mut RemoveReport,
-    deleted: OnDeleted<'_>,
-) -> Result<(), Error> {
-    while tasks.len() >= opts.batches_in_flight.max(1) {
-        let joined = tokio::select! {
-            joined = tasks.join_next() => joined,
-            () = crate::cancel::token().cancelled() => return Err(Error::Interrupted),
-        };
-        if let Some(joined) = joined {
-            record(joined, report, deleted)?;
+/// The batch being filled and those in flight.
+struct Batches<'a> {
+    client: &'a Client,
+    bucket: &'a BucketName,
+    /// Most batches in flight at once (at least 1).
+    in_flight: usize,
+    batch: Vec<(ObjectKey, u64)>,
+    tasks: JoinSet<BatchResult>,
+}
+
+impl Batches<'_> {
+    /// Sends the batch as one `DeleteObjects` once fewer than the allowed batches are in
+    /// flight, recording those that end meanwhile. Errors: a batch that failed, or
+    /// cancellation (the batch is then not sent).
+    async fn send(
+        &mut self,
+        report: &mut RemoveReport,
+        deleted: OnDeleted<'_>,
+    ) -> Result<(), Error> {
+        while self.tasks.len() >= self.in_flight {
+            let joined = tokio::select! {
+                joined = self.tasks.join_next() => joined,
+                () = crate::cancel::token().cancelled() => return Err(Error::Interrupted),
+            };
+            if let Some(joined) = joined {
+                record(joined, report, deleted)?;
+            }
         }
+        if crate::cancel::is_cancelled() {
+            return Err(Error::Interrupted);
+        }
+        let items = std::mem::replace(&mut self.batch, Vec::with_capacity(MAX_DELETE_KEYS));
+        let (client, bucket) = (self.client.clone(), self.bucket.clone());
+        self.tasks.spawn(async move {
+            let keys: Vec<ObjectKey> = items.iter().map(|(k, _)| k.clone()).collect();
+            let res = client.delete_objects(&bucket, &keys).await;
+            (items, res)
+        });
+        Ok(())
     }
-    if crate::cancel::is_cancelled() {
-        return Err(Error::Interrupted);
-    }
-    let items = std::mem::replace(batch, Vec::with_capacity(MAX_DELETE_KEYS));
-    let (client, bucket) = (client.clone(), bucket.clone());
-    tasks.spawn(async move {
-        let keys: Vec<ObjectKey> = items.iter().map(|(k, _)| k.clone()).collect();
-        let res = client.delete_objects(&bucket, &keys).await;
-        (items, res)
-    });
-    Ok(())
 }
 
 /// Counts one answered batch: every key not among the gateway's failures was deleted.
