@@ -43,7 +43,8 @@
 # during the step (system-wide /proc/vmstat pgscan_direct): a tool writing through the page
 # cache while memory is short pays for that reclaim in its own system CPU, whichever tool ran
 # before it.
-# Source trees are warm in the page cache for every tool.
+# Source trees are warm in the page cache for every tool: each is read whole, untimed, before
+# each tool's upload.
 #
 # A fresh gateway (--fresh-gateway, rgw only): by default every tool's cycle (upload,
 # no-change, download of one workload in one run) starts on a new Ceph cluster in a new state
@@ -568,6 +569,15 @@ verify() {
 
 # cycle PHASE WORKLOAD_DIR TOOL N RUN: make a bucket, upload, no-change, download, verify,
 # clean up. Sets CYCLE_WALL (upload + download wall, for the sweep).
+# warm_tree DIR: reads every file under DIR (untimed), so that each tool's upload finds its
+# source in the page cache. Without it, the first tool after anything that pushed the tree out
+# of the cache (a build, the downloads of other workloads) reads it from disk: right after a
+# CI run haul's `big` upload took 35.5 s, with no request in flight for seconds at a time, where
+# it takes 8-9 s from the cache.
+warm_tree() {
+    find "$1" -type f -print0 | xargs -0 cat >/dev/null
+}
+
 cycle() {
     local phase=$1 wdir=$2 tool=$3 n=$4 run=$5 wl files bytes bucket dl v
     wl=$(manifest_field "$wdir/manifest.json" workload)
@@ -580,6 +590,7 @@ cycle() {
     haul_admin mb "s3://$bucket" >>"$LOGDIR/admin.log" 2>&1 || die "cannot create bucket $bucket (see $LOGDIR/admin.log)"
     GATEWAY_USED=1
     CYCLE_WALL=0
+    warm_tree "$wdir/tree"
 
     tool_cmd "$tool" up "$n" "$wdir/tree" "$bucket"
     measure "$phase" "$wl" upload "$tool" "$n" "$run" "$files" "$bytes"
